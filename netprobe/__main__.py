@@ -1,0 +1,3 @@
+from netprobe.cli.main import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""The command line (click). Each concern adds its own command module here."""

@@ -1,0 +1,1 @@
+"""The probe engine: targets from the inventory, the allow-list, and running probes at scale."""

@@ -1,0 +1,1 @@
+"""Verdicts: instability detection, root cause, states with hysteresis."""

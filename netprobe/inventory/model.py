@@ -1,0 +1,269 @@
+"""The inventory schema: province → communes → sites → lines and devices, plus agents and services.
+
+Every model forbids unknown keys, so a misspelt key is an error with its file:line:col, not a silent
+default. `defaults:` (province, commune, site) and per-line/per-device `probes:`/`thresholds:`/
+`snmp_profile:` override one another from the outside in: built-in → province → commune → site → item.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from netprobe.inventory.secrets import SecretRef
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _ip(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if text is None:
+        raise ValueError(f"{value!r} is not an IP address")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+def _secret(value: Any) -> SecretRef:
+    if isinstance(value, SecretRef):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a reference like '${NETPROBE_SNMP_KEY}' or 'file:/etc/netprobe/snmp.key'")
+    return SecretRef.parse(value.strip())
+
+
+def _slug(value: Any) -> str:
+    if not isinstance(value, str) or not SLUG.match(value):
+        raise ValueError(f"{value!r} is not a slug: use lowercase ASCII letters, digits and dashes, e.g. 'kinh-bac'")
+    return value
+
+
+def _text_id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", value):
+        raise ValueError(f"{value!r} is not an id: use letters, digits, '.', '_', ':' or '-', no spaces")
+    return value
+
+
+IPAddr = Annotated[str, BeforeValidator(_ip)]
+Secret = Annotated[SecretRef, BeforeValidator(_secret), PlainSerializer(str)]
+Slug = Annotated[str, BeforeValidator(_slug)]
+Ident = Annotated[str, BeforeValidator(_text_id)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings that inherit: probe timing, thresholds, SNMP profile
+# ---------------------------------------------------------------------------------------------------
+class PingSettings(Strict):
+    enabled: bool = True
+    interval_s: PositiveFloat = 30.0
+    count: Annotated[int, Field(ge=1, le=1000)] = 5
+    spacing_ms: Annotated[float, Field(ge=0, le=60_000)] = 100.0  # between packets to one target
+    timeout_ms: Annotated[float, Field(gt=0, le=60_000)] = 1000.0
+    size: Annotated[int, Field(ge=0, le=65_000)] = 56  # ICMP payload bytes, like ping's -s
+
+
+class TcpSettings(Strict):
+    enabled: bool = True
+    interval_s: PositiveFloat = 60.0
+    timeout_ms: Annotated[float, Field(gt=0, le=60_000)] = 3000.0
+
+
+class SnmpSettings(Strict):
+    enabled: bool = True
+    interval_s: PositiveFloat = 60.0
+    timeout_ms: Annotated[float, Field(gt=0, le=60_000)] = 2000.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class ProbeSettings(Strict):
+    ping: PingSettings = PingSettings()
+    tcp: TcpSettings = TcpSettings()
+    snmp: SnmpSettings = SnmpSettings()
+
+
+class Level(Strict):
+    """A metric's thresholds. `enter` starts the state, `exit` (lower) ends it: hysteresis."""
+
+    degraded: float | None = None
+    unstable: float | None = None
+    exit_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5  # leave the state below enter × exit_ratio
+
+
+class Thresholds(Strict):
+    loss_pct: Level = Level(degraded=2, unstable=10)
+    rtt_ms: Level = Level(degraded=80, unstable=200)
+    jitter_ms: Level = Level(degraded=15, unstable=40)
+    rtt_vs_baseline: Level = Level(degraded=3, unstable=6)  # × the target's own rolling median
+    flaps_per_hour: Level = Level(degraded=1, unstable=3)
+    min_state_s: Annotated[float, Field(ge=0)] = 120.0  # a verdict holds at least this long
+    window_s: PositiveFloat = 300.0
+    long_window_s: PositiveFloat = 3600.0
+
+
+class Overrides(Strict):
+    """What any level may override. Only the keys actually written count (pydantic's fields_set)."""
+
+    probes: ProbeSettings | None = None
+    thresholds: Thresholds | None = None
+    snmp_profile: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# SNMP profiles
+# ---------------------------------------------------------------------------------------------------
+class SnmpV2c(Strict):
+    version: Literal["2c"]
+    community: Secret
+    port: Annotated[int, Field(ge=1, le=65535)] = 161
+
+
+class SnmpV3(Strict):
+    version: Literal["3"]
+    user: Annotated[str, Field(min_length=1)]
+    auth_protocol: Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"] = "SHA256"
+    auth_key: Secret
+    priv_protocol: Literal["DES", "AES", "AES128", "AES192", "AES256"] = "AES"
+    priv_key: Secret
+    context: str = ""
+    port: Annotated[int, Field(ge=1, le=65535)] = 161
+
+
+SnmpProfile = Annotated[SnmpV2c | SnmpV3, Field(discriminator="version")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The province
+# ---------------------------------------------------------------------------------------------------
+class Province(Strict):
+    slug: Slug
+    name: str
+
+
+class Provider(Strict):
+    name: str | None = None
+    hotline: str | None = None
+
+
+class Coordinates(Strict):
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class Contact(Strict):
+    name: str | None = None
+    phone: str | None = None
+
+
+class LineRole(StrEnum):
+    PRIMARY = "primary"
+    BACKUP = "backup"
+
+
+class Line(Overrides):
+    """A dedicated data line (đường truyền số liệu chuyên dùng) from the provider to the commune."""
+
+    id: Ident
+    provider: str
+    circuit_id: str | None = None
+    bandwidth_mbps: PositiveFloat | None = None
+    ce: IPAddr  # customer edge: the commune's router end of the line
+    pe: IPAddr | None = None  # provider edge: the provider's end, seen from the data centre
+    hotline: str | None = None  # overrides the provider's hotline
+    role: LineRole = LineRole.PRIMARY
+    media: Literal["fiber", "copper", "4g", "5g", "radio", "other"] = "fiber"
+    agents: list[str] | None = None  # vantage points that probe it; default: every agent covering the commune
+
+
+class DeviceKind(StrEnum):
+    ROUTER = "router"
+    SWITCH = "switch"
+    FIREWALL = "firewall"
+    ACCESS_POINT = "access_point"
+    VIDEO_ENDPOINT = "video_endpoint"
+    SERVER = "server"
+    OTHER = "other"
+
+
+class Device(Overrides):
+    id: Ident
+    kind: DeviceKind
+    address: IPAddr
+    name: str | None = None
+    model: str | None = None
+    parent: str | None = None  # the line or device it sits behind
+    interfaces: list[str | int] = []  # ifName/ifDescr or ifIndex to watch by SNMP
+    tcp_ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
+    snmp: bool = True  # false: ping only (gear without an agent)
+
+
+class SiteKind(StrEnum):
+    COMMUNE_OFFICE = "commune_office"  # trụ sở UBND xã/phường
+    PUBLIC_SERVICE_CENTRE = "public_service_centre"  # Trung tâm phục vụ hành chính công
+    PARTY_OFFICE = "party_office"
+    POLICE = "police"
+    HEALTH_STATION = "health_station"
+    SCHOOL = "school"
+    OTHER = "other"
+
+
+class Site(Strict):
+    id: Ident
+    name: str | None = None
+    kind: SiteKind = SiteKind.COMMUNE_OFFICE
+    defaults: Overrides | None = None
+    lines: list[Line] = []
+    devices: list[Device] = []
+
+
+class Commune(Strict):
+    slug: Slug
+    name: str  # with diacritics, e.g. "Phường Kinh Bắc"
+    kind: Literal["commune", "ward", "special_zone"] = "commune"
+    coordinates: Coordinates | None = None
+    contact: Contact | None = None
+    defaults: Overrides | None = None
+    sites: list[Site] = []
+
+
+class Agent(Strict):
+    """A vantage point, e.g. one of the two provincial data centres."""
+
+    name: Ident
+    description: str | None = None
+    netns: str | None = None  # lab only: the namespace the agent runs in
+    source: IPAddr | None = None  # source address for probes, when the host has several
+    communes: Literal["all"] | list[str] = "all"
+
+
+class Service(Strict):
+    """A service at the data centre that communes depend on (document system, public-service portal)."""
+
+    id: Ident
+    name: str
+    address: IPAddr
+    port: Annotated[int, Field(ge=1, le=65535)]
+
+
+class InventoryFile(Strict):
+    """What one YAML file may hold. A directory's files are merged (communes concatenated)."""
+
+    province: Province | None = None
+    defaults: Overrides | None = None
+    providers: dict[str, Provider] = {}
+    snmp_profiles: dict[str, SnmpProfile] = {}
+    agents: list[Agent] = []
+    services: list[Service] = []
+    communes: list[Commune] = []
+    commune: Commune | None = None  # one-file-per-commune convenience

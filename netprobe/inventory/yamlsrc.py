@@ -1,0 +1,113 @@
+"""YAML that remembers where every key and value was written, and refuses duplicate keys.
+
+PyYAML's plain loaders forget positions and silently keep the last of two equal keys; a technician who
+pasted a line twice must be told, with the line and column, so both are fixed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 5-10x faster
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    line: int  # 1-based
+    col: int  # 1-based
+
+
+class MarkedDict(dict[Any, Any]):
+    __slots__ = ("key_marks", "mark", "value_marks")
+
+    def __init__(self, mark: Mark) -> None:
+        super().__init__()
+        self.mark = mark
+        self.key_marks: dict[Any, Mark] = {}
+        self.value_marks: dict[Any, Mark] = {}
+
+
+class MarkedList(list[Any]):
+    __slots__ = ("item_marks", "mark")
+
+    def __init__(self, mark: Mark) -> None:
+        super().__init__()
+        self.mark = mark
+        self.item_marks: list[Mark] = []
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key: object, mark: Mark, first: Mark) -> None:
+        super().__init__(f"duplicate key {key!r} (first written at line {first.line})")
+        self.mark = mark
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> MarkedDict:
+        self.flatten_mapping(node)
+        out = MarkedDict(_mark(node))
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark
+                ) from None
+            if key in out:
+                raise DuplicateKey(key, _mark(key_node), out.key_marks[key])
+            out[key] = self.construct_object(value_node, deep=True)
+            out.key_marks[key] = _mark(key_node)
+            out.value_marks[key] = _mark(value_node)
+        return out
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> MarkedList:
+        out = MarkedList(_mark(node))
+        for child in node.value:
+            out.append(self.construct_object(child, deep=True))
+            out.item_marks.append(_mark(child))
+        return out
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
+    return loader.construct_mapping(node)
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
+    return loader.construct_sequence(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def load(text: str) -> Any:
+    """Parse one YAML document. Raises yaml.YAMLError (with problem_mark) or DuplicateKey."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def mark_at(root: Any, path: tuple[int | str, ...], *, want_key: bool = False) -> Mark | None:
+    """The position of `path` inside `root`, or of its deepest existing ancestor."""
+    node: Any = root
+    best: Mark | None = getattr(root, "mark", None)
+    for i, step in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, MarkedDict) and step in node:
+            best = node.key_marks[step] if (last and want_key) else node.value_marks[step]
+            node = node[step]
+        elif isinstance(node, MarkedList) and isinstance(step, int) and 0 <= step < len(node):
+            best = node.item_marks[step]
+            node = node[step]
+        # steps that are not in the data (pydantic's union/tag names) are skipped
+    return best

@@ -1,0 +1,1 @@
+"""Probes: one folder per probe kind, each implementing `netprobe.probes.base.Probe`."""
