@@ -88,8 +88,10 @@ def test_a_scenario_written_by_someone_else(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("name: x\nfaults: [{target: nowhere, fault: down, duration_s: 5}]\n", "not a line, device"),
-        ("name: x\ncommunes: [{name: Xã Kép}]\nfaults: [{target: kep-l1, fault: reboot, duration_s: 5}]\n",
-         "does not apply"),
+        (
+            "name: x\ncommunes: [{name: Xã Kép}]\nfaults: [{target: kep-l1, fault: reboot, duration_s: 5}]\n",
+            "does not apply",
+        ),
         ("name: x\ncommunes: [{name: Xã Kép, colour: red}]\n", "Extra inputs are not permitted"),
         ("name: x\nfaults: [{target: a, fault: explode, duration_s: 5}]\n", "faults.0"),
         ("name: x\nfaults: [{target: a, fault: loss, duration_s: 5, loss_pct: 120}]\n", "loss_pct"),
@@ -104,7 +106,7 @@ def test_bad_scenarios_are_one_line_errors(text: str, message: str) -> None:
 def test_lab_commands_refuse_non_root(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     for args in (["lab", "up"], ["lab", "down"], ["lab", "status"], ["lab", "exec", "--", "true"]):
-        code, out, err = run_cli(*args)
+        code, _out, err = run_cli(*args)
         assert code != 0 and "needs root" in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
