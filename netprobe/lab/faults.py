@@ -90,14 +90,8 @@ class Loss(Handler):
         threshold = round(float(self.params["loss_pct"]) * 100)  # out of 10,000: 0.01 % resolution
         for link in self.links():
             ns, ifname = far_side(link)
-            run_in(
-                ns,
-                [
-                    "nft",
-                    f"add rule inet {nft_table(self.plan)} link_{ifname} numgen random mod 10000 < "
-                    f"{threshold} counter drop",
-                ],
-            )
+            match = f"numgen random mod 10000 < {threshold} " if threshold < 10000 else ""
+            run_in(ns, ["nft", f"add rule inet {nft_table(self.plan)} link_{ifname} {match}counter drop"])
 
     def stop(self) -> None:
         for link in self.links():

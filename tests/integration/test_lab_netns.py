@@ -95,3 +95,46 @@ def test_down_cleans_up_after_a_crash(tmp_path: Path) -> None:
         assert again.returncode == 0, again.stderr  # idempotent
     finally:
         subprocess.run([*cli, "down", "--id", lab_id], capture_output=True, timeout=60, check=False)
+
+
+def test_the_conductor_stops_by_itself_and_lifts_its_faults(tmp_path: Path) -> None:
+    lab_id = f"d{os.getpid() % 100000}"
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(
+        "name: short\ncommunes: [{name: Xã Kép, devices: []}]\n"
+        "faults: [{target: kep-l1, fault: loss, start_s: 0, duration_s: 3600, loss_pct: 100}]\n",
+        encoding="utf-8",
+    )
+    cli = [sys.executable, "-m", "netprobe", "lab"]
+    try:
+        up = subprocess.run(
+            [*cli, "up", "--id", lab_id, "-s", str(scenario), "--lifetime", "2", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert up.returncode == 0, up.stderr
+        st = json.loads(up.stdout)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status = subprocess.run(
+                [*cli, "status", "--id", lab_id, "--json"], capture_output=True, text=True, timeout=60, check=True
+            )
+            if not json.loads(status.stdout)["conductor_running"]:
+                break
+            time.sleep(0.3)
+        truth = json.loads(Path(st["truth"]).read_text(encoding="utf-8"))
+        (fault,) = truth["faults"]
+        assert fault["start"] is not None and fault["end"] is not None and fault["end"] - truth["up_at"] < 6
+        ce = "198.18.16.2"  # the only line: the loss was lifted with the conductor's end
+        ping = subprocess.run(
+            ["nsenter", f"--net=/run/netns/{st['dc_namespaces'][0]}", "fping", "-c", "3", "-p", "50", ce],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert ping.returncode == 0, ping.stderr
+    finally:
+        subprocess.run([*cli, "down", "--id", lab_id], capture_output=True, timeout=60, check=False)
