@@ -334,6 +334,7 @@ def test_device_reboot_resets_sysuptime(lab: Lab) -> None:
     while entry["end"] is None and time.time() < deadline:
         time.sleep(0.2)
         entry = lab.fault("kinh-bac-fw", "reboot")
+    assert entry["devices"] == ["kinh-bac-fw"] and 2.5 <= entry["end"] - entry["start"] <= 5
     after = uptime_ticks(lab.snmpget(host, SYS_UPTIME))
     assert after < before and after < 500, (before, after)  # ticks are 1/100 s
 
