@@ -138,6 +138,7 @@ class Conductor:
         data = {
             "lab": self.plan.lab_id,
             "scenario": self.plan.scenario,
+            "scenario_source": self.plan.scenario_source,
             "up_at": round(self.up_wall, 3),
             "lifetime_s": self.plan.lifetime_s,
             "faults": self.faults,
@@ -226,8 +227,11 @@ class Conductor:
         while not self.stopping.is_set() and time.monotonic() < self.deadline:
             if not self.paths.root.exists():
                 break  # the lab was removed under us
-            if self.step():
-                self.write_truth()
+            try:
+                if self.step():
+                    self.write_truth()
+            except Exception:  # keep conducting: one failed action must not leave the other faults unlifted
+                log.exception("conductor step failed")
             self.stopping.wait(TICK_S)
         for act in list(self.active):
             self.active.remove(act)
