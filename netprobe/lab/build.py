@@ -22,8 +22,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -276,22 +277,17 @@ def _nft_base(plan: Plan, ns: str) -> str:
 
 def _start_conductor(plan: Plan, p: Paths) -> None:
     p.requests.mkdir(mode=0o700, exist_ok=True)
-    log = open(p.conductor_log, "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
+    with open(p.conductor_log, "ab") as log:
+        pid = procs.spawn(
             [sys.executable, "-m", "netprobe.lab.conductor", "--id", plan.lab_id, "--state", str(p.root)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            start_new_session=True,
-            close_fds=True,
         )
-    finally:
-        log.close()
-    p.conductor_pid.write_text(f"{proc.pid}\n", encoding="ascii")
+    p.conductor_pid.write_text(f"{pid}\n", encoding="ascii")
     deadline = time.monotonic() + 20
     while not p.conductor_ready.exists():
-        if proc.poll() is not None:
+        if not procs.alive(pid):
             tail = p.conductor_log.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
             raise LabError(f"the lab conductor exited at start ({p.conductor_log}): {tail[0]}")
         if time.monotonic() > deadline:
@@ -310,6 +306,19 @@ def _wait_agents(plan: Plan, p: Paths) -> None:
             first = next(iter(pending.values()))
             raise LabError(f"{len(pending)} snmpd agents did not start in 30 s, e.g. see {first.log}")
         time.sleep(0.05)
+
+
+@contextmanager
+def running(scenario: str = "demo", lab_id: str | None = None, lifetime_s: float = 1800.0) -> Iterator[dict[str, Any]]:
+    """A lab for the length of a `with` block (tests, demos, benchmarks): yields `status()`, always downs it.
+
+    The default id is unique per process, so parallel users never collide.
+    """
+    chosen = lab_id or f"l{os.getpid() % 10_000_000}"
+    try:
+        yield up(chosen, scenario, lifetime_s)
+    finally:
+        down(chosen)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -379,25 +388,24 @@ def down(lab_id: str) -> dict[str, int]:
     _stop_conductor(p, lab_id)
     names = [n for n in _lab_namespaces(lab_id, p) if netns.path_of(n).exists()]
     victims = pids_in(names)
-    for pid in victims:
-        for sig in (signal.SIGKILL,):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+    pids_killed = list(victims)
+    for pid in victims:  # agents, loads, probes someone left running in the lab: all of them go
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while victims and time.monotonic() < deadline:
-        for pid in list(victims):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
         victims = [pid for pid in victims if procs.alive(pid)]
         if victims:
             time.sleep(0.02)
+    for pid in pids_killed:
+        procs.reap(pid)
     if names:
         ip_batch((f"netns del {n}" for n in names), force=True)
     left = [n for n in names if netns.path_of(n).exists()]
     if left:
         raise LabError(f"could not delete namespaces {', '.join(left[:5])}; try `ip netns del {left[0]}`")
     shutil.rmtree(p.root, ignore_errors=True)
-    return {"namespaces": len(names), "processes": len(pids_in(names)) if names else 0}
+    return {"namespaces": len(names), "processes": len(pids_killed)}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,30 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from typing import Any
+
+# Daemons started from this process (agents, the conductor). Kept so that a long-lived caller (tests,
+# `running()`) can reap them when the lab goes down instead of leaving zombies.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def spawn(argv: list[str], **kwargs: Any) -> int:
+    """Start a daemon in its own session (a ^C on the caller does not reach it). Returns its pid."""
+    proc = subprocess.Popen(argv, start_new_session=True, close_fds=True, **kwargs)
+    _CHILDREN[proc.pid] = proc
+    for pid, child in list(_CHILDREN.items()):  # reap what has ended meanwhile
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+    return proc.pid
+
+
+def reap(pid: int) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
 
 
 def alive(pid: int) -> bool:
@@ -25,13 +48,13 @@ def stop(pid: int, timeout_s: float = 3.0) -> None:
             return
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return
-        except ChildProcessError:
-            if not alive(pid):
-                return
+        child = _CHILDREN.get(pid)
+        if child is not None and child.poll() is not None:
+            del _CHILDREN[pid]
+            return
+        if child is None and not alive(pid):
+            return
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+    reap(pid)

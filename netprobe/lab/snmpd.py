@@ -8,14 +8,13 @@ A reboot is a restart: sysUpTime (agent uptime in net-snmp) starts again from 0.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from netprobe.lab.netns import path_of
 from netprobe.lab.plan import DevicePlan
-from netprobe.lab.procs import alive, stop
+from netprobe.lab.procs import alive, spawn, stop
 
 SNMPD = "/usr/sbin/snmpd"
 __all__ = ["AgentFiles", "Credentials", "agent_files", "alive", "is_ready", "read_pid", "start", "stop", "write_config"]
@@ -89,31 +88,27 @@ def start(files: AgentFiles, ns: str) -> int:
         "MIBS": "",  # numeric OIDs: no MIB parsing at start (faster, no log noise)
         "MIBDIRS": str(files.dir),
     }
-    with open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(
-            [
-                "nsenter",
-                f"--net={path_of(ns)}",
-                SNMPD,
-                "-f",
-                "-C",
-                "-c",
-                str(files.conf),
-                "-p",
-                str(files.pidfile),
-                "-Lf",
-                str(files.log),
-                "-M",
-                str(files.dir),
-            ],
-            stdin=devnull,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # not in our process group: a ^C on `lab up` does not kill the agents
-            close_fds=True,
-        )
-    return proc.pid
+    return spawn(
+        [
+            "nsenter",
+            f"--net={path_of(ns)}",
+            SNMPD,
+            "-f",
+            "-C",
+            "-c",
+            str(files.conf),
+            "-p",
+            str(files.pidfile),
+            "-Lf",
+            str(files.log),
+            "-M",
+            str(files.dir),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
 
 
 def is_ready(files: AgentFiles) -> bool:
