@@ -333,7 +333,9 @@ asyncio.run(main())
 def test_device_reboot_resets_sysuptime(lab: Lab) -> None:
     host = lab.addr("kinh-bac-fw")
     time.sleep(1.5)  # let the agent's uptime exceed a reboot's few seconds
-    before = uptime_ticks(lab.snmpget(host, SYS_UPTIME))
+    engine = "1.3.6.1.6.3.10.2.1.1.0", "1.3.6.1.6.3.10.2.1.2.0"  # snmpEngineID, snmpEngineBoots
+    first = lab.snmpget(host, SYS_UPTIME, *engine)
+    before = uptime_ticks(first)
     netprobe("lab", "impair", "--id", lab.id, "kinh-bac-fw", "--reboot", "--for", "3")
     time.sleep(0.5)
     assert lab.fping(host, count=5, period_ms=100, timeout_ms=200)[host]["loss"] == 100
@@ -344,8 +346,18 @@ def test_device_reboot_resets_sysuptime(lab: Lab) -> None:
         time.sleep(0.2)
         entry = lab.fault("kinh-bac-fw", "reboot")
     assert entry["devices"] == ["kinh-bac-fw"] and 2.5 <= entry["end"] - entry["start"] <= 5
-    after = uptime_ticks(lab.snmpget(host, SYS_UPTIME))
+    again = lab.snmpget(host, SYS_UPTIME, *engine, v3=True)  # the v3 user survives the reboot too
+    after = uptime_ticks(again)
     assert after < before and after < 500, (before, after)  # ticks are 1/100 s
+
+    def engine_of(result: subprocess.CompletedProcess[str]) -> tuple[str, int]:
+        engine_id = re.search(r"10\.2\.1\.1\.0 = Hex-STRING: ([0-9A-F ]+)", result.stdout)
+        boots = re.search(r"10\.2\.1\.2\.0 = INTEGER: (\d+)", result.stdout)
+        assert engine_id and boots, result.stdout
+        return engine_id.group(1).strip(), int(boots.group(1))
+
+    (id_before, boots_before), (id_after, boots_after) = engine_of(first), engine_of(again)
+    assert id_after == id_before and boots_after == boots_before + 1  # a real reboot, as a v3 client sees it
 
 
 def test_a_second_lab_with_its_own_scenario_runs_alongside(lab: Lab, tmp_path: Path) -> None:
