@@ -159,6 +159,8 @@ def test_status_json_and_inventory(lab: Lab) -> None:
     inv = lab.inventory
     assert [a.netns for a in inv.agents] == st["dc_namespaces"]
     assert len(inv.communes) == 8 and {s.port for s in inv.services} == {443, 8443}
+    text = netprobe("lab", "status", "--id", lab.id).stdout
+    assert "#1 loss on vo-cuong-l1 (loss_pct=20)" in text and "snmp_dead on dong-nguyen-rt" in text
 
 
 def test_data_centres_have_no_default_route(lab: Lab) -> None:
