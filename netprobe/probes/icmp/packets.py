@@ -60,7 +60,9 @@ class Reply:
     token: bytes
 
 
-def parse(data: bytes, family: socket.AddressFamily, header_included: bool, source: str, token_len: int) -> Reply | None:
+def parse(
+    data: bytes, family: socket.AddressFamily, header_included: bool, source: str, token_len: int
+) -> Reply | None:
     """Decode one datagram; None for anything that is not ours to look at (short, other types, garbage)."""
     off = 0
     if header_included:

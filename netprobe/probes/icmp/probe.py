@@ -16,6 +16,7 @@ Every loop is bounded: the count per target, and the run's deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import os
@@ -165,7 +166,9 @@ class IcmpProbe:
             job.errors.append(self.allow.refusal(target.address, target.key))
         return job
 
-    async def _exchange(self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], deadline: float) -> None:
+    async def _exchange(
+        self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], deadline: float
+    ) -> None:
         loop = asyncio.get_running_loop()
         session = _Session(self.token, {fam: EchoBuilder(fam, self._payload(jobs, fam)) for fam in sockets})
         for s in sockets.values():
@@ -176,10 +179,8 @@ class IcmpProbe:
             longest = max(j.settings.timeout_ms for j in jobs) / 1000.0
             wait = min(deadline, last_send + longest) - loop.time()
             if wait > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(session.done.wait(), wait)
-                except TimeoutError:
-                    pass
 
     def _payload(self, jobs: list[_Job], family: socket.AddressFamily) -> bytes:
         size = max((j.settings.size for j in jobs if j.family == family), default=56)
@@ -255,5 +256,7 @@ class IcmpProbe:
         else:
             status, error = Status.TIMEOUT, f"no reply to {len(job.rtt_ms)} echo requests"
         if len(job.rtt_ms) < job.settings.count:
-            error = (error + "; " if error else "") + f"deadline reached after {len(job.rtt_ms)} of {job.settings.count}"
+            error = (
+                error + "; " if error else ""
+            ) + f"deadline reached after {len(job.rtt_ms)} of {job.settings.count}"
         return Measurement(t, job.started or time.time(), status, fields, error, samples=list(job.rtt_ms))

@@ -8,6 +8,7 @@ concurrent hosts), and it timestamps replies in user space after the event loop 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -75,10 +76,8 @@ def _grow_rcvbuf(sock: socket.socket) -> int:
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)  # root: beyond net.core.rmem_max
     except OSError:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)  # capped by rmem_max
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
-    except OSError:
-        pass
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
 

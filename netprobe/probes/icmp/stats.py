@@ -11,6 +11,7 @@ Definitions (documented in docs/probes.md so the figures can be defended in fron
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -32,7 +33,7 @@ def jitter(rtts_in_send_order: Sequence[float]) -> float | None:
     """Mean absolute difference between consecutive replies; None with fewer than two replies."""
     if len(rtts_in_send_order) < 2:
         return None
-    diffs = [abs(b - a) for a, b in zip(rtts_in_send_order, rtts_in_send_order[1:], strict=False)]
+    diffs = [abs(b - a) for a, b in itertools.pairwise(rtts_in_send_order)]
     return sum(diffs) / len(diffs)
 
 
