@@ -98,6 +98,7 @@ def _scapy_trace(address: str, version: int, s: TraceSettings, timeout: float) -
     from scapy.sendrecv import sr
 
     ident = os.getpid() & 0xFFFF
+    packets: list[Any]
     if version == 4:
         packets = [
             IP(dst=address, ttl=ttl) / ICMP(id=ident, seq=ttl * 100 + k)
@@ -116,5 +117,5 @@ def _scapy_trace(address: str, version: int, s: TraceSettings, timeout: float) -
         ttl = sent[IP].ttl if version == 4 else sent[IPv6].hlim
         who = got[IP].src if version == 4 else got[IPv6].src
         reached = (got.haslayer(ICMP) and got[ICMP].type == 0) if version == 4 else got.haslayer(ICMPv6EchoReply)
-        out.append((int(ttl), str(who), (float(got.time) - float(sent.sent_time)) * 1000.0, bool(reached)))
+        out.append((int(ttl), str(who), (float(got.time) - float(sent.sent_time or got.time)) * 1000.0, bool(reached)))
     return out
