@@ -41,8 +41,8 @@ def hop_rows(max_hops: int, probes: int, answers: list[tuple[int, str, float, bo
         got = by_ttl.get(ttl, [])
         samples: list[float | None] = [rtt for _, rtt, _ in got] + [None] * max(0, probes - len(got))
         stats = ping_fields(samples[:probes], probes)
-        who = sorted({w for w, _, _ in got})
-        rows.append({"hop": ttl, "address": ",".join(who) or "*", **stats})
+        responders = sorted({w for w, _, _ in got})
+        rows.append({"hop": ttl, "address": ",".join(responders) or "*", **stats})
         if any(reached for _, _, reached in got):
             break
     return rows
