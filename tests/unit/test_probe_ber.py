@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,9 @@ from netprobe.probes.snmp import ber
 def _response(request_id: int, varbinds: bytes, community: bytes = b"public") -> bytes:
     pdu = ber.tlv(ber.RESPONSE, ber.enc_int(request_id) + ber.enc_int(0) + ber.enc_int(0) + varbinds)
     return ber.tlv(ber.SEQUENCE, ber.enc_int(1) + ber.tlv(ber.OCTET_STRING, community) + pdu)
+
+
+HUGE_ARC = b"\x2b" + b"\xff" * 6 + b"\x01"
 
 
 def _vb(oid: str, tag: int, body: bytes) -> bytes:
@@ -75,10 +80,8 @@ def test_hostile_messages_are_refused(name: str, message: bytes) -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_only_ever_raise_ber_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ber.BerError):
         ber.dec_v2c_message(data)
-    except ber.BerError:
-        pass
 
 
 @settings(max_examples=200, deadline=None)
@@ -86,7 +89,5 @@ def test_random_bytes_only_ever_raise_ber_error(data: bytes) -> None:
 def test_corrupting_one_byte_of_a_good_response_never_crashes(at: int, byte: bytes) -> None:
     good = _response(5, ber.tlv(0x30, _vb("1.3.6.1.2.1.1.3.0", ber.TIMETICKS, b"\x10\x00")))
     bad = good[: at % len(good)] + byte + good[at % len(good) + 1 :]
-    try:
+    with contextlib.suppress(ber.BerError):
         ber.dec_v2c_message(bad)
-    except ber.BerError:
-        pass
