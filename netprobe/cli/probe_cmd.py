@@ -10,7 +10,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from pydantic import ValidationError
@@ -67,25 +67,34 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON obj
 
 
 @probe.command()
-@click.argument("addresses", nargs=-1, required=True)
+@click.argument("addresses", nargs=-1)
+@click.option("-f", "--file", "targets_file", type=click.File(), help="Addresses, one a line (like fping -f).")
 @click.option("-c", "--count", default=5, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--spacing-ms", default=100.0, show_default=True, type=click.FloatRange(0, 60_000), help="Per target.")
 @click.option("--timeout-ms", default=1000.0, show_default=True, type=click.FloatRange(1, 60_000))
 @click.option("--size", default=56, show_default=True, type=click.IntRange(0, 65_000), help="Payload bytes.")
 @click.option("--mode", type=click.Choice([m.value for m in IcmpMode]), default="auto", show_default=True)
+@click.option("--rate", type=click.FloatRange(1, 1_000_000), help="Packets/s cap [config max_packets_per_s].")
 @json_option
 @pass_app
 def ping(
     app: App,
     addresses: tuple[str, ...],
+    targets_file: TextIO | None,
     count: int,
     spacing_ms: float,
     timeout_ms: float,
     size: int,
     mode: str,
+    rate: float | None,
     as_json: bool,
 ) -> None:
     """ICMP echo: loss, RTT statistics, jitter and every packet's RTT."""
+    if targets_file is not None:
+        addresses += tuple(line.strip() for line in targets_file if line.strip() and not line.startswith("#"))
+    if not addresses:
+        raise NetprobeError("give at least one ADDRESS or --file FILE")
+    rate = rate or app.config.max_packets_per_s
     allow = app.allow_list()
     _check_allowed(allow, addresses)
     icmp_mode = IcmpMode(mode)
@@ -93,10 +102,10 @@ def ping(
         open_icmp_socket(family, icmp_mode).close()  # a missing privilege is one line with the fixes
     settings = PingSettings(count=count, spacing_ms=spacing_ms, timeout_ms=timeout_ms, size=size)
     targets = [Target(f"probe/ping/{a}", ProbeKind.PING, a, {}, ping=settings) for a in addresses]
-    p = IcmpProbe(allow, app.config.max_packets_per_s, icmp_mode)
+    p = IcmpProbe(allow, rate, icmp_mode)
 
     async def go() -> list[Measurement]:
-        budget = count * spacing_ms / 1000 + timeout_ms / 1000 + len(targets) * count / app.config.max_packets_per_s
+        budget = count * spacing_ms / 1000 + timeout_ms / 1000 + len(targets) * count / rate
         return await p.run(targets, asyncio.get_running_loop().time() + budget + 2)
 
     raise SystemExit(_show(_run(go()), as_json))
