@@ -167,7 +167,9 @@ class SnmpProbe:
         self._engines: dict[tuple[str, ...], SnmpEngine] = {}
         self._transports: dict[tuple[str, int, float, int], Any] = {}
         self._previous: dict[str, _Previous] = {}
-        self._if_index: dict[str, dict[str | int, int]] = {}
+        self._if_index: dict[str, dict[str | int, int]] = {}  # per target: selector → ifIndex
+        self._name_maps: dict[tuple[str, int, str], dict[str, int]] = {}  # per agent and column: name → ifIndex
+        self._walk_locks: dict[tuple[str, int, str], asyncio.Lock] = {}
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -176,7 +178,20 @@ class SnmpProbe:
             async with gate:
                 return await self.poll(t, deadline)
 
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        try:
+            return list(await asyncio.gather(*(one(t) for t in targets)))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the sockets (they belong to this event loop); per-target history and engine IDs stay."""
+        self._v2c.close()
+        self._v3.close()
+        for engine in self._engines.values():
+            engine.close_dispatcher()
+        self._engines.clear()
+        self._transports.clear()
+        self._walk_locks.clear()  # asyncio locks belong to the loop that used them
 
     async def poll(self, target: Target, deadline: float) -> Measurement:
         """One poll of one agent; every failure becomes a Measurement with a status."""
@@ -191,7 +206,8 @@ class SnmpProbe:
             return Measurement(target, started, Status.NOT_ALLOWED, {}, self.allow.refusal(target.address, target.key))
         if target.snmp_profile is None:
             return Measurement(target, started, Status.ERROR, {}, "no snmp_profile for this device")
-        budget = min(settings.timeout_ms / 1000.0 * (settings.retries + 1) + 0.2, deadline - loop.time())
+        # each request has its own timeout × retries inside; this bound only keeps the poll inside the run
+        budget = deadline - loop.time()
         if budget <= 0:
             return Measurement(target, started, Status.TIMEOUT, {}, "deadline passed before the poll")
         try:
@@ -300,6 +316,8 @@ class SnmpProbe:
             rows.append(row)
         if reboot:
             self._if_index.pop(target.key, None)  # ifIndex may be renumbered after a reboot
+            for column in (IF_NAME, IF_DESCR):
+                self._name_maps.pop((target.address, target.port or 0, column), None)
         self._previous[target.key] = current
         error = f"interface(s) not found by ifName/ifDescr/ifIndex: {', '.join(map(str, missing))}" if missing else None
         return Measurement(target, started, Status.OK, fields, error, rows)
@@ -344,7 +362,8 @@ class SnmpProbe:
         return row, counters
 
     async def _resolve(self, target: Target, agent: _Agent) -> tuple[dict[str | int, int], list[str | int]]:
-        """ifIndex of each watched interface (names looked up once by walking ifName, then ifDescr)."""
+        """ifIndex of each watched interface; names are looked up by walking ifName, then ifDescr, once per
+        agent (shared by every target on it, one walk at a time), and remembered until the agent reboots."""
         cached = self._if_index.get(target.key)
         if cached is not None:
             return cached, [s for s in target.interfaces if s not in cached]
@@ -354,7 +373,13 @@ class SnmpProbe:
             wanted = [n for n in names if n not in found]
             if not wanted:
                 break
-            by_name = {text: idx for idx, text in sorted((await _walk_names(agent, column)).items())}
+            key = (target.address, target.port or 0, column)
+            lock = self._walk_locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                by_name = self._name_maps.get(key)
+                if by_name is None:
+                    walked = await _walk_names(agent, column)
+                    by_name = self._name_maps[key] = {text: idx for idx, text in sorted(walked.items(), reverse=True)}
             for n in wanted:
                 if n in by_name:
                     found[n] = by_name[n]

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import hmac
 import os
-import socket
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +27,7 @@ except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.modes import CFB
 
 from netprobe.probes.snmp import ber
-from netprobe.probes.snmp.fastv2c import SnmpTimeout
+from netprobe.probes.snmp.fastv2c import SnmpTimeout, UdpEndpoints
 
 HASHES: dict[str, tuple[str, int]] = {  # auth protocol → (hashlib name, HMAC truncation in bytes)
     "MD5": ("md5", 12),
@@ -169,38 +168,15 @@ def _aes(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher[CFB]:
     return Cipher(algorithms.AES(key), CFB(iv))
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, client: V3Client) -> None:
-        self.client = client
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.client.received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        pass
-
-
 class V3Client:
     """USM GET/GETNEXT over one shared UDP socket per family; engine state cached per agent."""
 
     def __init__(self) -> None:
-        self._transports: dict[int, asyncio.DatagramTransport] = {}
+        self._udp = UdpEndpoints(self.received)
         self._waiting: dict[int, tuple[tuple[str, int], asyncio.Future[tuple[bytes, _Message]]]] = {}
         self._engines: dict[tuple[str, int], _Engine] = {}
         self._next_id = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
         self._salt = int.from_bytes(os.urandom(8), "big")
-
-    async def _transport(self, family: int) -> asyncio.DatagramTransport:
-        transport = self._transports.get(family)
-        if transport is None:
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
-            sock.setblocking(False)
-            loop = asyncio.get_running_loop()
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-            self._transports[family] = transport
-        return transport
 
     def received(self, data: bytes, addr: Any) -> None:
         try:
@@ -217,8 +193,6 @@ class V3Client:
     async def _exchange(
         self, peer: tuple[str, int], build: Any, timeout: float, retries: int
     ) -> tuple[bytes, _Message]:
-        family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
-        transport = await self._transport(family)
         loop = asyncio.get_running_loop()
         msg_id = self._next_id
         self._next_id = (self._next_id + 1) & 0x3FFFFFFF
@@ -226,7 +200,7 @@ class V3Client:
         self._waiting[msg_id] = (peer, fut)
         try:
             for _attempt in range(retries + 1):
-                transport.sendto(build(msg_id), peer)  # rebuilt per attempt: fresh engine time and salt
+                self._udp.send(build(msg_id), peer)  # rebuilt per attempt: fresh engine time and salt
                 done, _ = await asyncio.wait([fut], timeout=timeout)
                 if done:
                     return fut.result()
@@ -355,6 +329,4 @@ class V3Client:
         raise UsmError("agent keeps refusing our engine time after a resync")
 
     def close(self) -> None:
-        for t in self._transports.values():
-            t.close()
-        self._transports.clear()
+        self._udp.close()
