@@ -39,22 +39,26 @@ def _check_allowed(allow: AllowList, addresses: Sequence[str]) -> None:
 
 
 def _show(measurements: list[Measurement], as_json: bool) -> int:
+    lines: list[str] = []  # written at once: 10,000 targets must not cost 10,000 writes
     for m in measurements:
         if as_json:
             record: dict[str, Any] = {"target": m.target.address, "port": m.target.port, "status": m.status.value}
             record |= {"fields": m.fields, "error": m.error, "rows": m.rows}
             if m.samples:
                 record["samples_ms"] = m.samples
-            click.echo(json.dumps(record, ensure_ascii=False, default=str))
+            lines.append(json.dumps(record, ensure_ascii=False, default=str))
             continue
         where = m.target.address + (f":{m.target.port}" if m.target.port else "")
-        click.echo(f"{where}  {m.status.value}" + (f"  ({m.error})" if m.error else ""))
+        lines.append(f"{where}  {m.status.value}" + (f"  ({m.error})" if m.error else ""))
         for name, value in m.fields.items():
-            click.echo(f"  {name:24} {value:.3f}" if isinstance(value, float) else f"  {name:24} {value}")
+            lines.append(f"  {name:24} {value:.3f}" if isinstance(value, float) else f"  {name:24} {value}")
         for row in m.rows:
-            click.echo("  " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            lines.append(
+                "  " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+            )
         if m.samples:
-            click.echo("  rtt_ms " + " ".join("-" if s is None else f"{s:.3f}" for s in m.samples))
+            lines.append("  rtt_ms " + " ".join("-" if s is None else f"{s:.3f}" for s in m.samples))
+    click.echo("\n".join(lines))
     return EXIT_OK if all(m.status is Status.OK for m in measurements) else EXIT_FAILURE
 
 
