@@ -109,6 +109,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--count", type=int, help="packets per target (default 5; 500 with --lossy)")
     ap.add_argument("--lossy", action="store_true", help="half the targets behind a random nft drop in a lab netns")
     ap.add_argument("--loss-pct", type=float, default=20.0)
+    ap.add_argument(
+        "--every",
+        type=int,
+        help="with --lossy: drop exactly every Nth request per target (no sampling noise) instead of random",
+    )
     args = ap.parse_args(argv)
     count = args.count or (500 if args.lossy else 5)
     n = args.targets
@@ -119,7 +124,9 @@ def main(argv: list[str]) -> int:
         targets = [lab_address(i, lossy=True) for i in range(half)] + [
             lab_address(i, lossy=False) for i in range(n - half)
         ]
-        bed = Testbed("bench").up(loss_pct=args.loss_pct)
+        bed = Testbed("bench").up(loss_pct=0 if args.every else args.loss_pct)
+        if args.every:
+            bed.drop_every(args.every, targets[:half])
         prefix = ["ip", "netns", "exec", bed.prober]
         # per-target period: a round of n packets at 10k/s, but at least 10 ms (fping's minimum sensible -p)
         period_ms = max(10.0, n / 10.0)
@@ -158,8 +165,12 @@ def main(argv: list[str]) -> int:
             f"lossy targets: netprobe mean {statistics.fmean(ours.loss[a] for a in lossy):.2f}% "
             f"fping {statistics.fmean(fping.loss[a] for a in lossy):.2f}%; per-target |delta| mean "
             f"{statistics.fmean(deltas):.2f} max {max(deltas):.2f} points, {within:.0%} within ±2 points "
-            f"(two independent draws of a {args.loss_pct:g}% drop over {count} packets differ by "
-            f"σ≈{(2 * args.loss_pct * (100 - args.loss_pct) / count) ** 0.5:.1f} points)"
+            + (
+                f"(deterministic: every {args.every}th request dropped, both must agree exactly)"
+                if args.every
+                else f"(two independent draws of a {args.loss_pct:g}% drop over {count} packets differ by "
+                f"σ≈{(2 * args.loss_pct * (100 - args.loss_pct) / count) ** 0.5:.1f} points)"
+            )
         )
         print(
             f"healthy targets: netprobe max loss {max(ours.loss[a] for a in healthy):.2f}%, "

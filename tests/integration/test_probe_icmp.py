@@ -57,11 +57,14 @@ def test_refused_target_is_never_pinged() -> None:
 def test_loss_behind_nft_drop_agrees_with_fping_and_healthy_is_zero() -> None:
     lossy = [lab_address(i, lossy=True) for i in range(4)]
     healthy = [lab_address(i, lossy=False) for i in range(4)]
+    exact = [lab_address(i, lossy=False) for i in range(100, 103)]  # every 4th request dropped: exactly 25%
     with Testbed("it").up(loss_pct=20) as tb:
+        tb.drop_every(4, exact)
+        addresses = [*lossy, *healthy, *exact]
         ours = tb.run(tb.prober, [*NETPROBE, "probe", "ping", "--json", "-c", "500", "--spacing-ms", "1",
-                                  "--timeout-ms", "300", *lossy, *healthy])  # fmt: skip
-        theirs = tb.run(tb.prober, ["fping", "-C", "500", "-p", "1", "-i", "0.1", "-t", "300", "-q", *lossy, *healthy])
-    assert ours.returncode == 0, ours.stderr
+                                  "--timeout-ms", "300", *addresses])  # fmt: skip
+        theirs = tb.run(tb.prober, ["fping", "-C", "500", "-p", "1", "-i", "0.1", "-t", "300", "-q", *addresses])
+    assert ours.returncode == 0, ours.stderr  # every target answered at least once
     loss = {d["target"]: d["fields"]["percent_packet_loss"] for d in map(json.loads, ours.stdout.splitlines())}
     fping = {}
     for line in theirs.stderr.splitlines():
@@ -70,6 +73,8 @@ def test_loss_behind_nft_drop_agrees_with_fping_and_healthy_is_zero() -> None:
         fping[address.strip()] = 100.0 * values.count("-") / len(values)
     for a in healthy:
         assert loss[a] == 0.0 and fping[a] == 0.0
+    for a in exact:  # no sampling noise here: both pingers must count the same packets lost
+        assert loss[a] == fping[a] == 25.0, (a, loss[a], fping[a])
     # 20% random drop over 500 packets: σ ≈ 1.8 points per target, 0.9 over the four
     for a in lossy:
         assert 12.0 <= loss[a] <= 28.0, (a, loss[a])
