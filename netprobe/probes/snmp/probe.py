@@ -94,6 +94,7 @@ class SnmpProbe:
         self.allow = allow
         self.concurrency = concurrency
         self.fast_v3 = fast_v3  # False: every v3 poll through pysnmp (the reference implementation)
+        self._active = 0  # runs in progress on this probe
         self._v2c = V2cClient()
         self._v3 = usm.V3Client()
         self._engines: dict[tuple[str, ...], Any] = {}  # pysnmp SnmpEngine per credential set
@@ -110,10 +111,13 @@ class SnmpProbe:
             async with gate:
                 return await self.poll(t, deadline)
 
+        self._active += 1
         try:
             return list(await asyncio.gather(*(one(t) for t in targets)))
         finally:
-            self.close()
+            self._active -= 1
+            if self._active == 0:  # an overlapping run may still use the sockets
+                self.close()
 
     def close(self) -> None:
         """Close the sockets (they belong to this event loop); per-target history and engine IDs stay."""
