@@ -20,7 +20,7 @@ from netprobe.engine.allowlist import AllowList
 from netprobe.errors import EXIT_FAILURE, EXIT_OK, NetprobeError
 from netprobe.inventory.model import PingSettings, SnmpSettings, SnmpV2c, SnmpV3, TcpSettings
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
-from netprobe.probes.icmp.probe import IcmpProbe
+from netprobe.probes.icmp.probe import IcmpProbe, parse_ip
 from netprobe.probes.icmp.sockets import IcmpMode, open_icmp_socket
 from netprobe.probes.snmp.probe import SnmpProbe
 from netprobe.probes.tcp.probe import TcpProbe
@@ -33,7 +33,8 @@ def probe() -> None:
 
 
 def _check_allowed(allow: AllowList, addresses: Sequence[str]) -> None:
-    refused = [allow.refusal(a, "probe") for a in addresses if not allow.allows(a)]
+    """Refuse the whole command if any address is outside: a typo must not probe a stranger."""
+    refused = [allow.refusal(a, "probe") for a in addresses if not allow.allows(parse_ip(a) or a)]
     if refused:
         raise NetprobeError(refused[0])
 

@@ -221,6 +221,7 @@ class IcmpProbe:
                 session.builders[j.family].build,
                 j.settings.spacing_ms / 1000.0,
                 int(j.settings.timeout_ms * 1e6),
+                (j.address, 0),
             )
             for j in jobs
         ]
@@ -229,7 +230,7 @@ class IcmpProbe:
         ident = self.ident
         seq = self._seq
         for k in range(rounds):
-            for job, rtts, count, sendto, key_ident, build, spacing, timeout_ns in plan:
+            for job, rtts, count, sendto, key_ident, build, spacing, timeout_ns, sockaddr in plan:
                 if k >= count:
                     continue
                 due = job.last_send + spacing
@@ -250,7 +251,7 @@ class IcmpProbe:
                 packet = build(ident, seq)
                 t_ns = wall_ns()
                 try:
-                    sendto(packet, (job.address, 0))
+                    sendto(packet, sockaddr)
                 except OSError as exc:
                     t_ns = 0
                     if exc.errno not in (errno.EPERM, errno.ENOBUFS, errno.EAGAIN):
