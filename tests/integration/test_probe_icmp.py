@@ -109,3 +109,18 @@ def test_no_privilege_is_one_line_with_the_three_fixes() -> None:
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1, run.stderr
     assert "root" in lines[0] and "CAP_NET_RAW" in lines[0] and "ping_group_range" in lines[0]
+
+
+@needs_root
+def test_overlapping_runs_never_take_each_others_replies() -> None:
+    probe = IcmpProbe(ALLOW, 10_000)
+    settings = PingSettings(count=20, spacing_ms=2, timeout_ms=500)
+    targets = [Target(f"o/{i}", ProbeKind.PING, f"127.4.0.{i}", {}, ping=settings) for i in range(1, 21)]
+
+    async def go():  # type: ignore[no-untyped-def]
+        deadline = asyncio.get_running_loop().time() + 10
+        return await asyncio.gather(probe.run(targets, deadline), probe.run(targets, deadline))
+
+    first, second = asyncio.run(go())
+    for m in first + second:
+        assert m.fields["packets_transmitted"] == 20 and m.fields["packets_received"] == 20, m

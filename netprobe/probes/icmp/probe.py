@@ -83,8 +83,9 @@ class _Session:
     hot path touches one dict and one list; it is also the count of replies still awaited.
     """
 
-    def __init__(self, token: bytes, builders: dict[socket.AddressFamily, EchoBuilder]) -> None:
+    def __init__(self, token: bytes, ident: int, builders: dict[socket.AddressFamily, EchoBuilder]) -> None:
         self.token = token
+        self.ident = ident
         self.builders = builders
         self.pending: dict[tuple[str, int, int], tuple[list[float | None], int, int, int]] = {}
         self.jobs_by_list: dict[int, _Job] = {}  # id(rtt list) → job, for the rare ICMP error
@@ -138,9 +139,6 @@ class IcmpProbe:
         self.allow = allow
         self.rate = max_packets_per_s
         self.mode = mode
-        self.token = os.urandom(TOKEN_LEN)
-        # raw sockets see every echo reply on the host: our id tells ours apart (datagram: the kernel's)
-        self.ident = int.from_bytes(os.urandom(2), "big")
         self._seq = 0
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
@@ -183,7 +181,11 @@ class IcmpProbe:
         self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], deadline: float
     ) -> None:
         loop = asyncio.get_running_loop()
-        session = _Session(self.token, {fam: EchoBuilder(fam, self._payload(jobs, fam)) for fam in sockets})
+        # per run, so overlapping runs never take each other's replies: raw sockets see every echo reply on
+        # the host, and the id (ours; the kernel's on datagram sockets) plus the payload token tell ours apart
+        token = os.urandom(TOKEN_LEN)
+        ident = int.from_bytes(os.urandom(2), "big")
+        session = _Session(token, ident, {fam: EchoBuilder(fam, self._payload(jobs, fam, token)) for fam in sockets})
         for s in sockets.values():
             loop.add_reader(s.sock.fileno(), session.on_readable, s)
         last_send = await self._send_all(jobs, sockets, session, deadline)
@@ -195,9 +197,11 @@ class IcmpProbe:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(session.done.wait(), wait)
 
-    def _payload(self, jobs: list[_Job], family: socket.AddressFamily) -> bytes:
+    @staticmethod
+    def _payload(jobs: list[_Job], family: socket.AddressFamily, token: bytes) -> bytes:
+        """One payload per family and run: the largest size any target asks for (ping's -s)."""
         size = max((j.settings.size for j in jobs if j.family == family), default=56)
-        return (self.token + bytes(max(0, size - TOKEN_LEN)))[:size]
+        return (token + bytes(max(0, size - TOKEN_LEN)))[:size]
 
     async def _send_all(
         self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], session: _Session, deadline: float
@@ -217,7 +221,7 @@ class IcmpProbe:
                 j.rtt_ms,
                 j.settings.count,
                 sockets[j.family].sock.sendto,
-                0 if sockets[j.family].mode is IcmpMode.DGRAM else self.ident,
+                0 if sockets[j.family].mode is IcmpMode.DGRAM else session.ident,
                 session.builders[j.family].build,
                 j.settings.spacing_ms / 1000.0,
                 int(j.settings.timeout_ms * 1e6),
@@ -227,7 +231,7 @@ class IcmpProbe:
         ]
         for j in jobs:
             session.jobs_by_list[id(j.rtt_ms)] = j
-        ident = self.ident
+        ident = session.ident
         seq = self._seq
         for k in range(rounds):
             for job, rtts, count, sendto, key_ident, build, spacing, timeout_ns, sockaddr in plan:
