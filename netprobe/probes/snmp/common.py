@@ -23,3 +23,17 @@ def check_binds(pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: 
             if name != oid:
                 raise BadReply(f"answer for {name} where {oid} was asked")
     return pdu_or_binds
+
+
+class TooBig(Exception):
+    """error-status tooBig(1): the answer does not fit the agent's message size; ask for fewer varbinds."""
+
+
+ERROR_STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr", 6: "noAccess"}
+
+
+def raise_error_status(status: int, index: int) -> None:
+    if status == 1:
+        raise TooBig()
+    if status:
+        raise BadReply(f"agent error-status {ERROR_STATUS.get(status, status)} at varbind {index}")

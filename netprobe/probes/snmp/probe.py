@@ -26,7 +26,7 @@ from netprobe.inventory.model import SnmpSettings, SnmpV2c, SnmpV3
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 from netprobe.probes.snmp import ber, usm
 from netprobe.probes.snmp import counters as C
-from netprobe.probes.snmp.common import BadReply, Indication, Tagged, check_binds
+from netprobe.probes.snmp.common import BadReply, Indication, Tagged, TooBig, check_binds, raise_error_status
 from netprobe.probes.snmp.fastv2c import SnmpTimeout, V2cClient
 
 SYS_UPTIME, SYS_NAME, SYS_DESCR = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.1.0"
@@ -193,9 +193,7 @@ class SnmpProbe:
             oids = [SYS_UPTIME, SYS_NAME, SYS_DESCR]
             for index in indexes.values():
                 oids += [f"{col}.{index}" for col, _ in IF_COLUMNS.values()]
-            values: list[Tagged] = []
-            for i in range(0, len(oids), MAX_PER_GET):
-                values += await agent.get(oids[i : i + MAX_PER_GET])
+            values = await _get_all(agent, oids)
         except SnmpTimeout as exc:
             return Measurement(target, started, Status.TIMEOUT, {}, f"{exc}; for v2c also check the community")
         except ber.BerError as exc:
@@ -336,8 +334,7 @@ class _FastV2c:
         pdu = await self.client.get(self.address, self.port, self.community, oids, self.timeout, self.retries, tag)
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
-        if pdu.error_status:
-            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
+        raise_error_status(pdu.error_status, pdu.error_index)
         return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
 
     async def get(self, oids: list[str]) -> list[Tagged]:
@@ -360,9 +357,25 @@ class _FastV3(_FastV2c):
         pdu = await self.v3.request(self.address, self.port, self.creds, oids, self.timeout, self.retries, tag)
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
-        if pdu.error_status:
-            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
+        raise_error_status(pdu.error_status, pdu.error_index)
         return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+
+
+async def _get_all(agent: _Agent, oids: list[str]) -> list[Tagged]:
+    """GET in chunks of MAX_PER_GET varbinds, halving the chunk when the agent answers tooBig."""
+    values: list[Tagged] = []
+    step, i = MAX_PER_GET, 0
+    while i < len(oids):
+        chunk = oids[i : i + step]
+        try:
+            values += await agent.get(chunk)
+        except TooBig:
+            if step == 1:
+                raise BadReply("agent says tooBig for a single varbind") from None
+            step = max(1, step // 2)
+            continue
+        i += len(chunk)
+    return values
 
 
 async def _walk_names(agent: _Agent, column: str) -> dict[int, str]:
