@@ -208,7 +208,7 @@ def snmp(
 @probe.command()
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--max-hops", default=16, show_default=True, type=click.IntRange(1, 64))
-@click.option("--probes", default=3, show_default=True, type=click.IntRange(1, 20), help="Per hop.")
+@click.option("--probes", default=3, show_default=True, type=click.IntRange(1, 100), help="Per hop.")
 @click.option("--timeout-s", default=2.0, show_default=True, type=click.FloatRange(0.1, 30))
 @json_option
 @pass_app

@@ -36,3 +36,25 @@ def test_budgets_grow_with_work_and_stay_bounded() -> None:
     snmp = [Target("s", ProbeKind.SNMP, "127.0.0.1", {}, snmp=SnmpSettings(timeout_ms=1000, retries=1))]
     assert 2.0 < budget_s(ProbeKind.SNMP, snmp, s) < 20.0
     assert budget_s(ProbeKind.TCP, [], s) == 0.0
+
+
+def _rows(*losses: float | None) -> list[dict[str, object]]:
+    return [
+        {
+            "hop": i,
+            "address": "*" if loss is None else f"198.18.{i}.1",
+            "percent_packet_loss": 100.0 if loss is None else loss,
+        }
+        for i, loss in enumerate(losses, start=1)
+    ]
+
+
+def test_where_the_loss_starts() -> None:
+    from netprobe.probes.traceroute.probe import loss_starts_at
+
+    assert loss_starts_at(_rows(0, 0, 0)) is None
+    assert loss_starts_at(_rows(0, 0, 30)) == 3  # only the destination: the commune side
+    assert loss_starts_at(_rows(0, 20, 25)) == 2  # from the provider's hop on
+    assert loss_starts_at(_rows(10, 0, 0)) is None  # a router that rate-limits its own replies is not loss
+    assert loss_starts_at(_rows(0, None, 30)) == 3  # a silent hop proves nothing
+    assert loss_starts_at(_rows(0, 3, 4), threshold_pct=5) is None
