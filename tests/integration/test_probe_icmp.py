@@ -136,3 +136,20 @@ def test_overlapping_runs_never_take_each_others_replies() -> None:
     first, second = asyncio.run(go())
     for m in first + second:
         assert m.fields["packets_transmitted"] == 20 and m.fields["packets_received"] == 20, m
+
+
+@needs_root
+def test_icmp_unreachable_from_a_router_is_unreachable_not_timeout() -> None:
+    rejected = "198.19.200.1"
+    with Testbed("ur").up_routed() as tb:
+        rules = (
+            "table ip npp_reject {\n chain reject_some {\n  type filter hook forward priority 0; policy accept;\n"
+            f"  ip daddr {rejected} reject with icmp host-unreachable\n }}\n}}\n"
+        )
+        assert tb.run(tb.core, ["nft", "-f", "-"], input_text=rules).returncode == 0
+        run = tb.run(tb.prober, [*NETPROBE, "probe", "ping", "--json", "-c", "3", "--spacing-ms", "10",
+                                 "--timeout-ms", "300", rejected, "198.19.128.1"])  # fmt: skip
+    results = {d["target"]: d for d in map(json.loads, run.stdout.splitlines())}
+    assert results[rejected]["status"] == "unreachable", run.stdout
+    assert results[rejected]["fields"]["percent_packet_loss"] == 100.0
+    assert results["198.19.128.1"]["status"] == "ok"
