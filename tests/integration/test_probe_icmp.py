@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 
@@ -13,8 +15,9 @@ import pytest
 from netprobe.engine.allowlist import AllowList
 from netprobe.inventory.model import PingSettings
 from netprobe.probes.base import ProbeKind, Status, Target
+from netprobe.probes.icmp.packets import EchoBuilder
 from netprobe.probes.icmp.probe import IcmpProbe
-from netprobe.probes.icmp.sockets import IcmpMode
+from netprobe.probes.icmp.sockets import IcmpMode, attach_id_filter, open_icmp_socket
 from netprobe.probes.testbed import Testbed, lab_address
 
 pytestmark = pytest.mark.root
@@ -153,3 +156,23 @@ def test_icmp_unreachable_from_a_router_is_unreachable_not_timeout() -> None:
     assert results[rejected]["status"] == "unreachable", run.stdout
     assert results[rejected]["fields"]["percent_packet_loss"] == 100.0
     assert results["198.19.128.1"]["status"] == "ok"
+
+
+@needs_root
+@pytest.mark.parametrize(("family", "address"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
+def test_kernel_filter_keeps_only_our_id(family: socket.AddressFamily, address: str) -> None:
+    ours = open_icmp_socket(family, IcmpMode.RAW)
+    other = open_icmp_socket(family, IcmpMode.RAW)
+    try:
+        assert attach_id_filter(ours, 0x1234)
+        ours.sock.settimeout(0.5)
+        for ident in (0x4321, 0x1234):  # someone else's ping first, then ours
+            other.sock.sendto(EchoBuilder(family, b"x" * 8).build(ident, 1), (address, 0))
+        data = ours.sock.recv(2048)
+        offset = (data[0] & 0x0F) * 4 if family == socket.AF_INET else 0
+        assert struct.unpack_from("!H", data, offset + 4)[0] == 0x1234
+        with pytest.raises(TimeoutError):
+            ours.sock.recv(2048)  # the other reply never reached our queue
+    finally:
+        ours.close()
+        other.close()

@@ -31,7 +31,7 @@ from netprobe.errors import PrivilegeError
 from netprobe.inventory.model import PingSettings
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 from netprobe.probes.icmp.packets import ECHO_REPLY, EchoBuilder, parse
-from netprobe.probes.icmp.sockets import SO_TIMESTAMPNS, IcmpMode, IcmpSocket, open_icmp_socket
+from netprobe.probes.icmp.sockets import SO_TIMESTAMPNS, IcmpMode, IcmpSocket, attach_id_filter, open_icmp_socket
 from netprobe.probes.icmp.stats import ping_fields
 
 TOKEN_LEN = 8
@@ -186,6 +186,8 @@ class IcmpProbe:
         token = os.urandom(TOKEN_LEN)
         ident = int.from_bytes(os.urandom(2), "big")
         session = _Session(token, ident, {fam: EchoBuilder(fam, self._payload(jobs, fam, token)) for fam in sockets})
+        for s in sockets.values():
+            attach_id_filter(s, ident)
         for s in sockets.values():
             loop.add_reader(s.sock.fileno(), session.on_readable, s)
         last_send = await self._send_all(jobs, sockets, session, deadline)

@@ -9,6 +9,7 @@ concurrent hosts), and it timestamps replies in user space after the event loop 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import socket
@@ -69,6 +70,55 @@ def _raw_filter(sock: socket.socket, family: socket.AddressFamily) -> None:
         for t in (ICMP6_ECHO_REPLY, ICMP6_UNREACH, ICMP6_TIME_EXCEEDED):
             words[t >> 5] &= ~(1 << (t & 31)) & 0xFFFFFFFF
         sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *words))
+
+
+SO_ATTACH_FILTER = 26
+_BPF_INSN = struct.Struct("HBBI")
+
+
+def _bpf_program(family: socket.AddressFamily, ident: int) -> list[tuple[int, int, int, int]]:
+    """Classic BPF: keep echo replies carrying our id, and ICMP errors; drop the rest in the kernel.
+
+    A raw socket gets a copy of every echo reply on the host (other pingers' too); filtering them before
+    they are queued keeps our receive buffer and CPU for our own replies.
+    """
+    accept, drop = (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)
+    if family == socket.AF_INET:  # the filter sees the IP header first
+        return [
+            (0xB1, 0, 0, 0),  # ldxb 4*([0]&0xf): X = IP header length
+            (0x50, 0, 0, 0),  # ldb [x+0]: ICMP type
+            (0x15, 0, 2, ICMP_ECHO_REPLY),  # echo reply? → check id : → errors
+            (0x48, 0, 0, 4),  # ldh [x+4]: ICMP id
+            (0x15, 2, 3, ident),  # ours? → accept : drop
+            (0x15, 1, 0, ICMP_UNREACH),  # unreachable → accept
+            (0x15, 0, 1, ICMP_TIME_EXCEEDED),  # time exceeded → accept : drop
+            accept,
+            drop,
+        ]
+    return [  # IPv6 raw sockets: the filter sees the ICMPv6 header
+        (0x30, 0, 0, 0),  # ldb [0]: type
+        (0x15, 0, 2, ICMP6_ECHO_REPLY),
+        (0x28, 0, 0, 4),  # ldh [4]: id
+        (0x15, 2, 3, ident),
+        (0x15, 1, 0, ICMP6_UNREACH),
+        (0x15, 0, 1, ICMP6_TIME_EXCEEDED),
+        accept,
+        drop,
+    ]
+
+
+def attach_id_filter(s: IcmpSocket, ident: int) -> bool:
+    """Install the BPF id filter on a raw socket; False (user-space filtering only) if the kernel refuses."""
+    if s.mode is not IcmpMode.RAW:
+        return False  # datagram sockets already get only their own replies
+    code = b"".join(_BPF_INSN.pack(*insn) for insn in _bpf_program(s.family, ident))
+    buf = ctypes.create_string_buffer(code, len(code))
+    prog = struct.pack("HL", len(code) // _BPF_INSN.size, ctypes.addressof(buf))
+    try:
+        s.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, prog)
+    except OSError:
+        return False
+    return True
 
 
 def _grow_rcvbuf(sock: socket.socket) -> int:
