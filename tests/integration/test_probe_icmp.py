@@ -176,3 +176,46 @@ def test_kernel_filter_keeps_only_our_id(family: socket.AddressFamily, address: 
     finally:
         ours.close()
         other.close()
+
+
+@needs_root
+def test_global_packet_rate_cap_holds_on_the_wire() -> None:
+    """Count the echo requests as the kernel sees them on lo (timestamps of an unfiltered raw socket)."""
+    rate, n_targets, count = 2000.0, 500, 2
+    sniffer = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sniffer.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+    sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    sniffer.settimeout(0.2)
+    settings = PingSettings(count=count, spacing_ms=0, timeout_ms=300)
+    targets = [
+        Target(f"r/{i}", ProbeKind.PING, f"127.5.{i // 250}.{i % 250 + 1}", {}, ping=settings) for i in range(n_targets)
+    ]
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await IcmpProbe(ALLOW, rate).run(targets, asyncio.get_running_loop().time() + 10)
+
+    try:
+        ms = asyncio.run(go())
+        seen: list[int] = []
+        while True:
+            try:
+                data, anc, _, _ = sniffer.recvmsg(2048, socket.CMSG_SPACE(16))
+            except TimeoutError:
+                break
+            ihl = (data[0] & 0x0F) * 4
+            if data[ihl] == 8 and data[16:20].startswith(b"\x7f\x05"):  # our echo requests to 127.5/16
+                sec, nsec = struct.unpack("qq", anc[0][2])
+                seen.append(sec * 1_000_000_000 + nsec)
+    finally:
+        sniffer.close()
+    assert all(m.status is Status.OK for m in ms)
+    assert len(seen) == n_targets * count
+    seen.sort()
+    span_s = (seen[-1] - seen[0]) / 1e9
+    assert span_s >= (len(seen) - 1) / rate - 0.004  # no faster than the cap (3 ms catch-up allowance)
+    window_ns, allowed = 50_000_000, int(rate * 0.05 + rate * 0.003 + 1)
+    j = 0
+    for i in range(len(seen)):  # packets in every 50 ms window
+        while seen[i] - seen[j] > window_ns:
+            j += 1
+        assert i - j + 1 <= allowed, (i - j + 1, allowed)
