@@ -170,3 +170,10 @@ def test_ipv6_agent(agent: LocalSnmpd) -> None:
     for m in run(SnmpProbe(ALLOW), targets):
         assert m.status is Status.OK, m.error
         assert m.rows[0]["if_index"] == 1
+
+
+def test_missing_interfaces_are_named_not_empty_rows(agent: LocalSnmpd) -> None:
+    (m,) = run(SnmpProbe(ALLOW), [target("missing", v2c(agent.port), interfaces=(1, 999, "no-such-if0"))])
+    assert m.status is Status.OK
+    assert [r["if_index"] for r in m.rows] == [1]
+    assert "999" in (m.error or "") and "no-such-if0" in (m.error or "")

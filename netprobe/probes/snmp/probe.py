@@ -224,6 +224,10 @@ class SnmpProbe:
         width = len(IF_COLUMNS)
         for n, (selector, index) in enumerate(indexes.items()):
             chunk = values[3 + n * width : 3 + (n + 1) * width]
+            if all(tag in _ABSENT for tag, _ in chunk):  # no such ifIndex (any more): say so, no empty row
+                missing.append(selector)
+                self._if_index.pop(target.key, None)  # names may point elsewhere now: resolve again
+                continue
             row, counters = self._row(selector, index, chunk, ticks)
             if counters is not None:
                 current.interfaces[index] = counters
