@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import logging
 import os
 import socket
 import struct
@@ -19,6 +20,7 @@ from enum import StrEnum
 
 from netprobe.errors import PrivilegeError
 
+log = logging.getLogger(__name__)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux: SCM_TIMESTAMPNS has the same value
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SOL_RAW = 255
@@ -135,7 +137,6 @@ def open_icmp_socket(family: socket.AddressFamily, mode: IcmpMode = IcmpMode.AUT
     """Open and tune the shared socket for `family`; PrivilegeError (one line, three fixes) if not allowed."""
     proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
     tries = [IcmpMode.RAW, IcmpMode.DGRAM] if mode is IcmpMode.AUTO else [mode]
-    last: OSError | None = None
     for m in tries:
         kind = socket.SOCK_RAW if m is IcmpMode.RAW else socket.SOCK_DGRAM
         try:
@@ -143,12 +144,33 @@ def open_icmp_socket(family: socket.AddressFamily, mode: IcmpMode = IcmpMode.AUT
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.EACCES):
                 raise PrivilegeError(f"cannot open an ICMP socket: {exc.strerror}") from None
-            last = exc
             continue
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if m is IcmpMode.RAW:
             _raw_filter(sock, family)
-        return IcmpSocket(sock, family, m, _grow_rcvbuf(sock))
-    where = f" (uid {os.geteuid()}, {last.strerror if last else 'denied'})"
+        rcvbuf = _grow_rcvbuf(sock)
+        if rcvbuf < RCVBUF_BYTES // 4:
+            log.warning(
+                "ICMP receive buffer is only %d KB (net.core.rmem_max caps it without CAP_NET_ADMIN); with "
+                "thousands of targets replies may be dropped as false loss: sysctl -w net.core.rmem_max=%d",
+                rcvbuf // 1024,
+                RCVBUF_BYTES,
+            )
+        return IcmpSocket(sock, family, m, rcvbuf)
+    where = f" (uid {os.geteuid()}, gid {os.getegid()}, ping_group_range {_ping_group_range()})"
+    if mode is IcmpMode.DGRAM:
+        raise PrivilegeError(
+            "unprivileged (datagram) ICMP sockets are closed for this group by net.ipv4.ping_group_range"
+            f"{where}: `sysctl -w net.ipv4.ping_group_range='0 2147483647'`, or use --mode auto/raw as root"
+            " or with CAP_NET_RAW"
+        )
     raise PrivilegeError(PRIVILEGE_HELP + where)
+
+
+def _ping_group_range() -> str:
+    try:
+        with open("/proc/sys/net/ipv4/ping_group_range", encoding="ascii") as f:
+            return "'" + " ".join(f.read().split()) + "'"
+    except OSError:
+        return "unknown"
