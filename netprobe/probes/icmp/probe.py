@@ -66,6 +66,12 @@ class _Job:
 DEFAULT_SETTINGS = PingSettings()
 
 
+def unsent_fields(result_code: int = RESULT_ERROR) -> dict[str, float | int | str | bool]:
+    """Fields of a ping that never left (refused, bad address, no privilege): the schema's required counts
+    (0 sent, 0 received, 100% loss) — the status says why, and verdicts must read it first."""
+    return {**ping_fields([]), "result_code": result_code}
+
+
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """Strict and ~3× faster than ipaddress.ip_address on text (matters at 10,000 targets per cycle)."""
     for family, cls in ((socket.AF_INET, ipaddress.IPv4Address), (socket.AF_INET6, ipaddress.IPv6Address)):
@@ -278,9 +284,8 @@ class IcmpProbe:
         t = job.target
         if job.status is not None:
             code = RESULT_BAD_ADDRESS if job.errors and "not an IP" in job.errors[0] else RESULT_ERROR
-            fields: dict[str, float | int | str | bool] = {"result_code": code}
-            return Measurement(t, time.time(), job.status, fields, "; ".join(job.errors))
-        fields = dict(ping_fields(job.rtt_ms))
+            return Measurement(t, time.time(), job.status, unsent_fields(code), "; ".join(job.errors))
+        fields: dict[str, float | int | str | bool] = dict(ping_fields(job.rtt_ms))
         received = int(fields["packets_received"])
         fields["result_code"] = RESULT_OK if not job.errors else RESULT_ERROR
         if received:
