@@ -327,6 +327,10 @@ class _Agent(Protocol):
 
     async def next(self, oid: str) -> tuple[str, Tagged]: ...
 
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+        """The next rows after `oid` (GETBULK: up to ber.BULK_REPETITIONS of them; at least one)."""
+        ...
+
 
 class _FastV2c:
     """v2c: hand-encoded BER over the probe's shared socket."""
@@ -340,13 +344,17 @@ class _FastV2c:
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
         raise_error_status(pdu.error_status, pdu.error_index)
-        return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+        binds = [(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds]
+        return check_binds(binds, oids, tag == ber.GET_REQUEST, ber.BULK_REPETITIONS if tag == ber.GET_BULK else 0)
 
     async def get(self, oids: list[str]) -> list[Tagged]:
         return [v for _, v in await self._ask(oids, ber.GET_REQUEST)]
 
     async def next(self, oid: str) -> tuple[str, Tagged]:
         return (await self._ask([oid], ber.GET_NEXT))[0]
+
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+        return await self._ask([oid], ber.GET_BULK)
 
 
 class _FastV3(_FastV2c):
@@ -363,7 +371,8 @@ class _FastV3(_FastV2c):
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
         raise_error_status(pdu.error_status, pdu.error_index)
-        return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+        binds = [(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds]
+        return check_binds(binds, oids, tag == ber.GET_REQUEST, ber.BULK_REPETITIONS if tag == ber.GET_BULK else 0)
 
 
 async def _get_all(agent: _Agent, oids: list[str]) -> list[Tagged]:
@@ -384,18 +393,20 @@ async def _get_all(agent: _Agent, oids: list[str]) -> list[Tagged]:
 
 
 async def _walk_names(agent: _Agent, column: str) -> dict[int, str]:
-    """index → text of one string column (ifName/ifDescr), by GETNEXT; bounded in rows."""
+    """index → text of one string column (ifName/ifDescr), by GETBULK; bounded in rows and requests."""
     out: dict[int, str] = {}
     oid = column
-    for _ in range(MAX_WALK_ROWS):
-        name, tagged = await agent.next(oid)
-        if not name.startswith(column + ".") or tagged[0] in _ABSENT:
-            break
-        suffix = name[len(column) + 1 :]
-        if not suffix.isdigit() or int(suffix) <= int(oid[len(column) + 1 :] or 0):
-            raise BadReply(f"GETNEXT went backwards or sideways: {name} after {oid}")
-        text = _value(tagged, "str", name)
-        if isinstance(text, str):
-            out[int(suffix)] = text
-        oid = name
+    for _ in range(MAX_WALK_ROWS):  # requests; each moves forward at least one row or the walk ends
+        for name, tagged in await agent.bulk(oid):
+            if not name.startswith(column + ".") or tagged[0] in _ABSENT:
+                return out
+            suffix = name[len(column) + 1 :]
+            if not suffix.isdigit() or int(suffix) <= int(oid[len(column) + 1 :] or 0):
+                raise BadReply(f"walk went backwards or sideways: {name} after {oid}")
+            text = _value(tagged, "str", name)
+            if isinstance(text, str):
+                out[int(suffix)] = text
+            oid = name
+            if len(out) >= MAX_WALK_ROWS:
+                return out
     return out
