@@ -89,7 +89,7 @@ class _Session:
     hot path touches one dict and one list; it is also the count of replies still awaited.
     """
 
-    def __init__(self, token: bytes, ident: int, builders: dict[socket.AddressFamily, EchoBuilder]) -> None:
+    def __init__(self, token: bytes, ident: int, builders: dict[tuple[socket.AddressFamily, int], EchoBuilder]) -> None:
         self.token = token
         self.ident = ident
         self.builders = builders
@@ -191,7 +191,11 @@ class IcmpProbe:
         # the host, and the id (ours; the kernel's on datagram sockets) plus the payload token tell ours apart
         token = os.urandom(TOKEN_LEN)
         ident = int.from_bytes(os.urandom(2), "big")
-        session = _Session(token, ident, {fam: EchoBuilder(fam, self._payload(jobs, fam, token)) for fam in sockets})
+        sizes = {(j.family, j.settings.size) for j in jobs}  # one builder per family and payload size (ping -s)
+        builders = {
+            (fam, size): EchoBuilder(fam, (token + bytes(max(0, size - TOKEN_LEN)))[:size]) for fam, size in sizes
+        }
+        session = _Session(token, ident, builders)
         for s in sockets.values():
             attach_id_filter(s, ident)
         for s in sockets.values():
@@ -204,12 +208,6 @@ class IcmpProbe:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(session.done.wait(), wait)
-
-    @staticmethod
-    def _payload(jobs: list[_Job], family: socket.AddressFamily, token: bytes) -> bytes:
-        """One payload per family and run: the largest size any target asks for (ping's -s)."""
-        size = max((j.settings.size for j in jobs if j.family == family), default=56)
-        return (token + bytes(max(0, size - TOKEN_LEN)))[:size]
 
     async def _send_all(
         self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], session: _Session, deadline: float
@@ -230,7 +228,7 @@ class IcmpProbe:
                 j.settings.count,
                 sockets[j.family].sock.sendto,
                 0 if sockets[j.family].mode is IcmpMode.DGRAM else session.ident,
-                session.builders[j.family].build,
+                session.builders[(j.family, j.settings.size)].build,
                 j.settings.spacing_ms / 1000.0,
                 int(j.settings.timeout_ms * 1e6),
                 (j.address, 0),
