@@ -40,6 +40,7 @@ BURST = 64  # sends between two chances for the loop to read replies
 # leaves before its slot, and one wake-up per packet (50k timer events for 10k targets) is avoided.
 TICK_S = 0.001
 CATCH_UP_S = 0.003  # how far behind schedule the pacer may send back-to-back to catch up
+FINAL_DRAIN_ROUNDS = 200  # × READS_PER_WAKEUP: the most a final drain reads (100k datagrams)
 READS_PER_WAKEUP = 512  # bounded drain per readable event; the loop comes back if more is queued
 _TS = struct.Struct("=qq")
 _ID_SEQ = struct.Struct("!HH")
@@ -98,20 +99,22 @@ class _Session:
         self.sending = True
         self.done = asyncio.Event()
 
-    def on_readable(self, s: IcmpSocket) -> None:
-        """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse()."""
+    def on_readable(self, s: IcmpSocket) -> int:
+        """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse().
+        Returns how many datagrams it read."""
         recvmsg, pending, token = s.sock.recvmsg, self.pending, self.token
         header = s.header_included
         reply_type = ECHO_REPLY[s.family]
         dgram = s.mode is IcmpMode.DGRAM
         unpack_ts, unpack_id_seq = _TS.unpack_from, _ID_SEQ.unpack_from
-        for _ in range(READS_PER_WAKEUP):
+        read = 0
+        for read in range(READS_PER_WAKEUP):  # the count read is the return value
             try:
                 data, anc, _flags, addr = recvmsg(2048, _CMSG)
             except (BlockingIOError, InterruptedError):
-                break
+                return read
             except OSError:
-                break  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
+                return read  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
             if anc and anc[0][1] == SO_TIMESTAMPNS and len(anc[0][2]) >= 16:  # the kernel's receive time
                 sec, nsec = unpack_ts(anc[0][2])
                 rx_ns = sec * 1_000_000_000 + nsec
@@ -136,6 +139,7 @@ class _Session:
                 hit = pending.get((reply.source, 0 if dgram else reply.ident, reply.seq))
                 if hit is not None:  # the reply will never come; the packet stays lost
                     self.jobs_by_list[id(hit[0])].unreachable = f"ICMP type {reply.icmp_type} for packet {hit[1]}"
+        return READS_PER_WAKEUP
 
 
 class IcmpProbe:
@@ -208,6 +212,12 @@ class IcmpProbe:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(session.done.wait(), wait)
+        # Whatever is queued now arrived before we stopped waiting: read it all (bounded). Its kernel
+        # timestamp, not the moment a stalled loop got round to it, decides whether it was in time.
+        for s in sockets.values():
+            for _ in range(FINAL_DRAIN_ROUNDS):
+                if not session.pending or not session.on_readable(s):
+                    break
 
     async def _send_all(
         self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], session: _Session, deadline: float
