@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from netprobe.errors import EXIT_USAGE
 from netprobe.storage.errors import StorageError
 from netprobe.storage.outbox import Outbox, Row
 from netprobe.storage.sinks import Rejected, Sink, SinkError, TooLarge
@@ -111,8 +112,14 @@ class Drainer:
         self.outbox.ack(rows)
         result.sent += len(rows)
 
-    def flush(self, timeout_s: float, stop: threading.Event | None = None) -> FlushResult:
-        """Drain until empty or `timeout_s`; on failure back off and retry within the time left."""
+    def flush(
+        self, timeout_s: float, stop: threading.Event | None = None, *, stop_on_config_error: bool = False
+    ) -> FlushResult:
+        """Drain until empty or `timeout_s`; on failure back off and retry within the time left.
+
+        `stop_on_config_error`: give up at once when only a config change can help (bad token, missing
+        database) — for the CLI; the agent keeps retrying so a fix made while it runs is picked up.
+        """
         result = FlushResult()
         lock = DrainLock(self.outbox.path)
         holder = lock.acquire()
@@ -136,6 +143,8 @@ class Drainer:
                         log.warning("storage: %s (points kept in the outbox)", exc)
                     result.error = exc
                     self.outbox.record_error(str(exc))
+                    if stop_on_config_error and exc.exit_code == EXIT_USAGE:
+                        break
                     delay = min(self.backoff.next_delay(), max(0.0, deadline - time.monotonic()))
                     if stop is not None:
                         stop.wait(delay)

@@ -106,13 +106,13 @@ class Storage:
     def _drainer(self) -> Drainer:
         return Drainer(self._open_outbox(), self.sink(), self.storage_cfg.batch_size)
 
-    def flush(self, timeout_s: float = 30.0) -> FlushResult:
+    def flush(self, timeout_s: float = 30.0, *, stop_on_config_error: bool = False) -> FlushResult:
         """Drain the outbox into the database until empty or `timeout_s` (retrying with backoff)."""
         if self.outbox is None:
             return FlushResult()
         drainer = self._drainer()
         try:
-            return drainer.flush(timeout_s)
+            return drainer.flush(timeout_s, stop_on_config_error=stop_on_config_error)
         finally:
             drainer.outbox.close()
 

@@ -77,6 +77,19 @@ def _split_unescaped(text: str, sep: str, *, quotes: bool = False) -> list[str]:
     return out
 
 
+def _partition(item: str) -> tuple[str, str]:
+    """Split `key=value` at the first unescaped "=" (keys may hold an escaped one)."""
+    i = 0
+    while i < len(item):
+        if item[i] == "\\":
+            i += 2
+            continue
+        if item[i] == "=":
+            return item[:i], item[i + 1 :]
+        i += 1
+    raise ValueError(f"no '=' in {item[:80]!r}")
+
+
 def _unescape(text: str, escapable: str = ",= ") -> str:
     out: list[str] = []
     i = 0
@@ -112,11 +125,11 @@ def decode(line: str) -> Point:
     head = _split_unescaped(key, ",")
     tags: dict[str, str] = {}
     for item in head[1:]:
-        k, _, v = item.partition("=")
+        k, v = _partition(item)
         tags[_unescape(k)] = _unescape(v)
     fields: dict[str, FieldValue] = {}
     for item in _split_unescaped(field_text, ",", quotes=True):
-        k, _, v = item.partition("=")
+        k, v = _partition(item)
         fields[_unescape(k)] = _parse_field(v)
     return Point(_unescape(head[0]), tags, fields, int(stamp))
 

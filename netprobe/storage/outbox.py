@@ -68,7 +68,6 @@ class Outbox:
         self.path = Path(path)
         self.max_bytes = int(max_mb * 1e6)
         self.max_age_ns = int(max_age_h * 3600e9)
-        self._last_age_check = 0.0
         prepare_dir(self.path.parent, "outbox")
         try:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -106,9 +105,9 @@ class Outbox:
                 excess = used - int(self.max_bytes * 0.9)
                 n = max(1, min(depth, int(excess / max(used / max(depth, 1), 1)) + 1))
                 self._drop_oldest(n, f"outbox over storage.outbox_max_mb={self.max_bytes / 1e6:g}")
-            if time.monotonic() - self._last_age_check > 60:
-                self._last_age_check = time.monotonic()
-                cutoff = time.time_ns() - self.max_age_ns
+            cutoff = time.time_ns() - self.max_age_ns
+            oldest = self.db.execute("SELECT enqueued_ns FROM outbox ORDER BY id LIMIT 1").fetchone()
+            if oldest and oldest[0] < cutoff:  # one indexed row per enqueue; the full count only when needed
                 n = self.db.execute("SELECT count(*) FROM outbox WHERE enqueued_ns < ?", (cutoff,)).fetchone()[0]
                 if n:
                     self._drop_oldest(n, f"points older than storage.outbox_max_age_h={self.max_age_ns / 3600e9:g}")
