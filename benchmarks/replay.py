@@ -101,9 +101,10 @@ def main(argv: list[str]) -> int:
             started = time.perf_counter()
             result = storage.flush(timeout_s=600)
             drain_s = time.perf_counter() - started
-        arrived = influxd.count("replay", "ping", "packets_received")
+        counted = next(iter(points[0].fields))
+        arrived = influxd.count("replay", "ping", counted)
         reference_s = reference_post(influxd, [lineproto.encode(p) for p in points], args.batch_size)
-        reference_arrived = influxd.count("reference", "ping", "packets_received")
+        reference_arrived = influxd.count("reference", "ping", counted)
     lost = args.points - arrived
     rate, ref_rate = args.points / drain_s, reference_arrived / reference_s
     print(

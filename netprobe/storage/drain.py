@@ -17,7 +17,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -86,16 +87,43 @@ class DrainLock:
 
 
 class Drainer:
-    def __init__(self, outbox: Outbox, sink: Sink, batch_size: int = 5000) -> None:
+    def __init__(self, outbox: Outbox, sink: Sink, batch_size: int = 5000, extra_sinks: Sequence[Sink] = ()) -> None:
+        """`extra_sinks`: more connections to the same database, to keep several batches in flight."""
         self.outbox, self.sink, self.batch_size = outbox, sink, batch_size
+        self.sinks = [sink, *extra_sinks]
         self.backoff = Backoff()
+        self._pool: ThreadPoolExecutor | None = None
 
     def flush_once(self, result: FlushResult) -> bool:
-        """Send the oldest batch; False when the outbox was empty. Raises SinkError (batch kept)."""
-        rows = self.outbox.peek(self.batch_size)
+        """Send the oldest batch(es); False when the outbox was empty. Raises SinkError (batches kept)."""
+        rows = self.outbox.peek(self.batch_size * len(self.sinks))
         if not rows:
             return False
-        self._send(rows, result)
+        batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        if len(batches) == 1 or self._pool is None:
+            for batch in batches:
+                self._send(batch, result)
+            return True
+        # Several batches in flight at once (the database ingests on several cores); each is acknowledged
+        # on its own once accepted — order does not matter, every point carries its own timestamp.
+        futures = [self._pool.submit(s.send, [r.line for r in b]) for s, b in zip(self.sinks, batches, strict=False)]
+        first_error: SinkError | None = None
+        for batch, future in zip(batches, futures, strict=True):
+            try:
+                future.result()
+            except (Rejected, TooLarge):
+                try:
+                    self._send(batch, result)  # find the bad point(s) on the main connection
+                except SinkError as exc:
+                    first_error = first_error or exc
+                continue
+            except SinkError as exc:
+                first_error = first_error or exc
+                continue
+            self.outbox.ack(batch)
+            result.sent += len(batch)
+        if first_error is not None:
+            raise first_error
         return True
 
     def _send(self, rows: list[Row], result: FlushResult) -> None:
@@ -129,6 +157,8 @@ class Drainer:
             result.remaining = self.outbox.depth()
             return result
         deadline = time.monotonic() + timeout_s
+        if len(self.sinks) > 1:
+            self._pool = ThreadPoolExecutor(len(self.sinks), thread_name_prefix="netprobe-write")
         try:
             while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
                 try:
@@ -152,6 +182,9 @@ class Drainer:
                     else:
                         time.sleep(delay)
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
             lock.release()
         result.remaining = self.outbox.depth()
         return result

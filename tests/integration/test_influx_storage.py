@@ -71,7 +71,7 @@ def test_points_read_back_with_influxql_exact(influxd: InfluxD, tmp_path: Path) 
 
 def test_malformed_point_quarantined_not_the_batch(influxd: InfluxD, tmp_path: Path) -> None:
     influxd.create_database("quarantine")
-    cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="quarantine", batch_size=1000))
+    cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="quarantine", batch_size=300))
     t0 = time.time_ns() - 10**9
     good = [Point("ping", {"target": f"t{i % 10}"}, {"packets_received": i}, t0 + i) for i in range(1000)]
     # The server decides what is malformed: a string where the field is already an integer …
