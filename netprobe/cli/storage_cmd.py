@@ -10,6 +10,7 @@ import click
 from netprobe.cli.context import App, pass_app
 from netprobe.errors import EXIT_FAILURE, NetprobeError
 from netprobe.storage.facade import StorageStatus, open_storage
+from netprobe.storage.sinks import detect_api
 
 
 def _age(seconds: float | None) -> str:
@@ -42,6 +43,10 @@ def status_lines(st: StorageStatus) -> list[str]:
         lines.append(
             f"ALERT: {o.dropped:,} points were dropped (outbox over its size/age bound while the database was "
             "unreachable); raise storage.outbox_max_mb/outbox_max_age_h or fix the database"
+        )
+    if o.beyond_retention:
+        lines.append(
+            f"{o.beyond_retention:,} points were older than the database's retention policy and were refused by it"
         )
     if o.quarantined:
         lines.append(f"{o.quarantined:,} points the database refused are kept in the outbox's quarantine table")
@@ -77,6 +82,7 @@ def status_cmd(app: App, as_json: bool) -> None:
                 quarantined=o.quarantined,
                 last_error=o.last_error,
                 last_ok_age_s=o.last_ok_age_s,
+                beyond_retention=o.beyond_retention,
             )
         click.echo(json.dumps(data, ensure_ascii=False))
     else:
@@ -123,4 +129,9 @@ def flush_cmd(app: App, timeout_s: float) -> None:
             "run again or raise --timeout",
             exit_code=EXIT_FAILURE,
         )
+    if result.sent == 0:
+        # Nothing was queued: still prove the database is reachable, so a wrong URL shows up now.
+        with open_storage(app.config) as storage:
+            api = detect_api(storage.storage_cfg.influxdb)
+            sink = f"{storage.describe_sink()} (reachable, {api} API)"
     click.echo(f"flushed {result.sent:,} points to {sink}; outbox empty{note}")

@@ -26,7 +26,7 @@ from typing import IO
 from netprobe.errors import EXIT_USAGE
 from netprobe.storage.errors import StorageError
 from netprobe.storage.outbox import Outbox, Row
-from netprobe.storage.sinks import Rejected, Sink, SinkError, TooLarge
+from netprobe.storage.sinks import BeyondRetention, Rejected, Sink, SinkError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,9 @@ class Drainer:
         for batch, future in zip(batches, futures, strict=True):
             try:
                 future.result()
+            except BeyondRetention as exc:
+                self._beyond_retention(batch, exc, result)
+                continue
             except (Rejected, TooLarge):
                 try:
                     self._send(batch, result)  # find the bad point(s) on the main connection
@@ -129,6 +132,9 @@ class Drainer:
     def _send(self, rows: list[Row], result: FlushResult) -> None:
         try:
             self.sink.send([r.line for r in rows])
+        except BeyondRetention as exc:
+            self._beyond_retention(rows, exc, result)
+            return
         except (Rejected, TooLarge) as exc:
             if len(rows) == 1:
                 self.outbox.quarantine(rows[0], str(exc))
@@ -140,6 +146,17 @@ class Drainer:
             return
         self.outbox.ack(rows)
         result.sent += len(rows)
+
+    def _beyond_retention(self, rows: list[Row], exc: BeyondRetention, result: FlushResult) -> None:
+        """The database wrote the batch except points older than its retention: acknowledge, count, say so."""
+        self.outbox.ack(rows, beyond_retention=exc.dropped)
+        result.sent += len(rows) - exc.dropped
+        log.error(
+            "storage: the database refused %d points older than its retention policy (%s); they are counted "
+            "as beyond_retention in `netprobe outbox status`",
+            exc.dropped,
+            exc,
+        )
 
     def flush(
         self, timeout_s: float, stop: threading.Event | None = None, *, stop_on_config_error: bool = False

@@ -61,6 +61,7 @@ class OutboxStats:
     last_error: str | None
     last_error_age_s: float | None
     last_ok_age_s: float | None
+    beyond_retention: int = 0
 
 
 # Space set aside next to the outbox so that acknowledging (deleting) sent points still works when the disk
@@ -174,8 +175,14 @@ class Outbox:
         except sqlite3.Error as exc:
             raise sqlite_error(exc, self.path, "outbox") from None
 
-    def ack(self, rows: Sequence[Row]) -> None:
-        """The database accepted `rows` (a contiguous slice of one peek): delete them."""
+    def ack(self, rows: Sequence[Row], *, beyond_retention: int = 0) -> None:
+        """The database accepted `rows` (a contiguous slice of one peek): delete them. `beyond_retention`:
+        how many of them the database dropped as older than its retention (counted, not resent)."""
+        if not rows:
+            return
+        if beyond_retention:
+            with contextlib.suppress(sqlite3.Error), self._tx():
+                self._bump("beyond_retention", beyond_retention)
         try:
             self._delete_range(rows)
         except OutboxFull:
@@ -262,6 +269,7 @@ class Outbox:
             last_error=meta.get("last_error"),
             last_error_age_s=age(meta.get("last_error_ns")),
             last_ok_age_s=age(meta.get("last_ok_ns")),
+            beyond_retention=int(meta.get("beyond_retention") or 0),
         )
 
     # --- helpers ------------------------------------------------------------------------------------

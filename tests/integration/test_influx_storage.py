@@ -121,3 +121,18 @@ def test_influxdb_client_v2_write_into_victoria_metrics(victoria: VictoriaMetric
     series = list(victoria.export('{__name__="ping_average_response_ms",target="line-7"}'))
     assert len(series) == 1 and series[0]["metric"]["commune"] == "Phường Kinh Bắc"
     assert len(series[0]["values"]) == 75 and set(series[0]["values"]) == {1.5}
+
+
+def test_points_beyond_retention_are_counted_not_retried(influxd: InfluxD, tmp_path: Path) -> None:
+    influxd.query("", 'CREATE DATABASE "rp1h" WITH DURATION 1h')
+    cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="rp1h", batch_size=100))
+    now = time.time_ns()
+    fresh = [Point("ping", {"target": "a"}, {"packets_received": i}, now - i * 10**6) for i in range(150)]
+    stale = [Point("ping", {"target": "a"}, {"packets_received": i}, now - 3 * 3600 * 10**9 - i) for i in range(50)]
+    with open_storage(cfg) as storage:
+        storage.write([*fresh[:75], *stale, *fresh[75:]])
+        result = storage.flush(timeout_s=20)
+        assert result.error is None and result.remaining == 0 and result.quarantined == 0 and result.sent == 150
+        status = storage.status()
+        assert status.outbox is not None and status.outbox.beyond_retention == 50
+    assert influxd.count("rp1h", "ping", "packets_received") == 150
