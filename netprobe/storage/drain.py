@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -94,40 +94,49 @@ class Drainer:
         self.backoff = Backoff()
         self._pool: ThreadPoolExecutor | None = None
 
-    def flush_once(self, result: FlushResult) -> bool:
-        """Send the oldest batch(es); False when the outbox was empty. Raises SinkError (batches kept)."""
-        rows = self.outbox.peek(self.batch_size * len(self.sinks))
-        if not rows:
-            return False
-        batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
-        if len(batches) == 1 or self._pool is None:
-            for batch in batches:
-                self._send(batch, result)
-            return True
-        # Several batches in flight at once (the database ingests on several cores); each is acknowledged
-        # on its own once accepted — order does not matter, every point carries its own timestamp.
-        futures = [self._pool.submit(s.send, [r.line for r in b]) for s, b in zip(self.sinks, batches, strict=False)]
-        first_error: SinkError | None = None
-        for batch, future in zip(batches, futures, strict=True):
-            try:
-                future.result()
-            except BeyondRetention as exc:
-                self._beyond_retention(batch, exc, result)
-                continue
-            except (Rejected, TooLarge):
+    def drain_round(self, result: FlushResult, deadline: float, stop: threading.Event | None = None) -> None:
+        """Send batches until the outbox is empty or time is up; raises SinkError (after the batches in flight
+        have settled) when one failed — what was not acknowledged stays queued.
+
+        A sliding window keeps up to len(sinks) batches in flight (the database ingests on several cores,
+        a WAN hides its latency); each batch is acknowledged on its own as soon as it is accepted — order
+        does not matter, every point carries its own timestamp. Peeks and acks overlap the sends.
+        """
+        assert self._pool is not None
+        free = list(self.sinks)
+        in_flight: dict[Future[None], tuple[Sink, list[Row]]] = {}
+        rejected: list[list[Row]] = []
+        error: SinkError | None = None
+        after_id = 0
+        while True:
+            while error is None and free and time.monotonic() < deadline and not (stop and stop.is_set()):
+                rows = self.outbox.peek(self.batch_size, after_id=after_id)
+                if not rows:
+                    break
+                after_id = rows[-1].id
+                sink = free.pop()
+                in_flight[self._pool.submit(sink.send, [r.line for r in rows])] = (sink, rows)
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                sink, rows = in_flight.pop(future)
+                free.append(sink)
                 try:
-                    self._send(batch, result)  # find the bad point(s) on the main connection
+                    future.result()
+                except BeyondRetention as exc:
+                    self._beyond_retention(rows, exc, result)
+                except (Rejected, TooLarge):
+                    rejected.append(rows)
                 except SinkError as exc:
-                    first_error = first_error or exc
-                continue
-            except SinkError as exc:
-                first_error = first_error or exc
-                continue
-            self.outbox.ack(batch)
-            result.sent += len(batch)
-        if first_error is not None:
-            raise first_error
-        return True
+                    error = error or exc
+                else:
+                    self.outbox.ack(rows)
+                    result.sent += len(rows)
+        for rows in rejected:  # every connection is idle now: find the bad point(s) on the first one
+            self._send(rows, result)
+        if error is not None:
+            raise error
 
     def _send(self, rows: list[Row], result: FlushResult) -> None:
         try:
@@ -174,18 +183,17 @@ class Drainer:
             result.remaining = self.outbox.depth()
             return result
         deadline = time.monotonic() + timeout_s
-        if len(self.sinks) > 1:
-            self._pool = ThreadPoolExecutor(len(self.sinks), thread_name_prefix="netprobe-write")
+        self._pool = ThreadPoolExecutor(len(self.sinks), thread_name_prefix="netprobe-write")
         try:
             while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
                 try:
-                    if not self.flush_once(result):
-                        break
+                    self.drain_round(result, deadline, stop)
                     if result.error is not None or self.backoff.failures:
                         self.outbox.record_error(None)
                         log.warning("storage: writing again to %s", self.sink.description)
                     result.error = None
                     self.backoff.reset()
+                    break
                 except SinkError as exc:
                     if result.error is None or str(result.error) != str(exc):
                         log.warning("storage: %s (points kept in the outbox)", exc)

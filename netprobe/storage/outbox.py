@@ -167,10 +167,10 @@ class Outbox:
 
     # --- drainer side ---------------------------------------------------------------------------------
 
-    def peek(self, limit: int) -> list[Row]:
-        """The oldest `limit` queued rows, oldest first (left in place until acked)."""
+    def peek(self, limit: int, after_id: int = 0) -> list[Row]:
+        """The oldest `limit` queued rows after `after_id`, oldest first (left in place until acked)."""
         try:
-            cur = self.db.execute("SELECT id, line FROM outbox ORDER BY id LIMIT ?", (limit,))
+            cur = self.db.execute("SELECT id, line FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
             return [Row(i, line) for i, line in cur]
         except sqlite3.Error as exc:
             raise sqlite_error(exc, self.path, "outbox") from None
