@@ -62,12 +62,14 @@ def outbox() -> None:
 
 @outbox.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--quarantined", "show_quarantined", is_flag=True, help="Also list the last 20 refused points.")
 @pass_app
-def status_cmd(app: App, as_json: bool) -> None:
+def status_cmd(app: App, as_json: bool, show_quarantined: bool) -> None:
     """Points waiting for the database, sent, dropped, quarantined; the last error. Exit 1 when something
     needs attention (points dropped or quarantined, or the last write failed)."""
     with open_storage(app.config) as storage:
         st = storage.status()
+        refused = storage.outbox.quarantined_lines() if storage.outbox is not None and show_quarantined else []
     if as_json:
         o = st.outbox
         data: dict[str, object] = {"sink": st.sink, "local_points": st.local_points}
@@ -88,6 +90,8 @@ def status_cmd(app: App, as_json: bool) -> None:
     else:
         for line in status_lines(st):
             click.echo(line)
+        for point, reason in refused:
+            click.echo(f"quarantined: {point}\n  because: {reason}")
     if st.needs_attention:
         sys.exit(EXIT_FAILURE)
 

@@ -235,6 +235,8 @@ class BackgroundDrainer:
                     self.last = drainer.flush(timeout_s=max(self.interval_s * 30, 30.0), stop=self.stop_event)
                 except StorageError as exc:
                     log.error("storage: %s", exc)
+                except Exception:  # a bug must not stop the drain silently: the outbox would only grow
+                    log.exception("storage: unexpected error while draining the outbox; retrying")
                 self.stop_event.wait(self.interval_s)
         finally:
             drainer.outbox.close()

@@ -3,6 +3,7 @@ outbox → victoria-metrics through influxdb-client (/api/v2/write) read back th
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_points_read_back_with_influxql_exact(influxd: InfluxD, tmp_path: Path) 
         assert influxd.count("e2e", "ping", "packets_received") == sum(p.measurement == "ping" for p in points)
 
 
-def test_malformed_point_quarantined_not_the_batch(influxd: InfluxD, tmp_path: Path) -> None:
+def test_malformed_point_quarantined_not_the_batch(influxd: InfluxD, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     influxd.create_database("quarantine")
     cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="quarantine", batch_size=300))
     t0 = time.time_ns() - 10**9
@@ -93,6 +94,11 @@ def test_malformed_point_quarantined_not_the_batch(influxd: InfluxD, tmp_path: P
             f'ping,target=t3 packets_received="nhiều" {t0 + 5000}',
         }
     assert influxd.count("quarantine", "ping", "packets_received") == 1000
+    cfg_file = tmp_path / "netprobe.yaml"
+    cfg_file.write_text(json.dumps(influx_config(tmp_path, influxd.url, database="quarantine")))
+    code, out, err = run_cli("-c", str(cfg_file), "outbox", "status", "--quarantined")
+    assert code == 1 and err == "" and "2 points the database refused" in out
+    assert "quarantined: ping,target=t1 packets_received= 123" in out and "because: 400 from" in out
 
 
 def test_api_detection(influxd: InfluxD, victoria: VictoriaMetrics) -> None:
