@@ -73,7 +73,12 @@ _SMALL_ACK = 100  # rows per delete when the disk is full
 class Outbox:
     """One connection to the outbox database at `path` (use one Outbox per thread)."""
 
-    def __init__(self, path: Path, *, max_mb: float = 512.0, max_age_h: float = 24.0 * 7) -> None:
+    def __init__(
+        self, path: Path, *, max_mb: float = 512.0, max_age_h: float = 24.0 * 7, for_draining: bool = False
+    ) -> None:
+        """`for_draining`: this connection only acknowledges. Its commits skip the fsync (synchronous=NORMAL:
+        still atomic and safe against a crash of the process): an ack lost to a power cut only means the
+        batch is sent again, which overwrites. Queueing (enqueue) always fsyncs."""
         self.path = Path(path)
         self.max_bytes = int(max_mb * 1e6)
         self.max_age_ns = int(max_age_h * 3600e9)
@@ -82,7 +87,7 @@ class Outbox:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk (WAL fsynced) before write() returns — survives power loss too.
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute(f"PRAGMA synchronous={'NORMAL' if for_draining else 'FULL'}")
             # A small WAL (~1 MB) is checkpointed into pages the database file already has, so draining
             # on a full disk only needs the reserve below, not room for a big WAL.
             self.db.execute("PRAGMA wal_autocheckpoint=256")
