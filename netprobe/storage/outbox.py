@@ -21,7 +21,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from netprobe.storage.errors import OutboxFull, StorageError, prepare_dir, sqlite_error
 
@@ -44,9 +43,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
 
-class Row(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~8 µs per row, this ~0.3 µs
-    id: int
-    line: str
+# (id, line) exactly as SQLite returns it: no per-row object (a dataclass cost ~8 µs per row at 50k rows/s).
+Row = tuple[int, str]
 
 
 @dataclass(frozen=True)
@@ -176,7 +174,8 @@ class Outbox:
         """The oldest `limit` queued rows after `after_id`, oldest first (left in place until acked)."""
         try:
             cur = self.db.execute("SELECT id, line FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
-            return list(map(Row._make, cur))
+            rows: list[Row] = cur.fetchall()
+            return rows
         except sqlite3.Error as exc:
             raise sqlite_error(exc, self.path, "outbox") from None
 
@@ -201,7 +200,7 @@ class Outbox:
         try:
             with self._tx():
                 # A peek returns consecutive ids and new rows get larger ids: the range is exactly `rows`.
-                self.db.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?", (rows[0].id, rows[-1].id))
+                self.db.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?", (rows[0][0], rows[-1][0]))
                 self._bump("sent", len(rows))
                 self._set("last_ok_ns", time.time_ns())
         except sqlite3.Error as exc:
@@ -215,13 +214,13 @@ class Outbox:
                 moved = self.db.execute(
                     "INSERT INTO quarantine (id, enqueued_ns, quarantined_ns, line, error) "
                     "SELECT id, enqueued_ns, ?, line, ? FROM outbox WHERE id = ?",
-                    (now, error, row.id),
+                    (now, error, row[0]),
                 ).rowcount
-                self.db.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+                self.db.execute("DELETE FROM outbox WHERE id = ?", (row[0],))
                 self._bump("quarantined", moved)
         except sqlite3.Error as exc:
             raise sqlite_error(exc, self.path, "outbox") from None
-        log.error("outbox %s: quarantined a point the database refused (%s): %s", self.path, error, row.line[:200])
+        log.error("outbox %s: quarantined a point the database refused (%s): %s", self.path, error, row[1][:200])
 
     def record_error(self, message: str | None) -> None:
         try:

@@ -39,7 +39,7 @@ def test_queue_survives_reopen_and_acks_exactly_the_batch(tmp_path: Path) -> Non
     assert box.depth() == 13
     box.ack(batch)
     rest = box.peek(100)
-    assert [r.line for r in rest] == lines(13)[4:]
+    assert [line for _, line in rest] == lines(13)[4:]
     assert box.stats().sent == 4
 
 
@@ -70,7 +70,7 @@ def test_quarantine_moves_one_row(tmp_path: Path) -> None:
     bad = box.peek(3)[1]
     box.quarantine(bad, "400: field type conflict")
     assert box.depth() == 2 and box.stats().quarantined == 1
-    assert box.quarantined_lines() == [(bad.line, "400: field type conflict")]
+    assert box.quarantined_lines() == [(bad[1], "400: field type conflict")]
 
 
 def test_drain_lock_is_exclusive(tmp_path: Path) -> None:
