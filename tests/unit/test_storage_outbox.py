@@ -52,7 +52,7 @@ def test_size_bound_drops_oldest_counted_and_logged(tmp_path: Path, caplog: pyte
     assert stats.dropped > 0
     assert stats.depth + stats.dropped == 10_000  # every point is either queued or counted as dropped
     assert box.used_bytes() <= 0.2e6 * 1.1
-    assert box.peek(1)[0].line == lines(10_000)[stats.dropped]  # the oldest went first
+    assert box.peek(1)[0][1] == lines(10_000)[stats.dropped]  # the oldest went first
     assert "DROPPED" in caplog.text
 
 
