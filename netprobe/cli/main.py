@@ -14,6 +14,7 @@ from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
 from netprobe.cli.probe_cmd import probe
+from netprobe.cli.storage_cmd import outbox
 from netprobe.errors import EXIT_FAILURE, EXIT_USAGE, NetprobeError
 
 
@@ -44,6 +45,7 @@ cli.add_command(inventory)
 cli.add_command(demo)
 cli.add_command(lab)
 cli.add_command(probe)
+cli.add_command(outbox)
 
 
 def entry(argv: list[str] | None = None) -> None:
