@@ -200,20 +200,22 @@ def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval
     boots: list[float] = []
     prev_uptime: float | None = None
     prev_boot: float | None = None
+    wraps = 0.0  # after a wrap, uptimes are WRAP short: add it back so the boot time stays put
     for o in sys_obs:
         if not o.ok or o.uptime_s is None:
             if o.ok and o.rebooted:
                 boots.append(o.time)
             continue
-        boot = o.time - o.uptime_s
-        wrapped = (
+        boot = o.time - o.uptime_s - wraps
+        if (
             prev_uptime is not None
             and prev_boot is not None
             and prev_uptime > SYSUPTIME_WRAP_S - 2 * 86_400
             and abs(boot - prev_boot - SYSUPTIME_WRAP_S) < tolerance
-        )
-        if not wrapped:
-            boots.append(boot)
+        ):
+            wraps += SYSUPTIME_WRAP_S
+            boot -= SYSUPTIME_WRAP_S
+        boots.append(boot)
         prev_uptime, prev_boot = o.uptime_s, boot
     distinct: list[float] = []
     for boot in sorted(boots):
