@@ -274,7 +274,7 @@ def test_recovering_line_does_not_flap_the_verdict() -> None:
         if rel < 1200:
             return 0
         if rel < 2400:
-            return 15 if int(rel / 30) % 2 else 15
+            return 15
         if rel < 3600:
             return 3 if int(rel / 30) % 2 else 7
         return 0
