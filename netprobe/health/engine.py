@@ -31,6 +31,7 @@ from netprobe.health.signals import (
     Series,
     SnmpStats,
     as_reachability,
+    own_flaps,
     ping_stats,
     snmp_stats,
 )
@@ -169,6 +170,7 @@ class View:
     levels: dict[str, int]
     metrics: tuple[Metric, ...]
     score: float
+    flaps: int  # its own outages (not its parent's) in the long window
 
     @property
     def severity(self) -> int:
@@ -362,8 +364,12 @@ class HealthEngine:
         role = "ce" if node.kind == "line" else "device"
         mine = {k[2]: s for k, s in stats.items() if k[0] == node.id and k[1] == role}
         snmp = self._snmp(node, now) if node.kind == "device" else None
+        parent_outages = self._outages(node.parent, stats) if node.parent else []
+        slack = 2 * max(node.ping_interval_s, 30.0)
         views = [
-            self._view(node, s, snmp, machine) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired
+            self._view(node, s, snmp, machine, own_flaps(s, parent_outages, slack) if parent_outages else s.flaps)
+            for agent, s in sorted(mine.items())
+            if s.fresh and agent not in impaired
         ]
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
@@ -384,7 +390,7 @@ class HealthEngine:
         reasons = self._reasons(node, now, best, machine, state, stats)
         ps = best.stats
         lo, hi = SCORE_BAND[state]
-        flaps = max(ps.flaps, snmp.if_flaps[1] if snmp and snmp.if_flaps else 0)
+        flaps = max(best.flaps, snmp.if_flaps[1] if snmp and snmp.if_flaps else 0)
         verdict = Verdict(
             node.id,
             node.kind,
@@ -399,6 +405,14 @@ class HealthEngine:
             best.agent,
         )
         return verdict
+
+    def _outages(self, node_id: str, stats: dict[SeriesKey, PingStats]) -> list[tuple[float, float]]:
+        """Every outage any vantage point saw on the node."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return []
+        role = "ce" if node.kind == "line" else "device"
+        return [o for k, s in stats.items() if k[0] == node_id and k[1] == role for o in s.outages]
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
@@ -426,7 +440,7 @@ class HealthEngine:
             return None
         return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
 
-    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine) -> View:
+    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int) -> View:
         th = node.thresholds
         per_hour = 3600.0 / th.long_window_s
         metrics: list[Metric] = []
@@ -468,13 +482,13 @@ class HealthEngine:
                     Reason.of(Code.JITTER, jitter_ms=round(s.jitter_ms, 1), window_s=th.window_s),
                 )
             )
-        if s.flaps:
+        if flaps:
             metrics.append(
                 Metric(
                     "flaps",
-                    s.flaps * per_hour,
+                    flaps * per_hour,
                     th.flaps_per_hour,
-                    Reason.of(Code.FLAPS, flaps=s.flaps, window_s=th.long_window_s),
+                    Reason.of(Code.FLAPS, flaps=flaps, window_s=th.long_window_s),
                 )
             )
         if snmp is not None:
@@ -511,7 +525,7 @@ class HealthEngine:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Reason.of(Code.IF_DOWN, ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
         worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
-        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3)
+        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
 
     def _reasons(
         self, node: Node, now: float, best: View, machine: Machine, state: State, stats: dict[SeriesKey, PingStats]

@@ -121,6 +121,7 @@ class PingStats:
     jitter_ms: float | None
     baseline_ms: float | None
     flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
+    outages: tuple[tuple[float, float], ...] = ()  # (first lost burst, last lost burst) of each outage
 
 
 def ping_stats(
@@ -133,6 +134,7 @@ def ping_stats(
     # Mark bursts inside outages: runs of all-lost bursts at least down_probes long (and min_lost_packets).
     in_outage = [False] * len(window)
     flaps = 0
+    outages: list[tuple[float, float]] = []
     i = 0
     while i < len(window):
         if not window[i].lost_all:
@@ -146,6 +148,7 @@ def ping_stats(
             for k in range(i, j):
                 in_outage[k] = True
             flaps += 1
+            outages.append((window[i].time, window[j - 1].time))
         i = j
     run = 0
     for o in reversed(window):
@@ -174,6 +177,17 @@ def ping_stats(
         jitter_ms=statistics.median(jitters) if jitters else None,
         baseline_ms=baseline.value(now, th.baseline_s) if baseline is not None else None,
         flaps=flaps,
+        outages=tuple(outages),
+    )
+
+
+def own_flaps(stats: PingStats, parent_outages: Sequence[tuple[float, float]], slack_s: float) -> int:
+    """Outages not explained by an outage of the parent (overlapping it, give or take one probe interval):
+    a router that went dark with its line did not flap on its own."""
+    return sum(
+        1
+        for start, end in stats.outages
+        if not any(start <= p_end + slack_s and p_start <= end + slack_s for p_start, p_end in parent_outages)
     )
 
 
