@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -60,7 +61,7 @@ def test_a_verdict_never_improves_sooner_than_its_minimum_duration(
         if not changes or changes[-1][1] is not v.state:
             changes.append((e.time, v.state))
             assert v.since == e.time
-    for (t_prev, s_prev), (t, s) in zip(changes, changes[1:], strict=False):
+    for (t_prev, s_prev), (t, s) in itertools.pairwise(changes):
         if s.severity < s_prev.severity:  # an improvement: only after min_state_s (and clear_s) held
             assert t - t_prev >= min_state_s, changes
             assert t - t_prev >= clear_s, changes
