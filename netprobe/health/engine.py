@@ -186,8 +186,9 @@ class HealthEngine:
         self.settings = settings or EngineSettings()
         self.ping: dict[SeriesKey, Series] = {}
         self.baselines: dict[SeriesKey, Baseline] = {}
-        self.sys: dict[tuple[str, str], Series] = {}  # (device, agent)
-        self.ifs: dict[tuple[str, str, str], Series] = {}  # (device, ifname, agent)
+        self.sys: dict[str, dict[str, Series]] = {}  # device → agent → polls
+        self.ifs: dict[str, dict[tuple[str, str], Series]] = {}  # device → (ifname, agent) → polls
+        self._tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # this evaluation: (subject, role) → agent
         self.machines: dict[str, Machine] = {}
         self.agent_machines: dict[str, Machine] = {}
         self.commune_machines: dict[str, Machine] = {}
@@ -208,11 +209,14 @@ class HealthEngine:
                     self.baselines.setdefault(key, Baseline()).add(
                         o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None
                     )
-            elif o.source is Source.SNMP_SYS:
-                self.sys.setdefault((o.subject, o.agent), Series()).add(o)
             else:
-                self.ifs.setdefault((o.subject, o.ifname, o.agent), Series()).add(o)
+                self._snmp_series(o).add(o)
         self._pending.clear()
+
+    def _snmp_series(self, o: Observation) -> Series:
+        if o.source is Source.SNMP_SYS:
+            return self.sys.setdefault(o.subject, {}).setdefault(o.agent, Series())
+        return self.ifs.setdefault(o.subject, {}).setdefault((o.ifname, o.agent), Series())
 
     def _housekeep(self, now: float) -> None:
         nodes = self.topology.nodes
@@ -221,12 +225,11 @@ class HealthEngine:
             series.trim(now - node.thresholds.long_window_s - 4 * node.ping_interval_s - 60)
         for key, baseline in self.baselines.items():
             baseline.close(now, nodes[key[0]].thresholds.baseline_s)
-        for skey, series in self.sys.items():
-            node = nodes[skey[0]]
-            series.trim(now - node.thresholds.long_window_s - 4 * node.snmp_interval_s - 60)
-        for ikey, series in self.ifs.items():
-            node = nodes[ikey[0]]
-            series.trim(now - node.thresholds.long_window_s - 4 * node.snmp_interval_s - 60)
+        for snmp in (self.sys, self.ifs):
+            for device, by_key in snmp.items():
+                node = nodes[device]
+                for series in by_key.values():
+                    series.trim(now - node.thresholds.long_window_s - 4 * max(node.snmp_interval_s, 60.0) - 60)
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, now: float) -> Evaluation:
@@ -254,20 +257,31 @@ class HealthEngine:
                 out[key] = s
         # gear that is not pinged: its SNMP polls are its reachability
         pinged = {k[0] for k in self.ping}
-        for (device, agent), series in self.sys.items():
+        for device, by_agent in self.sys.items():
             if device in pinged:
                 continue
             node = nodes[device]
             th = node.thresholds
-            window = as_reachability(series.between(now - th.long_window_s, now))
-            s = ping_stats(window, now, th, node.snmp_interval_s or 60.0)
-            if s is not None:
-                out[(device, "device", agent)] = s
+            for agent, series in by_agent.items():
+                window = as_reachability(series.between(now - th.long_window_s, now))
+                s = ping_stats(window, now, th, node.snmp_interval_s or 60.0)
+                if s is not None:
+                    out[(device, "device", agent)] = s
+        self._tick = {}
+        for key, s in out.items():
+            self._tick.setdefault((key[0], key[1]), {})[key[2]] = s
         return out
+
+    def _views_of(self, node_id: str) -> dict[str, PingStats]:
+        """This evaluation's reachability stats of a node, per agent (the CE for a line)."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return {}
+        return self._tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
 
     # -- agents -------------------------------------------------------------------------------------
     def _agents(self) -> list[str]:
-        seen = {k[2] for k in self.ping} | {k[1] for k in self.sys}
+        seen = {k[2] for k in self.ping} | {a for by_agent in self.sys.values() for a in by_agent}
         return sorted(set(self.topology.agents) | seen)
 
     def _judge_agents(self, now: float, stats: dict[SeriesKey, PingStats]) -> tuple[set[str], dict[str, Verdict]]:
@@ -361,8 +375,7 @@ class HealthEngine:
     ) -> Verdict:
         th = node.thresholds
         machine = self.machines.setdefault(node.id, Machine())
-        role = "ce" if node.kind == "line" else "device"
-        mine = {k[2]: s for k, s in stats.items() if k[0] == node.id and k[1] == role}
+        mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
         parent_outages = self._outages(node.parent, stats) if node.parent else []
         slack = 2 * max(node.ping_interval_s, 30.0)
@@ -408,32 +421,23 @@ class HealthEngine:
 
     def _outages(self, node_id: str, stats: dict[SeriesKey, PingStats]) -> list[tuple[float, float]]:
         """Every outage any vantage point saw on the node."""
-        node = self.topology.nodes.get(node_id)
-        if node is None:
-            return []
-        role = "ce" if node.kind == "line" else "device"
-        return [o for k, s in stats.items() if k[0] == node_id and k[1] == role for o in s.outages]
+        return [o for s in self._views_of(node_id).values() for o in s.outages]
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
-        node = self.topology.nodes.get(node_id)
-        if node is None:
-            return False
-        role = "ce" if node.kind == "line" else "device"
-        views = [s for k, s in stats.items() if k[0] == node_id and k[1] == role and s.fresh and k[2] not in impaired]
+        views = [s for a, s in self._views_of(node_id).items() if s.fresh and a not in impaired]
         return bool(views) and all(s.last_lost for s in views)
 
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
         start = now - th.long_window_s - 2 * max(node.snmp_interval_s, 60.0)
         sys_obs = sorted(
-            (o for (dev, _), s in self.sys.items() if dev == node.id for o in s.between(start, now)),
+            (o for s in self.sys.get(node.id, {}).values() for o in s.between(start, now)),
             key=lambda o: (o.time, o.agent),
         )
         by_if: dict[str, list[Observation]] = {}
-        for (dev, ifname, _), s in self.ifs.items():
-            if dev == node.id:
-                by_if.setdefault(ifname, []).extend(s.between(start, now))
+        for (ifname, _), s in self.ifs.get(node.id, {}).items():
+            by_if.setdefault(ifname, []).extend(s.between(start, now))
         for obs in by_if.values():
             obs.sort(key=lambda o: (o.time, o.agent))
         if not sys_obs and not by_if:
@@ -616,14 +620,12 @@ class HealthEngine:
     def to_json(self) -> dict[str, Any]:
         """Everything needed to continue hysteresis after a restart (pending observations included)."""
         self._apply_pending()
-
-        def series(d: dict[Any, Series]) -> list[list[Any]]:
-            return [o.to_json() for s in d.values() for o in s.obs]
-
+        snmp = [s for by_agent in self.sys.values() for s in by_agent.values()]
+        snmp += [s for by_if in self.ifs.values() for s in by_if.values()]
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
-            "observations": series(self.ping) + series(self.sys) + series(self.ifs),
+            "observations": [o.to_json() for s in [*self.ping.values(), *snmp] for o in s.obs],
             "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
@@ -645,10 +647,8 @@ class HealthEngine:
                 continue
             if o.source is Source.PING:
                 engine.ping.setdefault(o.series, Series()).add(o)
-            elif o.source is Source.SNMP_SYS:
-                engine.sys.setdefault((o.subject, o.agent), Series()).add(o)
             else:
-                engine.ifs.setdefault((o.subject, o.ifname, o.agent), Series()).add(o)
+                engine._snmp_series(o).add(o)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
