@@ -177,6 +177,20 @@ class View:
         return 3 if self.down else max(self.levels.values(), default=0)
 
 
+def _canonical(observations: list[Observation]) -> list[Observation]:
+    """A total order: by series and time, and by content among exact duplicates (the last one wins)."""
+    ordered = sorted(observations, key=lambda o: o.sort_key)
+    i = 0
+    while i < len(ordered):
+        j = i + 1
+        while j < len(ordered) and ordered[j].sort_key == ordered[i].sort_key:
+            j += 1
+        if j - i > 1:
+            ordered[i:j] = sorted(ordered[i:j], key=repr)
+        i = j
+    return ordered
+
+
 # ---------------------------------------------------------------------------------------------------
 # The engine
 # ---------------------------------------------------------------------------------------------------
@@ -201,7 +215,7 @@ class HealthEngine:
         self._pending.extend(o for o in observations if o.subject in self.topology.nodes)
 
     def _apply_pending(self) -> None:
-        for o in sorted(self._pending, key=lambda o: (o.sort_key, repr(o))):
+        for o in _canonical(self._pending):
             if o.source is Source.PING:
                 key = o.series
                 replaced = self.ping.setdefault(key, Series()).add(o)

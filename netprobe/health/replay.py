@@ -65,22 +65,18 @@ def evaluate_history(
     now: float,
     since_s: float,
     *,
-    warmup_s: float | None = None,
     step_s: float | None = None,
     settings: EngineSettings | None = None,
+    max_evaluations: int = 120,
 ) -> History:
-    """Replay [now - since_s - warmup_s, now]; keep the evaluations within the last since_s."""
-    step = step_s or default_step(topology)
-    warm = warmup_s if warmup_s is not None else warmup(topology)
+    """Evaluate the window [now - since_s, now] on the grid; `points` should reach back warmup() further
+    so the first evaluation already sees full windows (read_history does). Hysteresis starts at the
+    window's start, so a state's `since` is never earlier than it. At most `max_evaluations` instants
+    (the step grows with long windows): a province-wide replay stays interactive."""
+    step = max(step_s or default_step(topology), since_s / max_evaluations)
     engine = HealthEngine(topology, settings)
-    window: list[Evaluation] = []
-    last: Evaluation | None = None
-    for evaluation in replay(engine, from_points(points), now - since_s - warm, now, step):
-        if evaluation.time >= now - since_s:
-            window.append(evaluation)
-        last = evaluation
-    assert last is not None  # grid() always yields `now`
-    return History(last, window)
+    window = list(replay(engine, from_points(points), now - since_s, now, step))
+    return History(window[-1], window)
 
 
 def warmup(topology: Topology) -> float:

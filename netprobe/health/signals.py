@@ -131,45 +131,49 @@ def ping_stats(
     None when there is nothing in it."""
     if not window:
         return None
-    # Mark bursts inside outages: runs of all-lost bursts at least down_probes long (and min_lost_packets).
-    in_outage = [False] * len(window)
-    flaps = 0
+    # This runs for every series at every evaluation: plain loops over flags, no calls per burst.
+    # Outages: runs of all-lost bursts at least down_probes long (and min_lost_packets); they count as
+    # flaps, and are left out of the loss/latency figures so a recovered line is not "lossy" for 5 min.
+    n = len(window)
+    all_lost = [o.sent > 0 and o.received == 0 for o in window]
+    excluded: set[int] = set()
     outages: list[tuple[float, float]] = []
+    down = False
     i = 0
-    while i < len(window):
-        if not window[i].lost_all:
+    while i < n:
+        if not all_lost[i]:
             i += 1
             continue
         j = i
-        while j < len(window) and window[j].lost_all:
+        while j < n and all_lost[j]:
             j += 1
-        lost_packets = sum(o.sent for o in window[i:j])
-        if j - i >= th.down_probes and lost_packets >= th.min_lost_packets:
-            for k in range(i, j):
-                in_outage[k] = True
-            flaps += 1
+        if j - i >= th.down_probes and sum(o.sent for o in window[i:j]) >= th.min_lost_packets:
+            excluded.update(range(i, j))
             outages.append((window[i].time, window[j - 1].time))
+            down = j == n
         i = j
     run = 0
-    for o in reversed(window):
-        if not o.lost_all:
-            break
+    while run < n and all_lost[n - 1 - run]:
         run += 1
-    last = window[-1]
-    down = run >= th.down_probes and sum(o.sent for o in window[len(window) - run :]) >= th.min_lost_packets
-    short = [o for o, out in zip(window, in_outage, strict=True) if o.time > now - th.window_s and not out]
+    k = n
+    short_start = now - th.window_s
+    while k > 0 and window[k - 1].time > short_start:
+        k -= 1
+    short = [window[x] for x in range(k, n) if x not in excluded]
     sent = sum(o.sent for o in short)
-    lost = sum(o.sent - o.received for o in short)
+    lost = sent - sum(o.received for o in short)
     rtts = [o.rtt_ms for o in short if o.rtt_ms is not None]
     jitters = [o.jitter_ms for o in short if o.jitter_ms is not None]
+    flaps = len(outages)
+    last = window[-1]
     return PingStats(
         agent=last.agent,
         last_time=last.time,
         fresh=last.time >= now - stale_after(interval_s),
-        last_lost=last.lost_all,
+        last_lost=run > 0,
         down=down,
         down_probes=run,
-        down_since=window[len(window) - run].time if run else None,
+        down_since=window[n - run].time if run else None,
         loss_pct=100.0 * lost / sent if sent else None,
         lost=lost,
         sent=sent,
