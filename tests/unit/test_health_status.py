@@ -168,4 +168,6 @@ def test_durations() -> None:
 def test_nothing_measured_is_unknown_not_fine(inv: Inventory) -> None:
     empty = status_from_points(Topology.from_inventory(inv), [], NOW, 60)
     assert empty.counts["UNKNOWN"] == len(inv.lines)
-    assert {p.state for p in empty.problems} == {State.UNKNOWN}
+    kinds = [(p.kind, p.state) for p in empty.problems]
+    assert kinds == [("agent", State.UNKNOWN)] * 2 + [("commune", State.UNKNOWN)] * len(inv.communes)
+    assert empty.problems[2].evidence.startswith("no measurements yet (")
