@@ -264,9 +264,8 @@ class HealthEngine:
         for key, series in self.ping.items():
             node = nodes[key[0]]
             th = node.thresholds
-            s = ping_stats(
-                series.between(now - th.long_window_s, now), now, th, node.ping_interval_s, self.baselines.get(key)
-            )
+            window, flags = series.window(now - th.long_window_s, now)
+            s = ping_stats(window, now, th, node.ping_interval_s, self.baselines.get(key), flags)
             if s is not None:
                 out[key] = s
         # gear that is not pinged: its SNMP polls are its reachability

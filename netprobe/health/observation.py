@@ -102,9 +102,8 @@ class Observation:
 
 def _float(fields: Mapping[str, Any], name: str) -> float | None:
     value = fields.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+    kind = type(value)  # exact types: bool is an int subclass and must not count as a number
+    return float(value) if kind is float or kind is int else None
 
 
 def _int(fields: Mapping[str, Any], name: str) -> int | None:
