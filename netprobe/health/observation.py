@@ -102,8 +102,9 @@ class Observation:
 
 def _float(fields: Mapping[str, Any], name: str) -> float | None:
     value = fields.get(name)
-    kind = type(value)  # exact types: bool is an int subclass and must not count as a number
-    return float(value) if kind is float or kind is int else None
+    if type(value) is float or type(value) is int:  # exact types: a bool is an int and is not a number here
+        return float(value)
+    return None
 
 
 def _int(fields: Mapping[str, Any], name: str) -> int | None:
