@@ -35,6 +35,7 @@ from netprobe.health.signals import (
     Series,
     SnmpStats,
     as_reachability,
+    explained,
     own_flaps,
     ping_stats,
     snmp_stats,
@@ -400,10 +401,10 @@ class HealthEngine:
         machine = self.machines.setdefault(node.id, Machine())
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
-        parent_outages = self._outages(node.parent, stats) if node.parent else []
-        slack = 2 * max(node.ping_interval_s, 30.0)
+        parent_lost = self._lost_times(node.parent) if node.parent else []
+        slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
         views = [
-            self._view(node, s, snmp, machine, own_flaps(s, parent_outages, slack) if parent_outages else s.flaps)
+            self._view(node, s, snmp, machine, own_flaps(s, parent_lost, slack) if parent_lost else s.flaps)
             for agent, s in sorted(mine.items())
             if s.fresh and agent not in impaired
         ]
@@ -413,8 +414,12 @@ class HealthEngine:
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
         parent = done.get(node.parent) if node.parent else None
+        # The parent is to blame when it is dead, failing right now, or failed at some point during the
+        # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
-            parent.state in (State.DOWN, State.UNREACHABLE) or self._suspect(node.parent or "", stats, impaired)
+            parent.state in (State.DOWN, State.UNREACHABLE)
+            or self._suspect(node.parent or "", stats, impaired)
+            or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
         )
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
@@ -442,9 +447,9 @@ class HealthEngine:
         )
         return verdict
 
-    def _outages(self, node_id: str, stats: dict[SeriesKey, PingStats]) -> list[tuple[float, float]]:
-        """Every outage any vantage point saw on the node."""
-        return [o for s in self._views_of(node_id).values() for o in s.outages]
+    def _lost_times(self, node_id: str) -> list[float]:
+        """When any vantage point saw the node lose a whole burst, sorted."""
+        return sorted(t for s in self._views_of(node_id).values() for t in s.lost_times)
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
