@@ -19,6 +19,7 @@ evaluation times ⇒ the same verdicts, whatever order the observations arrived 
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netprobe.health.observation import Observation, Source, from_measurement
+from netprobe.health.observation import Observation, Source, decode_series, encode_series, from_measurement
 from netprobe.health.reasons import Code, Reason
 from netprobe.health.signals import (
     Baseline,
@@ -46,7 +47,7 @@ from netprobe.inventory.model import Level, Thresholds
 from netprobe.probes.base import Measurement
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 1
+STATE_VERSION = 2
 SeriesKey = tuple[str, str, str]  # (subject, role, agent)
 
 
@@ -653,7 +654,7 @@ class HealthEngine:
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
-            "observations": [o.to_json() for s in [*self.ping.values(), *snmp] for o in s.obs],
+            "series": [encode_series(s.obs) for s in [*self.ping.values(), *snmp] if s.obs],
             "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
@@ -669,14 +670,14 @@ class HealthEngine:
         if data.get("version") != STATE_VERSION:
             return engine  # an unknown format: start afresh rather than misread it
         engine.last_time = data.get("last_time")
-        for row in data.get("observations", []):
-            o = Observation.from_json(row)
-            if o.subject not in topology.nodes:
-                continue
-            if o.source is Source.PING:
-                engine.ping.setdefault(o.series, Series()).add(o)
-            else:
-                engine._snmp_series(o).add(o)
+        for encoded in data.get("series", []):
+            for o in decode_series(encoded):
+                if o.subject not in topology.nodes:
+                    break
+                if o.source is Source.PING:
+                    engine.ping.setdefault(o.series, Series()).add(o)
+                else:
+                    engine._snmp_series(o).add(o)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
@@ -687,20 +688,23 @@ class HealthEngine:
 
 
 def save_state(engine: HealthEngine, path: Path) -> None:
-    """Write the engine's state atomically (a crash mid-write leaves the previous state intact)."""
+    """Write the engine's state atomically (a crash mid-write leaves the previous state intact);
+    gzip-compressed when the name ends in .gz (recommended: a province's state is tens of MB as JSON)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(engine.to_json(), separators=(",", ":")), encoding="utf-8")
+    blob = json.dumps(engine.to_json(), separators=(",", ":")).encode()
+    tmp.write_bytes(gzip.compress(blob, compresslevel=1) if path.suffix == ".gz" else blob)
     os.replace(tmp, path)
 
 
 def load_state(topology: Topology, path: Path, settings: EngineSettings | None = None) -> HealthEngine:
     """The engine as saved at `path`; a fresh one when there is no state or it is unreadable (logged)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     except FileNotFoundError:
         return HealthEngine(topology, settings)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         log.warning("verdict state %s unreadable (%s): starting afresh", path, exc)
         return HealthEngine(topology, settings)
     try:

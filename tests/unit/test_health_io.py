@@ -147,6 +147,9 @@ def test_state_file_round_trip_and_bad_files(tmp_path: Path, caplog: pytest.LogC
     save_state(engine, path)
     restored = load_state(topo, path)
     assert restored.to_json() == engine.to_json()
+    packed = tmp_path / "verdicts.json.gz"
+    save_state(engine, packed)
+    assert packed.read_bytes()[:2] == b"\x1f\x8b" and load_state(topo, packed).to_json() == engine.to_json()
     assert load_state(topo, tmp_path / "missing.json").to_json()["machines"] == {}
     path.write_text("{not json")
     assert load_state(topo, path).last_time is None and "unreadable" in caplog.text
