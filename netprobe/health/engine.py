@@ -671,13 +671,16 @@ class HealthEngine:
             return engine  # an unknown format: start afresh rather than misread it
         engine.last_time = data.get("last_time")
         for encoded in data.get("series", []):
-            for o in decode_series(encoded):
-                if o.subject not in topology.nodes:
-                    break
-                if o.source is Source.PING:
-                    engine.ping.setdefault(o.series, Series()).add(o)
-                else:
-                    engine._snmp_series(o).add(o)
+            obs = decode_series(encoded)
+            if not obs or obs[0].subject not in topology.nodes:
+                continue
+            first = obs[0]
+            series = (
+                engine.ping.setdefault(first.series, Series())
+                if first.source is Source.PING
+                else (engine._snmp_series(first))
+            )
+            series.extend(obs)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
