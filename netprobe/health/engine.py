@@ -625,9 +625,9 @@ class HealthEngine:
                 )
                 continue
             best = min(known, key=lambda v: (v.state.severity, -v.score, v.subject))
-            state = (
-                State.of_severity(max(0, best.state.severity)) if best.state is not State.UNREACHABLE else State.DOWN
-            )
+            if best.state.severity >= 3:  # every known line down, some unknown: isolated or not, we cannot say
+                best = next(v for v in lines if v.state is State.UNKNOWN)
+            state = best.state if best.state is State.UNKNOWN else State.of_severity(best.state.severity)
             machine.publish(state, now)
             out[commune] = Verdict(
                 commune,
