@@ -227,3 +227,28 @@ communes:
     assert (fiber.clear_s, fiber.loss_pct.degraded, fiber.loss_pct.unstable, fiber.down_probes) == (300, 3, 10, 2)
     assert (lte.clear_s, lte.loss_pct.degraded, lte.loss_pct.unstable, lte.min_state_s) == (300, 3, 20, 600)
     assert (lte.rtt_ms.degraded, lte.down_probes, lte.errors_per_s.degraded) == (300, 3, 1)
+
+
+def test_reasons_render_through_a_translated_catalogue() -> None:
+    from netprobe.health.reasons import display_params, translated
+
+    vi = {
+        "reason.loss": "mất {loss_pct} gói tin trong {window}",
+        "reason.flaps": "chập chờn {flaps} lần trong {window}",
+        "reason.no_data_yet": "chưa có số liệu đo",
+        "unit.h": "giờ",
+        "unit.min": "phút",
+    }
+
+    def translate(key: str, **params: object) -> str:  # what netprobe.i18n.Translator does
+        return vi[key].format(**params) if key in vi else key
+
+    catalogue = translated(translate)
+    loss = Reason.of(Code.LOSS, loss_pct=18.0, lost=18, sent=100, window_s=300.0)
+    flaps = Reason.of(Code.FLAPS, flaps=4, window_s=3600.0)
+    assert render([loss, flaps], catalogue) == "mất 18% gói tin trong 5 phút; chập chờn 4 lần trong 1 giờ"
+    assert catalogue(Reason.of(Code.NO_DATA, seconds=-1)) == "chưa có số liệu đo"
+    assert catalogue(Reason.of(Code.REBOOTS, reboots=2, window_s=3600.0)) == "2 reboots in 1 h"  # English fallback
+    assert display_params(Reason.of(Code.RTT_BASELINE, rtt_ms=35.0, baseline_ms=5.0, ratio=7.0)) == {
+        "rtt_ms": "35 ms", "baseline_ms": "5.0 ms", "ratio": "7.0",
+    }  # fmt: skip
