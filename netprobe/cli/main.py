@@ -15,6 +15,7 @@ from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
 from netprobe.cli.probe_cmd import probe
 from netprobe.cli.storage_cmd import outbox
+from netprobe.cli.status_cmd import status
 from netprobe.errors import EXIT_FAILURE, EXIT_USAGE, NetprobeError
 
 
@@ -46,6 +47,7 @@ cli.add_command(demo)
 cli.add_command(lab)
 cli.add_command(probe)
 cli.add_command(outbox)
+cli.add_command(status)
 
 
 def entry(argv: list[str] | None = None) -> None:
