@@ -35,7 +35,9 @@ def state_mappings() -> list[JSON]:
     return [
         {
             "type": "value",
-            "options": {str(code): {"text": name, "color": colour, "index": code} for code, (name, colour) in STATES.items()},
+            "options": {
+                str(code): {"text": name, "color": colour, "index": code} for code, (name, colour) in STATES.items()
+            },
         }
     ]
 
@@ -90,9 +92,19 @@ class Layout:
         self.newline()
 
 
-def panel(kind: str, title: str, targets: list[JSON], *, description: str = "", unit: str | None = None,
-          defaults: JSON | None = None, overrides: list[JSON] | None = None, options: JSON | None = None,
-          custom: JSON | None = None, transformations: list[JSON] | None = None) -> JSON:
+def panel(
+    kind: str,
+    title: str,
+    targets: list[JSON],
+    *,
+    description: str = "",
+    unit: str | None = None,
+    defaults: JSON | None = None,
+    overrides: list[JSON] | None = None,
+    options: JSON | None = None,
+    custom: JSON | None = None,
+    transformations: list[JSON] | None = None,
+) -> JSON:
     field_defaults: JSON = dict(defaults or {})
     if unit:
         field_defaults["unit"] = unit
@@ -126,8 +138,9 @@ def datasource_variable() -> JSON:
     }
 
 
-def query_variable(name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False,
-                   all_value: str | None = None) -> JSON:
+def query_variable(
+    name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False, all_value: str | None = None
+) -> JSON:
     out: JSON = {
         "name": name,
         "label": label,
@@ -162,8 +175,17 @@ def custom_variable(name: str, label: str, values: list[str], default: str) -> J
     }
 
 
-def dashboard(uid: str, title: str, description: str, layout: Layout, variables: list[JSON], *,
-              time_from: str = "now-6h", annotations: list[JSON] | None = None, links: list[JSON] | None = None) -> JSON:
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    layout: Layout,
+    variables: list[JSON],
+    *,
+    time_from: str = "now-6h",
+    annotations: list[JSON] | None = None,
+    links: list[JSON] | None = None,
+) -> JSON:
     builtin: JSON = {
         "builtIn": 1,
         "datasource": {"type": "grafana", "uid": "-- Grafana --"},

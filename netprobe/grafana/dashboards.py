@@ -41,8 +41,12 @@ SLA_RED_PCT = 99.0
 
 def province_variable() -> JSON:
     return query_variable(
-        "province", "Province", 'SHOW TAG VALUES FROM "link_health" WITH KEY = "province"',
-        multi=True, include_all=True, all_value=".*",
+        "province",
+        "Province",
+        'SHOW TAG VALUES FROM "link_health" WITH KEY = "province"',
+        multi=True,
+        include_all=True,
+        all_value=".*",
     )
 
 
@@ -86,7 +90,7 @@ def commune_map() -> str:
         f'FROM "link_health" WHERE $timeFilter AND {LINES_ONLY} AND {PROVINCE} GROUP BY "commune", "line"'
     )
     return (
-        'SELECT max("state") AS "worst", last("lat") AS "latitude", last("lon") AS "longitude", count("state") AS "lines" '
+        'SELECT max("state") AS "worst", last("lat") AS "latitude", last("lon") AS "longitude", count("state") AS "lines" '  # noqa: E501
         f'FROM ({inner}) GROUP BY "commune"'
     )
 
@@ -135,104 +139,216 @@ def outbox_drops(where: str, interval: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 def overview() -> JSON:
     lay = Layout()
-    stat_targets = [target(chr(ord("A") + code), count_lines_in_state(code), alias=name)
-                    for code, (name, _c) in STATES.items()]
-    lay.add(panel(
-        "stat", "Lines by state (latest verdict)", stat_targets,
-        description="How many dedicated lines are in each state now (newest verdict in the range).",
-        defaults={"noValue": "0", "color": {"mode": "fixed"}},
-        overrides=[{"matcher": {"id": "byName", "options": name},
-                    "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}]}
-                   for _code, (name, colour) in STATES.items()],
-        options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                 "colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
-                 "justifyMode": "auto", "orientation": "horizontal"},
-    ), 24, 4)
-    lay.add(panel(
-        "table", "Unstable and down lines, worst first", [target("A", problem_lines_table(), fmt="table")],
-        description="Every line whose newest verdict is UNSTABLE or DOWN, ranked by score (0 = dead). "
-        "Click a line for its commune dashboard.",
-        overrides=[
-            {"matcher": {"id": "byName", "options": "state"},
-             "properties": [{"id": "mappings", "value": state_mappings()},
-                            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-                            {"id": "thresholds", "value": state_thresholds()}]},
-            {"matcher": {"id": "byName", "options": "since"},
-             "properties": [{"id": "unit", "value": "dateTimeFromNow"}]},
-            {"matcher": {"id": "byName", "options": "score"},
-             "properties": [{"id": "custom.cellOptions", "value": {"type": "color-text"}},
-                            {"id": "thresholds", "value": thresholds(("red", None), ("orange", 40), ("green", 80))}]},
-            {"matcher": {"id": "byName", "options": "line"},
-             "properties": [{"id": "links", "value": [commune_link("Commune dashboard for ${__data.fields.line}")]}]},
-            {"matcher": {"id": "byName", "options": "commune"},
-             "properties": [{"id": "links", "value": [commune_link("Commune dashboard for ${__data.fields.commune}")]}]},
-            {"matcher": {"id": "byName", "options": "loss_pct"}, "properties": [{"id": "unit", "value": "percent"}]},
-        ],
-        options={"showHeader": True, "sortBy": [{"displayName": "score", "desc": False}],
-                 "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"], "fields": ""}},
-        transformations=[{"id": "organize", "options": {
-            "excludeByName": {"Time": True},
-            "indexByName": {"commune": 0, "line": 1, "provider": 2, "state": 3, "score": 4, "since": 5,
-                            "reasons": 6, "loss_pct": 7, "flaps": 8},
-            "renameByName": {}}}],
-    ), 14, 11)
-    lay.add(panel(
-        "geomap", "Communes by worst line state", [target("A", commune_map(), fmt="table")],
-        description="One marker per commune at its inventory coordinates, coloured by the worst newest "
-        "verdict among its lines.",
-        defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
-        options={
-            "view": {"id": "coords", "lat": 21.2, "lon": 106.2, "zoom": 9},
-            "controls": {"showZoom": True, "mouseWheelZoom": True, "showAttribution": True},
-            "basemap": {"type": "default", "name": "Basemap", "config": {}},
-            "layers": [{
-                "type": "markers", "name": "Communes",
-                "location": {"mode": "coords", "latitude": "latitude", "longitude": "longitude"},
-                "config": {"showLegend": True, "style": {
-                    "size": {"fixed": 8, "min": 6, "max": 14, "field": "lines"},
-                    "color": {"field": "worst"},
-                    "opacity": 0.8,
-                    "text": {"mode": "field", "field": "commune", "fixed": ""},
-                    "textConfig": {"fontSize": 10, "offsetY": -14, "textAlign": "center", "textBaseline": "middle"},
-                }},
-                "tooltip": True,
-            }],
-            "tooltip": {"mode": "details"},
-        },
-    ), 10, 11)
+    stat_targets = [
+        target(chr(ord("A") + code), count_lines_in_state(code), alias=name) for code, (name, _c) in STATES.items()
+    ]
+    lay.add(
+        panel(
+            "stat",
+            "Lines by state (latest verdict)",
+            stat_targets,
+            description="How many dedicated lines are in each state now (newest verdict in the range).",
+            defaults={"noValue": "0", "color": {"mode": "fixed"}},
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": name},
+                    "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}],
+                }
+                for _code, (name, colour) in STATES.items()
+            ],
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+                "justifyMode": "auto",
+                "orientation": "horizontal",
+            },
+        ),
+        24,
+        4,
+    )
+    lay.add(
+        panel(
+            "table",
+            "Unstable and down lines, worst first",
+            [target("A", problem_lines_table(), fmt="table")],
+            description="Every line whose newest verdict is UNSTABLE or DOWN, ranked by score (0 = dead). "
+            "Click a line for its commune dashboard.",
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "state"},
+                    "properties": [
+                        {"id": "mappings", "value": state_mappings()},
+                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                        {"id": "thresholds", "value": state_thresholds()},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "since"},
+                    "properties": [{"id": "unit", "value": "dateTimeFromNow"}],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "score"},
+                    "properties": [
+                        {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                        {"id": "thresholds", "value": thresholds(("red", None), ("orange", 40), ("green", 80))},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "line"},
+                    "properties": [
+                        {"id": "links", "value": [commune_link("Commune dashboard for ${__data.fields.line}")]}
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "commune"},
+                    "properties": [
+                        {"id": "links", "value": [commune_link("Commune dashboard for ${__data.fields.commune}")]}
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "loss_pct"},
+                    "properties": [{"id": "unit", "value": "percent"}],
+                },
+            ],
+            options={
+                "showHeader": True,
+                "sortBy": [{"displayName": "score", "desc": False}],
+                "cellHeight": "sm",
+                "footer": {"show": False, "reducer": ["sum"], "fields": ""},
+            },
+            transformations=[
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {"Time": True},
+                        "indexByName": {
+                            "commune": 0,
+                            "line": 1,
+                            "provider": 2,
+                            "state": 3,
+                            "score": 4,
+                            "since": 5,
+                            "reasons": 6,
+                            "loss_pct": 7,
+                            "flaps": 8,
+                        },
+                        "renameByName": {},
+                    },
+                }
+            ],
+        ),
+        14,
+        11,
+    )
+    lay.add(
+        panel(
+            "geomap",
+            "Communes by worst line state",
+            [target("A", commune_map(), fmt="table")],
+            description="One marker per commune at its inventory coordinates, coloured by the worst newest "
+            "verdict among its lines.",
+            defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
+            options={
+                "view": {"id": "coords", "lat": 21.2, "lon": 106.2, "zoom": 9},
+                "controls": {"showZoom": True, "mouseWheelZoom": True, "showAttribution": True},
+                "basemap": {"type": "default", "name": "Basemap", "config": {}},
+                "layers": [
+                    {
+                        "type": "markers",
+                        "name": "Communes",
+                        "location": {"mode": "coords", "latitude": "latitude", "longitude": "longitude"},
+                        "config": {
+                            "showLegend": True,
+                            "style": {
+                                "size": {"fixed": 8, "min": 6, "max": 14, "field": "lines"},
+                                "color": {"field": "worst"},
+                                "opacity": 0.8,
+                                "text": {"mode": "field", "field": "commune", "fixed": ""},
+                                "textConfig": {
+                                    "fontSize": 10,
+                                    "offsetY": -14,
+                                    "textAlign": "center",
+                                    "textBaseline": "middle",
+                                },
+                            },
+                        },
+                        "tooltip": True,
+                    }
+                ],
+                "tooltip": {"mode": "details"},
+            },
+        ),
+        10,
+        11,
+    )
     timeline = (
         'SELECT max("state_code") FROM "link_health" '
         f'WHERE $timeFilter AND {LINES_ONLY} AND "state_code" >= 1 AND {PROVINCE} '
         'GROUP BY time($__interval), "commune", "line" fill(0)'
     )
-    lay.add(panel(
-        "state-timeline", "Problem lines over time", [target("A", timeline, alias="$tag_commune / $tag_line")],
-        description="Only lines with at least one non-OK verdict in the range; empty buckets count as OK.",
-        defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
-        custom={"fillOpacity": 80, "lineWidth": 0},
-        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.85, "alignValue": "left",
-                 "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"},
-                 "tooltip": {"mode": "single", "sort": "none"}},
-    ), 24, 10)
-    lay.add(panel(
-        "table", "Isolated communes (every line down)",
-        [target("A", f'SELECT "best" FROM ({isolated_communes(f"$timeFilter AND {PROVINCE}")}) '
-                     'WHERE "best" >= 3 AND "best" <= 4 GROUP BY "province", "commune"', fmt="table")],
-        description="A commune cut off from the data centre: one finding instead of one per line and device.",
-        overrides=[{"matcher": {"id": "byName", "options": "best"},
-                    "properties": [{"id": "displayName", "value": "best line"},
-                                   {"id": "mappings", "value": state_mappings()},
-                                   {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-                                   {"id": "thresholds", "value": state_thresholds()}]},
-                   {"matcher": {"id": "byName", "options": "commune"},
-                    "properties": [{"id": "links", "value": [commune_link("Commune dashboard")]}]}],
-        options={"showHeader": True, "cellHeight": "sm"},
-        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
-    ), 24, 6)
+    lay.add(
+        panel(
+            "state-timeline",
+            "Problem lines over time",
+            [target("A", timeline, alias="$tag_commune / $tag_line")],
+            description="Only lines with at least one non-OK verdict in the range; empty buckets count as OK.",
+            defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
+            custom={"fillOpacity": 80, "lineWidth": 0},
+            options={
+                "showValue": "never",
+                "mergeValues": True,
+                "rowHeight": 0.85,
+                "alignValue": "left",
+                "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"},
+                "tooltip": {"mode": "single", "sort": "none"},
+            },
+        ),
+        24,
+        10,
+    )
+    lay.add(
+        panel(
+            "table",
+            "Isolated communes (every line down)",
+            [
+                target(
+                    "A",
+                    f'SELECT "best" FROM ({isolated_communes(f"$timeFilter AND {PROVINCE}")}) '
+                    'WHERE "best" >= 3 AND "best" <= 4 GROUP BY "province", "commune"',
+                    fmt="table",
+                )
+            ],
+            description="A commune cut off from the data centre: one finding instead of one per line and device.",
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "best"},
+                    "properties": [
+                        {"id": "displayName", "value": "best line"},
+                        {"id": "mappings", "value": state_mappings()},
+                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                        {"id": "thresholds", "value": state_thresholds()},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "commune"},
+                    "properties": [{"id": "links", "value": [commune_link("Commune dashboard")]}],
+                },
+            ],
+            options={"showHeader": True, "cellHeight": "sm"},
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+        ),
+        24,
+        6,
+    )
     return dashboard(
-        UID_OVERVIEW, "netprobe / Province overview",
+        UID_OVERVIEW,
+        "netprobe / Province overview",
         "Which communes have unstable links, since when, on which provider.",
-        lay, [province_variable()], links=[dashboards_link()],
+        lay,
+        [province_variable()],
+        links=[dashboards_link()],
     )
 
 
@@ -243,36 +359,77 @@ def commune() -> JSON:
     lay = Layout()
     ce = f"$timeFilter AND {COMMUNE} AND {LINE} AND \"kind\" = 'ce' AND {LINES_ONLY}"
     state_legend = {"showLegend": True, "displayMode": "list", "placement": "bottom"}
-    lay.add(panel(
-        "state-timeline", "Line verdicts",
-        [target("A", f'SELECT last("state_code") FROM "link_health" WHERE $timeFilter AND {LINES_ONLY} '
-                     f'AND {COMMUNE} AND {LINE} GROUP BY time($__interval), "line" fill(previous)',
-                alias="$tag_line")],
-        defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
-        custom={"fillOpacity": 80, "lineWidth": 0},
-        options={"showValue": "auto", "mergeValues": True, "rowHeight": 0.8, "legend": state_legend,
-                 "tooltip": {"mode": "single", "sort": "none"}},
-    ), 24, 5)
+    lay.add(
+        panel(
+            "state-timeline",
+            "Line verdicts",
+            [
+                target(
+                    "A",
+                    f'SELECT last("state_code") FROM "link_health" WHERE $timeFilter AND {LINES_ONLY} '
+                    f'AND {COMMUNE} AND {LINE} GROUP BY time($__interval), "line" fill(previous)',
+                    alias="$tag_line",
+                )
+            ],
+            defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
+            custom={"fillOpacity": 80, "lineWidth": 0},
+            options={
+                "showValue": "auto",
+                "mergeValues": True,
+                "rowHeight": 0.8,
+                "legend": state_legend,
+                "tooltip": {"mode": "single", "sort": "none"},
+            },
+        ),
+        24,
+        5,
+    )
     rtt = panel(
-        "timeseries", "RTT to the CE of $line (median, p95, min–max band)",
-        [target("A", 'SELECT min("minimum_response_ms") AS "min", mean("median_response_ms") AS "median", '
-                     'max("p95_response_ms") AS "p95", max("maximum_response_ms") AS "max" '
-                     f'FROM "ping" WHERE {ce} GROUP BY time($__interval) fill(null)')],
+        "timeseries",
+        "RTT to the CE of $line (median, p95, min–max band)",
+        [
+            target(
+                "A",
+                'SELECT min("minimum_response_ms") AS "min", mean("median_response_ms") AS "median", '
+                'max("p95_response_ms") AS "p95", max("maximum_response_ms") AS "max" '
+                f'FROM "ping" WHERE {ce} GROUP BY time($__interval) fill(null)',
+            )
+        ],
         description="SmokePing-like: the shaded band is min–max of each interval, the dashed line p95, "
         "the solid line the median RTT of the ping bursts.",
         unit="ms",
         custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0, "spanNulls": False, "showPoints": "never"},
         overrides=[
-            {"matcher": {"id": "byName", "options": "max"},
-             "properties": [{"id": "custom.fillBelowTo", "value": "min"}, {"id": "custom.fillOpacity", "value": 20},
-                            {"id": "custom.lineWidth", "value": 0}, {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}}]},
-            {"matcher": {"id": "byName", "options": "min"},
-             "properties": [{"id": "custom.lineWidth", "value": 0}, {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}}]},
-            {"matcher": {"id": "byName", "options": "p95"},
-             "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [6, 4]}},
-                            {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}}]},
-            {"matcher": {"id": "byName", "options": "median"},
-             "properties": [{"id": "custom.lineWidth", "value": 2}, {"id": "color", "value": {"mode": "fixed", "fixedColor": "dark-green"}}]},
+            {
+                "matcher": {"id": "byName", "options": "max"},
+                "properties": [
+                    {"id": "custom.fillBelowTo", "value": "min"},
+                    {"id": "custom.fillOpacity", "value": 20},
+                    {"id": "custom.lineWidth", "value": 0},
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}},
+                ],
+            },
+            {
+                "matcher": {"id": "byName", "options": "min"},
+                "properties": [
+                    {"id": "custom.lineWidth", "value": 0},
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}},
+                ],
+            },
+            {
+                "matcher": {"id": "byName", "options": "p95"},
+                "properties": [
+                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [6, 4]}},
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
+                ],
+            },
+            {
+                "matcher": {"id": "byName", "options": "median"},
+                "properties": [
+                    {"id": "custom.lineWidth", "value": 2},
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "dark-green"}},
+                ],
+            },
         ],
         options={"legend": state_legend, "tooltip": {"mode": "multi", "sort": "none"}},
     )
@@ -280,80 +437,191 @@ def commune() -> JSON:
     rtt["repeatDirection"] = "h"
     rtt["maxPerRow"] = 2
     lay.add(rtt, 24, 8)
-    lay.add(panel(
-        "timeseries", "Packet loss to the CE",
-        [target("A", f'SELECT mean("percent_packet_loss") FROM "ping" WHERE {ce} GROUP BY time($__interval), "line" fill(null)',
-                alias="$tag_line")],
-        unit="percent", defaults={"min": 0, "max": 100},
-        custom={"drawStyle": "bars", "fillOpacity": 60, "lineWidth": 1},
-        options={"legend": state_legend, "tooltip": {"mode": "multi", "sort": "desc"}},
-    ), 12, 7)
-    lay.add(panel(
-        "timeseries", "Jitter to the CE",
-        [target("A", f'SELECT mean("jitter_ms") FROM "ping" WHERE {ce} GROUP BY time($__interval), "line" fill(null)',
-                alias="$tag_line")],
-        unit="ms", custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10},
-        options={"legend": state_legend, "tooltip": {"mode": "multi", "sort": "desc"}},
-    ), 12, 7)
-    lay.add(panel(
-        "state-timeline", "Device verdicts (UNREACHABLE = behind a failed line)",
-        [target("A", f'SELECT last("state_code") FROM "link_health" WHERE $timeFilter AND {DEVICES_ONLY} '
-                     f'AND {COMMUNE} GROUP BY time($__interval), "device" fill(previous)', alias="$tag_device")],
-        defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
-        custom={"fillOpacity": 80, "lineWidth": 0},
-        options={"showValue": "auto", "mergeValues": True, "rowHeight": 0.8, "legend": state_legend,
-                 "tooltip": {"mode": "single", "sort": "none"}},
-    ), 24, 6)
+    lay.add(
+        panel(
+            "timeseries",
+            "Packet loss to the CE",
+            [
+                target(
+                    "A",
+                    f'SELECT mean("percent_packet_loss") FROM "ping" WHERE {ce} GROUP BY time($__interval), "line" fill(null)',  # noqa: E501
+                    alias="$tag_line",
+                )
+            ],
+            unit="percent",
+            defaults={"min": 0, "max": 100},
+            custom={"drawStyle": "bars", "fillOpacity": 60, "lineWidth": 1},
+            options={"legend": state_legend, "tooltip": {"mode": "multi", "sort": "desc"}},
+        ),
+        12,
+        7,
+    )
+    lay.add(
+        panel(
+            "timeseries",
+            "Jitter to the CE",
+            [
+                target(
+                    "A",
+                    f'SELECT mean("jitter_ms") FROM "ping" WHERE {ce} GROUP BY time($__interval), "line" fill(null)',
+                    alias="$tag_line",
+                )
+            ],
+            unit="ms",
+            custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10},
+            options={"legend": state_legend, "tooltip": {"mode": "multi", "sort": "desc"}},
+        ),
+        12,
+        7,
+    )
+    lay.add(
+        panel(
+            "state-timeline",
+            "Device verdicts (UNREACHABLE = behind a failed line)",
+            [
+                target(
+                    "A",
+                    f'SELECT last("state_code") FROM "link_health" WHERE $timeFilter AND {DEVICES_ONLY} '
+                    f'AND {COMMUNE} GROUP BY time($__interval), "device" fill(previous)',
+                    alias="$tag_device",
+                )
+            ],
+            defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
+            custom={"fillOpacity": 80, "lineWidth": 0},
+            options={
+                "showValue": "auto",
+                "mergeValues": True,
+                "rowHeight": 0.8,
+                "legend": state_legend,
+                "tooltip": {"mode": "single", "sort": "none"},
+            },
+        ),
+        24,
+        6,
+    )
     lay.row("SNMP: watched interfaces and devices")
-    snmp_if = f'FROM "snmp_if" WHERE $timeFilter AND {COMMUNE} GROUP BY time($__interval), "device", "ifname" fill(null)'
-    lay.add(panel(
-        "timeseries", "Throughput",
-        [target("A", f'SELECT mean("in_bps") AS "in", mean("out_bps") AS "out" {snmp_if}', alias="$tag_device $tag_ifname $col")],
-        unit="bps", custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5},
-        options={"legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max", "mean"]},
-                 "tooltip": {"mode": "multi", "sort": "desc"}},
-    ), 12, 8)
-    lay.add(panel(
-        "timeseries", "Utilisation",
-        [target("A", f'SELECT max("in_util_pct") AS "in", max("out_util_pct") AS "out" {snmp_if}',
-                alias="$tag_device $tag_ifname $col")],
-        unit="percent", defaults={"min": 0, "max": 100, "thresholds": thresholds(("green", None), ("orange", 70), ("red", 90))},
-        custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5, "thresholdsStyle": {"mode": "dashed"}},
-        options={"legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max"]},
-                 "tooltip": {"mode": "multi", "sort": "desc"}},
-    ), 12, 8)
-    lay.add(panel(
-        "timeseries", "Interface errors and discards",
-        [target("A", 'SELECT mean("in_errors_per_s") AS "in_errors", mean("out_errors_per_s") AS "out_errors", '
-                     f'mean("in_discards_per_s") AS "in_discards", mean("out_discards_per_s") AS "out_discards" {snmp_if}',
-                alias="$tag_device $tag_ifname $col")],
-        unit="pps", custom={"drawStyle": "bars", "fillOpacity": 60, "lineWidth": 1},
-        options={"legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max", "sum"]},
-                 "tooltip": {"mode": "multi", "sort": "desc"}},
-    ), 12, 8)
-    lay.add(panel(
-        "timeseries", "Device uptime (reboots are marked)",
-        [target("A", f'SELECT last("uptime_s") FROM "snmp_sys" WHERE $timeFilter AND {COMMUNE} '
-                     'GROUP BY time($__interval), "device" fill(null)', alias="$tag_device")],
-        description="sysUpTime; a drop to zero is a reboot, also shown as a red annotation.",
-        unit="s", custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0},
-        options={"legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"},
-                 "tooltip": {"mode": "multi", "sort": "none"}},
-    ), 12, 8)
+    snmp_if = (
+        f'FROM "snmp_if" WHERE $timeFilter AND {COMMUNE} GROUP BY time($__interval), "device", "ifname" fill(null)'
+    )
+    lay.add(
+        panel(
+            "timeseries",
+            "Throughput",
+            [
+                target(
+                    "A",
+                    f'SELECT mean("in_bps") AS "in", mean("out_bps") AS "out" {snmp_if}',
+                    alias="$tag_device $tag_ifname $col",
+                )
+            ],
+            unit="bps",
+            custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5},
+            options={
+                "legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max", "mean"]},
+                "tooltip": {"mode": "multi", "sort": "desc"},
+            },
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        panel(
+            "timeseries",
+            "Utilisation",
+            [
+                target(
+                    "A",
+                    f'SELECT max("in_util_pct") AS "in", max("out_util_pct") AS "out" {snmp_if}',
+                    alias="$tag_device $tag_ifname $col",
+                )
+            ],
+            unit="percent",
+            defaults={"min": 0, "max": 100, "thresholds": thresholds(("green", None), ("orange", 70), ("red", 90))},
+            custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5, "thresholdsStyle": {"mode": "dashed"}},
+            options={
+                "legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max"]},
+                "tooltip": {"mode": "multi", "sort": "desc"},
+            },
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        panel(
+            "timeseries",
+            "Interface errors and discards",
+            [
+                target(
+                    "A",
+                    'SELECT mean("in_errors_per_s") AS "in_errors", mean("out_errors_per_s") AS "out_errors", '
+                    f'mean("in_discards_per_s") AS "in_discards", mean("out_discards_per_s") AS "out_discards" {snmp_if}',  # noqa: E501
+                    alias="$tag_device $tag_ifname $col",
+                )
+            ],
+            unit="pps",
+            custom={"drawStyle": "bars", "fillOpacity": 60, "lineWidth": 1},
+            options={
+                "legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max", "sum"]},
+                "tooltip": {"mode": "multi", "sort": "desc"},
+            },
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        panel(
+            "timeseries",
+            "Device uptime (reboots are marked)",
+            [
+                target(
+                    "A",
+                    f'SELECT last("uptime_s") FROM "snmp_sys" WHERE $timeFilter AND {COMMUNE} '
+                    'GROUP BY time($__interval), "device" fill(null)',
+                    alias="$tag_device",
+                )
+            ],
+            description="sysUpTime; a drop to zero is a reboot, also shown as a red annotation.",
+            unit="s",
+            custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0},
+            options={
+                "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"},
+                "tooltip": {"mode": "multi", "sort": "none"},
+            },
+        ),
+        12,
+        8,
+    )
     reboots = {
-        "name": "Reboots", "datasource": ds(), "enable": True, "hide": False, "iconColor": "red",
-        "query": " ".join(f'SELECT "uptime_s", "device" FROM "snmp_sys" WHERE $timeFilter AND {COMMUNE} '
-                          'AND "rebooted" = true'.split()),
-        "textColumn": "device", "tagsColumn": "device",
+        "name": "Reboots",
+        "datasource": ds(),
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "query": " ".join(
+            f'SELECT "uptime_s", "device" FROM "snmp_sys" WHERE $timeFilter AND {COMMUNE} AND "rebooted" = true'.split()
+        ),
+        "textColumn": "device",
+        "tagsColumn": "device",
     }
     variables = [
         query_variable("commune", "Commune", 'SHOW TAG VALUES FROM "link_health" WITH KEY = "commune"'),
-        query_variable("line", "Line", f'SHOW TAG VALUES FROM "ping" WITH KEY = "line" WHERE {COMMUNE}',
-                       multi=True, include_all=True),
+        query_variable(
+            "line",
+            "Line",
+            f'SHOW TAG VALUES FROM "ping" WITH KEY = "line" WHERE {COMMUNE}',
+            multi=True,
+            include_all=True,
+        ),
     ]
-    return dashboard(UID_COMMUNE, "netprobe / Commune detail",
-                     "One commune: its lines (RTT, loss, jitter, verdicts) and its LAN gear (SNMP).",
-                     lay, variables, annotations=[reboots], links=[dashboards_link()])
+    return dashboard(
+        UID_COMMUNE,
+        "netprobe / Commune detail",
+        "One commune: its lines (RTT, loss, jitter, verdicts) and its LAN gear (SNMP).",
+        lay,
+        variables,
+        annotations=[reboots],
+        links=[dashboards_link()],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -362,59 +630,126 @@ def commune() -> JSON:
 def sla() -> JSON:
     lay = Layout()
     sla_thresholds = thresholds(("red", None), ("orange", SLA_RED_PCT), ("green", SLA_GREEN_PCT))
-    lay.add(panel(
-        "bargauge", "Availability per provider",
-        [target("A", availability('"provider"', PROVINCE), fmt="time_series", alias="$tag_provider")],
-        description="Share of measured minutes in which the line's CE answered at least one ping from any "
-        "agent, over all the provider's lines.",
-        unit="percent", defaults={"min": 95, "max": 100, "decimals": 3, "thresholds": sla_thresholds,
-                                  "color": {"mode": "thresholds"}},
-        options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "/^availability$/", "values": False},
-                 "orientation": "horizontal", "displayMode": "lcd", "showUnfilled": True, "valueMode": "color"},
-    ), 24, 5)
-    lay.add(panel(
-        "table", "Availability per line",
-        [target("A", availability('"provider", "line"', PROVINCE), fmt="table")],
-        overrides=[{"matcher": {"id": "byName", "options": "availability"},
-                    "properties": [{"id": "unit", "value": "percent"}, {"id": "decimals", "value": 3},
-                                   {"id": "thresholds", "value": sla_thresholds},
-                                   {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
-                   {"matcher": {"id": "byName", "options": "down_minutes"},
-                    "properties": [{"id": "unit", "value": "m"}]},
-                   {"matcher": {"id": "byName", "options": "measured_minutes"},
-                    "properties": [{"id": "unit", "value": "m"}]}],
-        options={"showHeader": True, "sortBy": [{"displayName": "availability", "desc": False}], "cellHeight": "sm"},
-        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
-    ), 12, 12)
+    lay.add(
+        panel(
+            "bargauge",
+            "Availability per provider",
+            [target("A", availability('"provider"', PROVINCE), fmt="time_series", alias="$tag_provider")],
+            description="Share of measured minutes in which the line's CE answered at least one ping from any "
+            "agent, over all the provider's lines.",
+            unit="percent",
+            defaults={
+                "min": 95,
+                "max": 100,
+                "decimals": 3,
+                "thresholds": sla_thresholds,
+                "color": {"mode": "thresholds"},
+            },
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "/^availability$/", "values": False},
+                "orientation": "horizontal",
+                "displayMode": "lcd",
+                "showUnfilled": True,
+                "valueMode": "color",
+            },
+        ),
+        24,
+        5,
+    )
+    lay.add(
+        panel(
+            "table",
+            "Availability per line",
+            [target("A", availability('"provider", "line"', PROVINCE), fmt="table")],
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "availability"},
+                    "properties": [
+                        {"id": "unit", "value": "percent"},
+                        {"id": "decimals", "value": 3},
+                        {"id": "thresholds", "value": sla_thresholds},
+                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                    ],
+                },
+                {"matcher": {"id": "byName", "options": "down_minutes"}, "properties": [{"id": "unit", "value": "m"}]},
+                {
+                    "matcher": {"id": "byName", "options": "measured_minutes"},
+                    "properties": [{"id": "unit", "value": "m"}],
+                },
+            ],
+            options={
+                "showHeader": True,
+                "sortBy": [{"displayName": "availability", "desc": False}],
+                "cellHeight": "sm",
+            },
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+        ),
+        12,
+        12,
+    )
     outages = (
         'SELECT "since_s" * 1000 AS "start", "commune", "line", "provider", "reasons" FROM "link_health" '
         f'WHERE $timeFilter AND {LINES_ONLY} AND "state_code" = 3 AND {PROVINCE}'
     )
-    lay.add(panel(
-        "table", "Outages (DOWN verdicts)", [target("A", outages, fmt="table")],
-        description="One row per DOWN episode: start is when the verdict entered DOWN, last seen is the newest "
-        "DOWN verdict (an ongoing outage has last seen ≈ now).",
-        overrides=[{"matcher": {"id": "byName", "options": "start"}, "properties": [{"id": "unit", "value": "dateTimeAsIso"}]},
-                   {"matcher": {"id": "byName", "options": "last seen"}, "properties": [{"id": "unit", "value": "dateTimeAsIso"}]},
-                   {"matcher": {"id": "byName", "options": "duration"}, "properties": [{"id": "unit", "value": "ms"}]}],
-        options={"showHeader": True, "sortBy": [{"displayName": "start", "desc": True}], "cellHeight": "sm"},
-        transformations=[
-            {"id": "groupBy", "options": {"fields": {
-                "start": {"aggregations": [], "operation": "groupby"},
-                "commune": {"aggregations": [], "operation": "groupby"},
-                "line": {"aggregations": [], "operation": "groupby"},
-                "provider": {"aggregations": [], "operation": "groupby"},
-                "Time": {"aggregations": ["max"], "operation": "aggregate"},
-                "reasons": {"aggregations": ["last"], "operation": "aggregate"},
-            }}},
-            {"id": "calculateField", "options": {"mode": "binary", "alias": "duration",
-                                                 "binary": {"left": "Time (max)", "operator": "-", "right": "start"}}},
-            {"id": "organize", "options": {"renameByName": {"Time (max)": "last seen", "reasons (last)": "reasons"}}},
-        ],
-    ), 12, 12)
-    return dashboard(UID_SLA, "netprobe / Provider SLA",
-                     "Availability per provider and line over the chosen range, and the outages behind it.",
-                     lay, [province_variable()], time_from="now-30d", links=[dashboards_link()])
+    lay.add(
+        panel(
+            "table",
+            "Outages (DOWN verdicts)",
+            [target("A", outages, fmt="table")],
+            description="One row per DOWN episode: start is when the verdict entered DOWN, last seen is the newest "
+            "DOWN verdict (an ongoing outage has last seen ≈ now).",
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "start"},
+                    "properties": [{"id": "unit", "value": "dateTimeAsIso"}],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "last seen"},
+                    "properties": [{"id": "unit", "value": "dateTimeAsIso"}],
+                },
+                {"matcher": {"id": "byName", "options": "duration"}, "properties": [{"id": "unit", "value": "ms"}]},
+            ],
+            options={"showHeader": True, "sortBy": [{"displayName": "start", "desc": True}], "cellHeight": "sm"},
+            transformations=[
+                {
+                    "id": "groupBy",
+                    "options": {
+                        "fields": {
+                            "start": {"aggregations": [], "operation": "groupby"},
+                            "commune": {"aggregations": [], "operation": "groupby"},
+                            "line": {"aggregations": [], "operation": "groupby"},
+                            "provider": {"aggregations": [], "operation": "groupby"},
+                            "Time": {"aggregations": ["max"], "operation": "aggregate"},
+                            "reasons": {"aggregations": ["last"], "operation": "aggregate"},
+                        }
+                    },
+                },
+                {
+                    "id": "calculateField",
+                    "options": {
+                        "mode": "binary",
+                        "alias": "duration",
+                        "binary": {"left": "Time (max)", "operator": "-", "right": "start"},
+                    },
+                },
+                {
+                    "id": "organize",
+                    "options": {"renameByName": {"Time (max)": "last seen", "reasons (last)": "reasons"}},
+                },
+            ],
+        ),
+        12,
+        12,
+    )
+    return dashboard(
+        UID_SLA,
+        "netprobe / Provider SLA",
+        "Availability per provider and line over the chosen range, and the outages behind it.",
+        lay,
+        [province_variable()],
+        time_from="now-30d",
+        links=[dashboards_link()],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -426,50 +761,120 @@ def agents() -> JSON:
     legend = {"showLegend": True, "displayMode": "list", "placement": "bottom"}
 
     def series(title: str, query: str, unit: str, alias: str = "$tag_agent $tag_probe", description: str = "") -> JSON:
-        return panel("timeseries", title, [target("A", query, alias=alias)], unit=unit, description=description,
-                     custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5, "spanNulls": False},
-                     options={"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}})
+        return panel(
+            "timeseries",
+            title,
+            [target("A", query, alias=alias)],
+            unit=unit,
+            description=description,
+            custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5, "spanNulls": False},
+            options={"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}},
+        )
 
-    lay.add(panel(
-        "stat", "Agent reporting (points in the last 6 min)",
-        [target("A", agent_reports(where), alias="$tag_agent")],
-        description="Red SILENT: no self-metric from this agent for 5 minutes or more.",
-        defaults={"mappings": [
-            {"type": "value", "options": {"0": {"text": "SILENT", "color": "red", "index": 0}}},
-        ], "thresholds": thresholds(("red", None), ("green", 0.5)), "color": {"mode": "thresholds"}},
-        options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                 "colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
-                 "justifyMode": "auto", "orientation": "auto"},
-    ), 24, 4)
-    lay.add(series("Cycle lag (late start of a cycle)",
-                   f'SELECT max("lag_s") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent", "probe" fill(null)',
-                   "s"), 12, 8)
-    lay.add(series("Probes per second",
-                   f'SELECT mean("probes_per_s") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent", "probe" fill(null)',
-                   "ops"), 12, 8)
-    lay.add(series("Cycle duration",
-                   f'SELECT max("cycle_s") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent", "probe" fill(null)',
-                   "s"), 12, 8)
-    lay.add(series("Outbox depth (points waiting for the database)",
-                   f'SELECT max("outbox_depth") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent" fill(null)',
-                   "short", alias="$tag_agent"), 12, 8)
-    drops = panel("timeseries", "Outbox drops (points lost by the drop policy)",
-                  [target("A", outbox_drops(where, "$__interval"), alias="$tag_agent")], unit="short",
-                  description="Anything above zero is data lost for good: the outbox hit its size/age bound.",
-                  defaults={"thresholds": thresholds(("green", None), ("red", 1)), "color": {"mode": "thresholds"}},
-                  custom={"drawStyle": "bars", "fillOpacity": 80, "lineWidth": 1, "thresholdsStyle": {"mode": "area"}},
-                  options={"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}})
+    lay.add(
+        panel(
+            "stat",
+            "Agent reporting (points in the last 6 min)",
+            [target("A", agent_reports(where), alias="$tag_agent")],
+            description="Red SILENT: no self-metric from this agent for 5 minutes or more.",
+            defaults={
+                "mappings": [
+                    {"type": "value", "options": {"0": {"text": "SILENT", "color": "red", "index": 0}}},
+                ],
+                "thresholds": thresholds(("red", None), ("green", 0.5)),
+                "color": {"mode": "thresholds"},
+            },
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+                "justifyMode": "auto",
+                "orientation": "auto",
+            },
+        ),
+        24,
+        4,
+    )
+    lay.add(
+        series(
+            "Cycle lag (late start of a cycle)",
+            f'SELECT max("lag_s") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent", "probe" fill(null)',  # noqa: E501
+            "s",
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        series(
+            "Probes per second",
+            f'SELECT mean("probes_per_s") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent", "probe" fill(null)',  # noqa: E501
+            "ops",
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        series(
+            "Cycle duration",
+            f'SELECT max("cycle_s") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent", "probe" fill(null)',  # noqa: E501
+            "s",
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        series(
+            "Outbox depth (points waiting for the database)",
+            f'SELECT max("outbox_depth") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent" fill(null)',  # noqa: E501
+            "short",
+            alias="$tag_agent",
+        ),
+        12,
+        8,
+    )
+    drops = panel(
+        "timeseries",
+        "Outbox drops (points lost by the drop policy)",
+        [target("A", outbox_drops(where, "$__interval"), alias="$tag_agent")],
+        unit="short",
+        description="Anything above zero is data lost for good: the outbox hit its size/age bound.",
+        defaults={"thresholds": thresholds(("green", None), ("red", 1)), "color": {"mode": "thresholds"}},
+        custom={"drawStyle": "bars", "fillOpacity": 80, "lineWidth": 1, "thresholdsStyle": {"mode": "area"}},
+        options={"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}},
+    )
     lay.add(drops, 12, 8)
-    lay.add(series("Memory (RSS)",
-                   f'SELECT max("rss_mb") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent" fill(null)',
-                   "decmbytes", alias="$tag_agent"), 12, 8)
-    variables = [query_variable("agent", "Agent", 'SHOW TAG VALUES FROM "netprobe_agent" WITH KEY = "agent"',
-                                multi=True, include_all=True)]
-    return dashboard(UID_AGENTS, "netprobe / Agent health",
-                     "Is each netprobe agent keeping its schedule and getting its data into the database?",
-                     lay, variables, time_from="now-6h", links=[dashboards_link()])
+    lay.add(
+        series(
+            "Memory (RSS)",
+            f'SELECT max("rss_mb") FROM "netprobe_agent" WHERE {where} GROUP BY time($__interval), "agent" fill(null)',
+            "decmbytes",
+            alias="$tag_agent",
+        ),
+        12,
+        8,
+    )
+    variables = [
+        query_variable(
+            "agent", "Agent", 'SHOW TAG VALUES FROM "netprobe_agent" WITH KEY = "agent"', multi=True, include_all=True
+        )
+    ]
+    return dashboard(
+        UID_AGENTS,
+        "netprobe / Agent health",
+        "Is each netprobe agent keeping its schedule and getting its data into the database?",
+        lay,
+        variables,
+        time_from="now-6h",
+        links=[dashboards_link()],
+    )
 
 
 def all_dashboards() -> dict[str, JSON]:
     """File name (without .json) -> dashboard JSON."""
-    return {"province-overview": overview(), "commune-detail": commune(), "provider-sla": sla(), "agent-health": agents()}
+    return {
+        "province-overview": overview(),
+        "commune-detail": commune(),
+        "provider-sla": sla(),
+        "agent-health": agents(),
+    }

@@ -19,40 +19,44 @@ DASHBOARDS_IN_GRAFANA = "/etc/grafana/dashboards/netprobe"  # where deploy/compo
 def datasource_file() -> dict[str, Any]:
     return {
         "apiVersion": 1,
-        "datasources": [{
-            "name": "netprobe InfluxDB",
-            "uid": DATASOURCE_UID,
-            "type": DATASOURCE_TYPE,
-            "access": "proxy",
-            "url": "$NETPROBE_INFLUX_URL",
-            "isDefault": False,
-            "editable": False,
-            "jsonData": {
-                "version": "InfluxQL",  # 1.x natively; 2.x through a DBRP mapping; 3.x natively
-                "dbName": "$NETPROBE_INFLUX_DB",
-                "httpMode": "POST",
-                "timeInterval": MIN_INTERVAL,
-                "httpHeaderName1": "Authorization",
-            },
-            "secureJsonData": {"httpHeaderValue1": "Token $NETPROBE_INFLUX_TOKEN"},
-        }],
+        "datasources": [
+            {
+                "name": "netprobe InfluxDB",
+                "uid": DATASOURCE_UID,
+                "type": DATASOURCE_TYPE,
+                "access": "proxy",
+                "url": "$NETPROBE_INFLUX_URL",
+                "isDefault": False,
+                "editable": False,
+                "jsonData": {
+                    "version": "InfluxQL",  # 1.x natively; 2.x through a DBRP mapping; 3.x natively
+                    "dbName": "$NETPROBE_INFLUX_DB",
+                    "httpMode": "POST",
+                    "timeInterval": MIN_INTERVAL,
+                    "httpHeaderName1": "Authorization",
+                },
+                "secureJsonData": {"httpHeaderValue1": "Token $NETPROBE_INFLUX_TOKEN"},
+            }
+        ],
     }
 
 
 def dashboard_provider_file() -> dict[str, Any]:
     return {
         "apiVersion": 1,
-        "providers": [{
-            "name": "netprobe",
-            "orgId": 1,
-            "folder": "netprobe",
-            "folderUid": "netprobe",
-            "type": "file",
-            "disableDeletion": True,
-            "allowUiUpdates": False,
-            "updateIntervalSeconds": 60,
-            "options": {"path": DASHBOARDS_IN_GRAFANA, "foldersFromFilesStructure": False},
-        }],
+        "providers": [
+            {
+                "name": "netprobe",
+                "orgId": 1,
+                "folder": "netprobe",
+                "folderUid": "netprobe",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 60,
+                "options": {"path": DASHBOARDS_IN_GRAFANA, "foldersFromFilesStructure": False},
+            }
+        ],
     }
 
 
