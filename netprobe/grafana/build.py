@@ -104,6 +104,7 @@ def panel(
     options: JSON | None = None,
     custom: JSON | None = None,
     transformations: list[JSON] | None = None,
+    interval: str | None = None,
 ) -> JSON:
     field_defaults: JSON = dict(defaults or {})
     if unit:
@@ -121,6 +122,8 @@ def panel(
     }
     if transformations:
         out["transformations"] = transformations
+    if interval:
+        out["interval"] = interval  # the panel's min interval: no bucket finer than the data's cadence
     return out
 
 

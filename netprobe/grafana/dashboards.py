@@ -37,6 +37,7 @@ UID_AGENTS = "netprobe-agents"
 
 SLA_GREEN_PCT = 99.5  # typical contract target for a dedicated line; below it the bar turns orange
 SLA_RED_PCT = 99.0
+SNMP_INTERVAL = "1m"  # SNMP polls every 60 s: 30 s buckets would alternate value/null and break the lines
 
 
 def province_variable() -> JSON:
@@ -393,6 +394,7 @@ def commune() -> JSON:
                 'SELECT min("minimum_response_ms") AS "min", mean("median_response_ms") AS "median", '
                 'max("p95_response_ms") AS "p95", max("maximum_response_ms") AS "max" '
                 f'FROM "ping" WHERE {ce} GROUP BY time($__interval) fill(null)',
+                alias="$col",  # series named min/median/p95/max, as the band overrides expect
             )
         ],
         description="SmokePing-like: the shaded band is min–max of each interval, the dashed line p95, "
@@ -515,6 +517,7 @@ def commune() -> JSON:
                 )
             ],
             unit="bps",
+            interval=SNMP_INTERVAL,
             custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5},
             options={
                 "legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max", "mean"]},
@@ -536,6 +539,7 @@ def commune() -> JSON:
                 )
             ],
             unit="percent",
+            interval=SNMP_INTERVAL,
             defaults={"min": 0, "max": 100, "thresholds": thresholds(("green", None), ("orange", 70), ("red", 90))},
             custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5, "thresholdsStyle": {"mode": "dashed"}},
             options={
@@ -559,6 +563,7 @@ def commune() -> JSON:
                 )
             ],
             unit="pps",
+            interval=SNMP_INTERVAL,
             custom={"drawStyle": "bars", "fillOpacity": 60, "lineWidth": 1},
             options={
                 "legend": {"showLegend": True, "displayMode": "table", "placement": "right", "calcs": ["max", "sum"]},
@@ -582,6 +587,7 @@ def commune() -> JSON:
             ],
             description="sysUpTime; a drop to zero is a reboot, also shown as a red annotation.",
             unit="s",
+            interval=SNMP_INTERVAL,
             custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0},
             options={
                 "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"},

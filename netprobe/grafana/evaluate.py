@@ -8,6 +8,7 @@ Used by the tests (to assert what a rule or panel shows) and by the previews.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,4 +138,6 @@ def view(board: JSON, client: InfluxClient, start_ms: int, end_ms: int, chosen: 
 
 
 def run_panel_query(query: Query, client: InfluxClient, ctx: Context, board: JSON) -> list[Series]:
+    if query.panel.get("interval"):
+        ctx = dataclasses.replace(ctx, min_interval=query.panel["interval"])
     return client.query(render(query.text, ctx, variable_definitions(board)))

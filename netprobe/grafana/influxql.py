@@ -123,10 +123,11 @@ class Context:
     variables: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     all_values: Mapping[str, Sequence[str]] = field(default_factory=dict)  # options behind "All"
     max_data_points: int = 1000
+    min_interval: str = MIN_INTERVAL  # a panel's own `interval` (min interval) overrides the datasource's
 
     @property
     def interval(self) -> str:
-        return interval(self.end_ms - self.start_ms, self.max_data_points)
+        return interval(self.end_ms - self.start_ms, self.max_data_points, self.min_interval)
 
 
 def _escape(value: str) -> str:

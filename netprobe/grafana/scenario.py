@@ -26,7 +26,7 @@ from netprobe.storage.point import Point
 from netprobe.storage.schema import check_point
 
 MIN = 60
-START_S = 1_795_132_800  # 2026-11-21T00:00:00Z: a fixed past instant, so every run writes the same points
+START_S = 1_795_132_800  # 2026-11-20T00:00:00Z: a fixed past instant, so every run writes the same points
 DURATION_S = 180 * MIN
 PING_EVERY_S = 30
 SNMP_EVERY_S = 60

@@ -50,7 +50,7 @@ def run(
 ) -> list[Series]:
     client, truth = filled
     board = BOARDS[q.origin]
-    ctx = evaluate.view(board, client, truth.start_s * 1000, truth.end_s * 1000, chosen or DETAIL)
+    ctx = evaluate.view(board, client, truth.start_s * 1000, truth.end_s * 1000 - 1, chosen or DETAIL)  # [start, end)
     return evaluate.run_panel_query(q, client, ctx, board)
 
 

@@ -69,6 +69,7 @@ class Panel(Strict):
     repeat: str | None = None
     repeatDirection: Literal["h", "v"] | None = None
     maxPerRow: int | None = None
+    interval: str | None = Field(default=None, pattern=r"^\d+(s|m|h)$")
     collapsed: bool | None = None
     panels: list[Panel] = []
 
