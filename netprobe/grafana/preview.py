@@ -152,13 +152,12 @@ def draw_stat(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]]) 
         for o in panel["fieldConfig"]["overrides"]
     }
     for q, series in results:
-        if not series:
-            items.append((q.alias, 0.0, COLOURS.get(overrides.get(q.alias, "gray"), "#888")))
         for s in series:
-            value = float([v[1] for v in s.values if v[1] is not None][-1])
-            name = aliased(q.alias, s.name, s.tags, s.columns[1])
-            colour = overrides.get(name) or ("red" if value < 0.5 else "green")
-            items.append((name, value, COLOURS.get(colour, "#888")))
+            for i, column in enumerate(s.columns[1:], start=1):
+                value = float([v[i] for v in s.values if v[i] is not None][-1])  # reducer lastNotNull
+                name = aliased(q.alias, s.name, s.tags, column)
+                colour = overrides.get(name) or ("red" if value < 0.5 else "green")
+                items.append((name, value, COLOURS.get(colour, "#888")))
     n = max(1, len(items))
     for i, (name, value, colour) in enumerate(items):
         x = i / n

@@ -238,3 +238,18 @@ def test_datasource_is_influxql_with_env_settings_and_fixed_uid() -> None:
     assert ds["uid"] == DATASOURCE_UID and ds["jsonData"]["version"] == "InfluxQL"
     assert ds["url"].startswith("$") and ds["jsonData"]["dbName"].startswith("$")
     assert "$NETPROBE_INFLUX_TOKEN" in ds["secureJsonData"]["httpHeaderValue1"]
+
+
+def test_compose_mounts_the_provisioning_and_sets_every_variable_it_reads() -> None:
+    deploy = GRAFANA.parent / "deploy"
+    compose = yaml.safe_load((deploy / "compose.yaml").read_text())
+    grafana = compose["services"]["grafana"]
+    mounts = {m.split(":")[1]: (deploy / m.split(":")[0]).resolve() for m in grafana["volumes"] if m.startswith("..")}
+    assert mounts["/etc/grafana/provisioning"] == GRAFANA / "provisioning"
+    assert mounts[provision.DASHBOARDS_IN_GRAFANA] == GRAFANA / "dashboards"
+    used = set()
+    for path in (GRAFANA / "provisioning").rglob("*.yaml"):
+        text = "\n".join(line for line in path.read_text().splitlines() if "query:" not in line)
+        used |= set(re.findall(r"\$\{?(NETPROBE_\w+)", text))
+    assert used and used <= set(grafana["environment"]), used - set(grafana["environment"])
+    assert set(compose["services"]) == {"influxdb", "grafana", "netprobe"}
