@@ -68,13 +68,14 @@ class InfluxClient:
     url: str  # e.g. http://127.0.0.1:8086
     database: str
     timeout_s: float = 30.0
+    token: str | None = field(default=None, repr=False)  # sent as `Authorization: Token …` (2.x, 3.x, 1.8)
 
     def _post(self, path: str, params: Mapping[str, str], body: bytes, content_type: str) -> bytes:
         request = urllib.request.Request(
             f"{self.url}{path}?{urllib.parse.urlencode(params)}",
             data=body,
             method="POST",
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": content_type, **({"Authorization": f"Token {self.token}"} if self.token else {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
@@ -87,7 +88,7 @@ class InfluxClient:
     def create_database(self) -> None:
         self.query(f'CREATE DATABASE "{self.database}"')
 
-    def write(self, points: Iterable[Point], batch: int = 5000) -> int:
+    def write(self, points: Iterable[Point], batch: int = 20000) -> int:
         """Write points (nanosecond precision); returns how many were written."""
         lines: list[str] = []
         count = 0

@@ -90,6 +90,7 @@ def _series_frames(q: Query, series: list[Series]) -> list[tuple[str, list[float
 
 def _fmt_time_axis(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=dt.UTC))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=[0, 30], tz=dt.UTC))  # type: ignore[no-untyped-call]
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.25)
 
@@ -199,7 +200,14 @@ def draw_table(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]])
     if order:
         columns = sorted(columns, key=lambda c: order.get(c, 99))
     cells = [[_cell(c, row.get(c)) for c in columns] for row in table[:14]]
-    t = ax.table(cellText=cells, colLabels=columns, loc="upper center", cellLoc="left")
+    widths = [max(len(c), *(len(row[i]) for row in cells)) + 2 for i, c in enumerate(columns)]
+    t = ax.table(
+        cellText=cells,
+        colLabels=columns,
+        loc="upper center",
+        cellLoc="left",
+        colWidths=[w / sum(widths) for w in widths],
+    )
     t.auto_set_font_size(False)
     t.set_fontsize(7)
     t.scale(1, 1.25)

@@ -180,19 +180,20 @@ def _points(inv: Inventory, episodes: list[Episode]) -> Iterator[Point]:
             dev_code, reasons = (4, f"behind {above}, which is DOWN") if code == 3 else (0, "")
             dev_since = since if code == 3 else 0
             c = coords[d.commune.slug]
-            yield Point(
-                "link_health",
-                {**device_tags(inv, d), "agent": VERDICT_AGENT},
-                {
-                    "state": STATE_NAMES[dev_code],
-                    "state_code": dev_code,
-                    "score": 0.0 if dev_code else 100.0,
-                    "reasons": reasons,
-                    "since_s": START_S + dev_since,
-                    **({"lat": c.lat, "lon": c.lon} if c else {}),
-                },
-                ts,
-            )
+            if t % SNMP_EVERY_S == 0:  # device verdicts follow the SNMP cadence
+                yield Point(
+                    "link_health",
+                    {**device_tags(inv, d), "agent": VERDICT_AGENT},
+                    {
+                        "state": STATE_NAMES[dev_code],
+                        "state_code": dev_code,
+                        "score": 0.0 if dev_code else 100.0,
+                        "reasons": reasons,
+                        "since_s": START_S + dev_since,
+                        **({"lat": c.lat, "lon": c.lon} if c else {}),
+                    },
+                    ts,
+                )
             if t % SNMP_EVERY_S == 0 and d.snmp_profile is not None and d.device.snmp and code != 3:
                 yield from _snmp(inv, d, t, ts, rng, _condition(above or "", t, episodes))
         yield from _agent_metrics(live, t, ts, len(lines), rng)

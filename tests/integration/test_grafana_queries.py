@@ -301,3 +301,15 @@ def test_preview_renders_a_dashboard(filled: tuple[InfluxClient, GroundTruth], t
     fig.savefig(path, dpi=40)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "not a Grafana screenshot" in " ".join(t.get_text() for t in fig.texts)
+
+
+def test_verify_command_runs_every_query_on_a_live_server(
+    filled: tuple[InfluxClient, GroundTruth], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from netprobe.grafana.__main__ import main
+
+    client, _truth = filled
+    assert main(["verify", "--url", client.url, "--db", client.database]) == 0
+    out = capsys.readouterr().out
+    assert f"verify: {len(PANEL_QUERIES) + len(RULE_QUERIES)} queries, 0 failing" in out
+    assert main(["verify", "--url", client.url, "--db", "no_such_db"]) == 1  # every query fails: said, not hidden
