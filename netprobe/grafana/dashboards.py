@@ -111,7 +111,7 @@ def isolated_communes(where: str) -> str:
     return f'SELECT min("state") AS "best" FROM ({inner}) GROUP BY "province", "commune"'
 
 
-def availability(group_by: str, where: str) -> str:
+def availability(group_by: str, where: str, *, minutes: bool = True) -> str:
     """Per-minute reachability of each line's CE (any reply from any agent = up), averaged.
 
     Fixed 1-minute buckets so the figure does not change with the zoom; minutes with no measurement at all
@@ -123,10 +123,8 @@ def availability(group_by: str, where: str) -> str:
         'GROUP BY time(1m), "line", "provider" fill(none)'
     )
     up = f'SELECT ceil("rx" / 1000000000) AS "up" FROM ({per_minute})'
-    return (
-        'SELECT 100 * mean("up") AS "availability", count("up") - sum("up") AS "down_minutes", '
-        f'count("up") AS "measured_minutes" FROM ({up}) GROUP BY {group_by}'
-    )
+    extra = ', count("up") - sum("up") AS "down_minutes", count("up") AS "measured_minutes"' if minutes else ""
+    return f'SELECT 100 * mean("up") AS "availability"{extra} FROM ({up}) GROUP BY {group_by}'
 
 
 def agent_reports(where: str) -> str:
@@ -647,7 +645,11 @@ def sla() -> JSON:
         panel(
             "bargauge",
             "Availability per provider",
-            [target("A", availability('"provider"', PROVINCE), fmt="time_series", alias="$tag_provider")],
+            [
+                target(
+                    "A", availability('"provider"', PROVINCE, minutes=False), fmt="time_series", alias="$tag_provider"
+                )
+            ],
             description="Share of measured minutes in which the line's CE answered at least one ping from any "
             "agent, over all the provider's lines.",
             unit="percent",
@@ -659,7 +661,7 @@ def sla() -> JSON:
                 "color": {"mode": "thresholds"},
             },
             options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "/^availability$/", "values": False},
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                 "orientation": "horizontal",
                 "displayMode": "lcd",
                 "showUnfilled": True,
@@ -720,7 +722,10 @@ def sla() -> JSON:
                     "matcher": {"id": "byName", "options": "last seen"},
                     "properties": [{"id": "unit", "value": "dateTimeAsIso"}],
                 },
-                {"matcher": {"id": "byName", "options": "duration"}, "properties": [{"id": "unit", "value": "ms"}]},
+                {
+                    "matcher": {"id": "byName", "options": "duration"},
+                    "properties": [{"id": "unit", "value": "dtdurationms"}],
+                },
             ],
             options={"showHeader": True, "sortBy": [{"displayName": "start", "desc": True}], "cellHeight": "sm"},
             transformations=[
@@ -732,22 +737,20 @@ def sla() -> JSON:
                             "commune": {"aggregations": [], "operation": "groupby"},
                             "line": {"aggregations": [], "operation": "groupby"},
                             "provider": {"aggregations": [], "operation": "groupby"},
-                            "Time": {"aggregations": ["max"], "operation": "aggregate"},
+                            "Time": {"aggregations": ["max", "range"], "operation": "aggregate"},
                             "reasons": {"aggregations": ["last"], "operation": "aggregate"},
                         }
                     },
                 },
                 {
-                    "id": "calculateField",
-                    "options": {
-                        "mode": "binary",
-                        "alias": "duration",
-                        "binary": {"left": "Time (max)", "operator": "-", "right": "start"},
-                    },
-                },
-                {
                     "id": "organize",
-                    "options": {"renameByName": {"Time (max)": "last seen", "reasons (last)": "reasons"}},
+                    "options": {
+                        "renameByName": {
+                            "Time (max)": "last seen",
+                            "Time (range)": "duration",
+                            "reasons (last)": "reasons",
+                        }
+                    },
                 },
             ],
         ),

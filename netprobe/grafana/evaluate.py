@@ -103,8 +103,8 @@ def simulate(rule: JSON, client: InfluxClient, start_ms: int, end_ms: int, step_
 
 
 def group_outages(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The SLA outage table: groupBy (start, commune, line, provider) with Time max and reasons last,
-    then duration = last seen − start (Grafana's groupBy + calculateField binary transformations)."""
+    """The SLA outage table: Grafana's groupBy transformation on (start, commune, line, provider) with
+    Time max (last seen) and range (duration: last − first DOWN verdict) and reasons last."""
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: r["time"]):
         key = (row["start"], row["commune"], row["line"], row["provider"])
@@ -112,9 +112,10 @@ def group_outages(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             key, {"start": row["start"], "commune": row["commune"], "line": row["line"], "provider": row["provider"]}
         )
         g["last seen"] = max(g.get("last seen", row["time"]), row["time"])
+        g["first"] = min(g.get("first", row["time"]), row["time"])
         g["reasons"] = row["reasons"]
     for g in groups.values():
-        g["duration"] = g["last seen"] - g["start"]
+        g["duration"] = g["last seen"] - g.pop("first")
     return sorted(groups.values(), key=lambda g: g["start"], reverse=True)
 
 

@@ -216,6 +216,7 @@ def test_outage_list_has_one_row_per_outage(filled: tuple[InfluxClient, GroundTr
         start, end = next((s, e) for line, s, e in truth.outages if line == o["line"])
         assert 0 <= o["start"] - start * 1000 <= 60_000  # the verdict enters DOWN within two probe intervals
         assert abs(o["last seen"] - min(end, truth.end_s) * 1000) <= 90_000
+        assert abs(o["duration"] - (min(end, truth.end_s) - start) * 1000) <= 120_000  # within two intervals
 
 
 # ---------------------------------------------------------------------------------------------------
