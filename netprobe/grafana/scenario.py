@@ -20,7 +20,7 @@ from pathlib import Path
 
 from netprobe.engine.targets import device_tags, line_tags
 from netprobe.grafana.influx import InfluxClient
-from netprobe.inventory.loader import Inventory, ResolvedLine, load_inventory
+from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine, load_inventory
 from netprobe.probes.base import Role
 from netprobe.storage.point import Point
 from netprobe.storage.schema import check_point
@@ -235,10 +235,7 @@ def _line_verdict(
     return Point("link_health", tags, fields, ts)
 
 
-def _snmp(inv: Inventory, d: object, t: int, ts: int, rng: random.Random, condition: str) -> Iterator[Point]:
-    from netprobe.inventory.loader import ResolvedDevice
-
-    assert isinstance(d, ResolvedDevice)
+def _snmp(inv: Inventory, d: ResolvedDevice, t: int, ts: int, rng: random.Random, condition: str) -> Iterator[Point]:
     tags = device_tags(inv, d)
     boot = REBOOT[1] if d.id == REBOOT[0] and t >= REBOOT[1] else -86_400 * 40
     uptime = float(t - boot)

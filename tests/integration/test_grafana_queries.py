@@ -76,7 +76,8 @@ def test_every_dashboard_query_runs_and_returns_data(query: Query, filled: tuple
 @pytest.mark.parametrize("query", RULE_QUERIES, ids=lambda q: q.label)
 def test_every_alert_query_runs(query: Query, filled: tuple[InfluxClient, GroundTruth]) -> None:
     client, truth = filled
-    assert client.query(render_rule(query.text, truth.end_s * 1000)) is not None
+    series = client.query(render_rule(query.text, truth.end_s * 1000))  # raises on any InfluxQL error
+    assert series and all(s.values for s in series), f"{query.label}: no series at the end of the scenario"
 
 
 # ---------------------------------------------------------------------------------------------------
