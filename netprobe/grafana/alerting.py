@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netprobe.grafana.build import DATASOURCE_UID, JSON, LINES_ONLY
-from netprobe.grafana.dashboards import UID_AGENTS, UID_COMMUNE, UID_OVERVIEW, isolated_communes, outbox_drops
+from netprobe.grafana.build import DATASOURCE_UID, JSON
+from netprobe.grafana.dashboards import (
+    UID_AGENTS,
+    UID_COMMUNE,
+    UID_OVERVIEW,
+    isolated_communes,
+    last_line_state,
+    outbox_drops,
+)
 
 FOLDER = "netprobe"
 WINDOW = "time > now() - {ago} AND time <= now()"
@@ -33,10 +40,8 @@ class Rule:
 
 
 def line_state_now() -> str:
-    return (
-        'SELECT last("state_code") FROM "link_health" '
-        f'WHERE {WINDOW.format(ago="5m")} AND {LINES_ONLY} GROUP BY "province", "provider", "commune", "line"'
-    )
+    """Best of the agents' newest verdicts per line (the same rule as the dashboards' current state)."""
+    return last_line_state(WINDOW.format(ago="5m"), '"province", "provider", "commune", "line"')
 
 
 def agent_silent_query() -> str:

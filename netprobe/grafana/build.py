@@ -22,9 +22,12 @@ STATES: dict[int, tuple[str, str]] = {
     5: ("UNKNOWN", "gray"),
 }
 
-# Line verdicts carry no device tag; device verdicts do. `"device" = ''` matches series without the tag.
-LINES_ONLY = "\"device\" = ''"
-DEVICES_ONLY = "\"device\" != ''"
+# link_health.kind (netprobe.health.points): "line", "device", "commune" or "agent" verdicts.
+LINES_ONLY = "\"kind\" = 'line'"
+DEVICES_ONLY = "\"kind\" = 'device'"
+# "Now" on a dashboard: verdicts of the last 5 minutes of the chosen range (written every cycle). A wider
+# window would let a silent agent's stale verdict stand in for the current one.
+CURRENT = "time > ${__to}ms - 5m AND time <= ${__to}ms"
 
 
 def ds() -> JSON:

@@ -9,6 +9,7 @@ Conventions the queries rely on (see docs/grafana.md):
 from __future__ import annotations
 
 from netprobe.grafana.build import (
+    CURRENT,
     DEVICES_ONLY,
     JSON,
     LINES_ONLY,
@@ -63,45 +64,58 @@ def commune_link(title: str) -> JSON:
 # Queries shared by panels and alert rules (so a rule and the panel it explains can never disagree)
 # ---------------------------------------------------------------------------------------------------
 def last_line_state(where: str, group_by: str = '"line"') -> str:
-    """The newest verdict of each line (one row per line) — the building block of counts and maps."""
-    return f'SELECT last("state_code") AS "state" FROM "link_health" WHERE {where} AND {LINES_ONLY} GROUP BY {group_by}'
+    """The current state of each line (one row per line): the BEST of each agent's newest verdict.
+
+    Every agent (vantage point) writes its own verdicts; a line is DOWN only if no agent reaches it, so one
+    data centre's broken uplink does not paint the province red (its own verdicts still show in timelines).
+    """
+    per_agent = (
+        f'SELECT last("state_code") AS "s" FROM "link_health" WHERE {where} AND {LINES_ONLY} '
+        f'GROUP BY {group_by}, "agent"'
+    )
+    return f'SELECT min("s") AS "state" FROM ({per_agent}) GROUP BY {group_by}'
 
 
 def count_lines_by_state() -> str:
-    """One row, one column per state: how many lines have it as their newest verdict.
+    """One row, one column per state: how many lines are in it now.
 
     InfluxQL has no CASE and cannot GROUP BY a field, so each line gets an indicator per state,
     1 - ceil((state - k)² / 100) (1 when state = k, else 0, for codes 0..5), and the indicators are summed:
     a state no line is in counts 0 instead of returning no series. (pow, not abs: abs() of an integer is
     wrong on influxd 1.6.)
     """
-    inner = last_line_state(f"$timeFilter AND {PROVINCE}")
+    inner = last_line_state(f"{CURRENT} AND {PROVINCE}")
     flags = ", ".join(f'1 - ceil(pow("state" - {code}, 2) / 100.0) AS "is_{code}"' for code in STATES)
     sums = ", ".join(f'sum("is_{code}") AS "{name}"' for code, (name, _c) in STATES.items())
     return f"SELECT {sums} FROM (SELECT {flags} FROM ({inner}))"
 
 
 def problem_lines_table() -> str:
-    inner = (
-        'SELECT last("score") AS "score", last("state_code") AS "state", last("since_s") * 1000 AS "since", '
+    """UNSTABLE/DOWN lines now, with the evidence of the best agent's verdict (min() is a selector: the
+    other fields come from the same row)."""
+    fields = '"score", "since", "reasons", "loss_pct", "flaps"'
+    per_agent = (
+        'SELECT last("state_code") AS "s", last("score") AS "score", last("since_s") * 1000 AS "since", '
         'last("reasons") AS "reasons", last("loss_pct") AS "loss_pct", last("flaps") AS "flaps" '
-        f'FROM "link_health" WHERE $timeFilter AND {LINES_ONLY} AND {PROVINCE} '
-        'GROUP BY "commune", "line", "provider"'
+        f'FROM "link_health" WHERE {CURRENT} AND {LINES_ONLY} AND {PROVINCE} '
+        'GROUP BY "commune", "line", "provider", "agent"'
     )
+    best = f'SELECT min("s") AS "state", {fields} FROM ({per_agent}) GROUP BY "commune", "line", "provider"'
     return (
-        'SELECT "score", "state", "since", "reasons", "loss_pct", "flaps" '
-        f'FROM ({inner}) WHERE "state" >= 2 AND "state" <= 3 GROUP BY "commune", "line", "provider"'
+        f'SELECT "state", {fields} FROM ({best}) WHERE "state" >= 2 AND "state" <= 3 '
+        'GROUP BY "commune", "line", "provider"'
     )
 
 
 def commune_map() -> str:
-    inner = (
-        'SELECT last("state_code") AS "state", last("lat") AS "lat", last("lon") AS "lon" '
-        f'FROM "link_health" WHERE $timeFilter AND {LINES_ONLY} AND {PROVINCE} GROUP BY "commune", "line"'
+    per_agent = (
+        'SELECT last("state_code") AS "s", last("lat") AS "lat", last("lon") AS "lon" '
+        f'FROM "link_health" WHERE {CURRENT} AND {LINES_ONLY} AND {PROVINCE} GROUP BY "commune", "line", "agent"'
     )
+    per_line = f'SELECT min("s") AS "state", "lat", "lon" FROM ({per_agent}) GROUP BY "commune", "line"'
     return (
-        'SELECT max("state") AS "worst", last("lat") AS "latitude", last("lon") AS "longitude", count("state") AS "lines" '  # noqa: E501
-        f'FROM ({inner}) GROUP BY "commune"'
+        'SELECT max("state") AS "worst", last("lat") AS "latitude", last("lon") AS "longitude", '
+        f'count("state") AS "lines" FROM ({per_line}) GROUP BY "commune"'
     )
 
 
@@ -109,6 +123,19 @@ def isolated_communes(where: str) -> str:
     """Communes whose best line is DOWN (or UNREACHABLE): every line is down, the commune is cut off."""
     inner = last_line_state(where, '"province", "commune", "line"')
     return f'SELECT min("state") AS "best" FROM ({inner}) GROUP BY "province", "commune"'
+
+
+def outage_minutes() -> str:
+    """Minutes in which a line's best verdict was DOWN, with that verdict's start (to the minute, so two
+    agents' starts a few seconds apart make one outage) — Grafana groups them into episodes."""
+    per_minute = (
+        'SELECT min("state_code") AS "state", "since_s", "reasons" FROM "link_health" '
+        f'WHERE $timeFilter AND {LINES_ONLY} AND {PROVINCE} GROUP BY time(1m), "commune", "line", "provider" fill(none)'
+    )
+    return (
+        'SELECT floor("since_s" / 60) * 60000 AS "start", "reasons" '
+        f'FROM ({per_minute}) WHERE "state" = 3 GROUP BY "commune", "line", "provider"'
+    )
 
 
 def availability(group_by: str, where: str, *, minutes: bool = True) -> str:
@@ -119,7 +146,7 @@ def availability(group_by: str, where: str, *, minutes: bool = True) -> str:
     """
     per_minute = (
         'SELECT max("packets_received") AS "rx" FROM "ping" '
-        f"WHERE $timeFilter AND \"kind\" = 'ce' AND {LINES_ONLY} AND {where} "
+        f"WHERE $timeFilter AND \"kind\" = 'ce' AND {where} "
         'GROUP BY time(1m), "line", "provider" fill(none)'
     )
     up = f'SELECT ceil("rx" / 1000000000) AS "up" FROM ({per_minute})'
@@ -321,7 +348,7 @@ def overview() -> JSON:
             [
                 target(
                     "A",
-                    f'SELECT "best" FROM ({isolated_communes(f"$timeFilter AND {PROVINCE}")}) '
+                    f'SELECT "best" FROM ({isolated_communes(f"{CURRENT} AND {PROVINCE}")}) '
                     'WHERE "best" >= 3 AND "best" <= 4 GROUP BY "province", "commune"',
                     fmt="table",
                 )
@@ -363,7 +390,7 @@ def overview() -> JSON:
 # ---------------------------------------------------------------------------------------------------
 def commune() -> JSON:
     lay = Layout()
-    ce = f"$timeFilter AND {COMMUNE} AND {LINE} AND \"kind\" = 'ce' AND {LINES_ONLY}"
+    ce = f"$timeFilter AND {COMMUNE} AND {LINE} AND \"kind\" = 'ce'"
     state_legend = {"showLegend": True, "displayMode": "list", "placement": "bottom"}
     lay.add(
         panel(
@@ -372,7 +399,7 @@ def commune() -> JSON:
             [
                 target(
                     "A",
-                    f'SELECT last("state_code") FROM "link_health" WHERE $timeFilter AND {LINES_ONLY} '
+                    f'SELECT max("state_code") FROM "link_health" WHERE $timeFilter AND {LINES_ONLY} '
                     f'AND {COMMUNE} AND {LINE} GROUP BY time($__interval), "line" fill(previous)',
                     alias="$tag_line",
                 )
@@ -488,7 +515,7 @@ def commune() -> JSON:
             [
                 target(
                     "A",
-                    f'SELECT last("state_code") FROM "link_health" WHERE $timeFilter AND {DEVICES_ONLY} '
+                    f'SELECT max("state_code") FROM "link_health" WHERE $timeFilter AND {DEVICES_ONLY} '
                     f'AND {COMMUNE} GROUP BY time($__interval), "device" fill(previous)',
                     alias="$tag_device",
                 )
@@ -702,10 +729,7 @@ def sla() -> JSON:
         12,
         12,
     )
-    outages = (
-        'SELECT "since_s" * 1000 AS "start", "commune", "line", "provider", "reasons" FROM "link_health" '
-        f'WHERE $timeFilter AND {LINES_ONLY} AND "state_code" = 3 AND {PROVINCE}'
-    )
+    outages = outage_minutes()
     lay.add(
         panel(
             "table",

@@ -152,6 +152,7 @@ class UnknownVariable(ValueError):
 def render(text: str, ctx: Context, variables: Mapping[str, JSON] | None = None) -> str:
     """The query as Grafana's InfluxDB datasource sends it for this view."""
     text = text.replace("$timeFilter", f"time >= {ctx.start_ms}ms and time <= {ctx.end_ms}ms")
+    text = text.replace("${__from}", str(ctx.start_ms)).replace("${__to}", str(ctx.end_ms))  # global variables
     text = text.replace("$__interval", ctx.interval)
     definitions = variables or {}
 

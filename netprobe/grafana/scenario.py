@@ -30,7 +30,6 @@ START_S = 1_795_132_800  # 2026-11-20T00:00:00Z: a fixed past instant, so every 
 DURATION_S = 180 * MIN
 PING_EVERY_S = 30
 SNMP_EVERY_S = 60
-VERDICT_AGENT = "dc-bac-ninh"
 STATE_NAMES = ("OK", "DEGRADED", "UNSTABLE", "DOWN", "UNREACHABLE", "UNKNOWN")
 
 
@@ -59,6 +58,7 @@ class GroundTruth:
     silent_agents: dict[str, int]  # agent -> last second it wrote
     dropping_agents: dict[str, tuple[int, int]]  # agent -> (first, last) second its outbox dropped points
     reboots: list[tuple[str, int]]  # (device, second of the first poll after the reboot)
+    agent_only_episodes: list[tuple[str, str, int, int, int]]  # (agent, line, code, since, until): one agent's view
     agents: list[str] = field(default_factory=list)
     points: int = 0
 
@@ -88,6 +88,9 @@ def script() -> list[Episode]:
 SILENT_AGENT = ("dc-bac-giang", 170 * MIN)  # stops writing anything from here
 DROPPING_AGENT = ("dc-bac-ninh", 120 * MIN, 125 * MIN)  # outbox over its bound: 50 points dropped per cycle
 REBOOT = ("kinh-bac-rt1", 45 * MIN)
+# One data centre's own path to a commune breaks: that agent sees its lines DOWN, the other agent sees them
+# fine. The lines are NOT down (best of the agents), so no outage, no alert, full availability.
+AGENT_UPLINK = ("dc-bac-giang", "yen-phong", 120 * MIN, 140 * MIN)
 VERDICT_DELAY_S = 60  # the verdict engine needs two probe intervals to enter a state (hysteresis)
 
 
@@ -154,10 +157,19 @@ def _state_at(verdicts: list[tuple[int, int, int]], t: int) -> tuple[int, int]:
     return 0, since
 
 
+def _agent_views(inv: Inventory, episodes: list[Episode]) -> dict[str, list[Episode]]:
+    """What each agent sees: the real episodes plus its own uplink fault."""
+    agent, commune, start, end = AGENT_UPLINK
+    own = [Episode(r.id, "down", start, end) for r in inv.lines_of(commune)]
+    return {a: episodes + (own if a == agent else []) for a in inv.agent_names()}
+
+
 def _points(inv: Inventory, episodes: list[Episode]) -> Iterator[Point]:
     rng = random.Random(20261121)
     agents = inv.agent_names()
     verdicts = _verdicts(episodes)
+    views = _agent_views(inv, episodes)
+    agent_verdicts = {a: _verdicts(v) for a, v in views.items()}
     lines = sorted(inv.lines.values(), key=lambda r: r.id)
     coords = {c.slug: c.coordinates for c in inv.communes}
     base_rtt = {r.id: 3.0 + 2.0 * i % 17 for i, r in enumerate(lines)}
@@ -166,30 +178,30 @@ def _points(inv: Inventory, episodes: list[Episode]) -> Iterator[Point]:
         ts = (START_S + t) * 1_000_000_000
         live = [a for a in agents if not (a == silent_agent and t >= silent_from)]
         for r in lines:
-            condition = _condition(r.id, t, episodes)
             for agent in live:
+                condition = _condition(r.id, t, views[agent])
                 for role in (Role.CE, Role.PE):
                     tags = {**line_tags(inv, r, role), "agent": agent}
                     yield Point(
                         "ping", tags, _ping_fields(rng, condition, base_rtt[r.id], role), ts + rng.randint(0, 9) * 10**8
                     )
-            yield _line_verdict(inv, r, verdicts.get(r.id, []), t, ts, coords)
+                yield _line_verdict(inv, r, agent, agent_verdicts[agent].get(r.id, []), t, ts, coords)
         for d in sorted(inv.devices.values(), key=lambda d: d.id):
             above = device_tags(inv, d).get("line")
-            code, since = _state_at(verdicts.get(above or "", []), t)
-            dev_code, reasons = (4, f"behind {above}, which is DOWN") if code == 3 else (0, "")
-            dev_since = since if code == 3 else 0
+            code, _since = _state_at(verdicts.get(above or "", []), t)
             c = coords[d.commune.slug]
-            if t % SNMP_EVERY_S == 0:  # device verdicts follow the SNMP cadence
+            for agent in live if t % SNMP_EVERY_S == 0 else []:  # device verdicts follow the SNMP cadence
+                seen, since = _state_at(agent_verdicts[agent].get(above or "", []), t)
+                dev_code, reasons = (4, f"behind {above}, which is DOWN") if seen == 3 else (0, "")
                 yield Point(
                     "link_health",
-                    {**device_tags(inv, d), "agent": VERDICT_AGENT},
+                    {**device_tags(inv, d), "agent": agent},
                     {
                         "state": STATE_NAMES[dev_code],
                         "state_code": dev_code,
                         "score": 0.0 if dev_code else 100.0,
                         "reasons": reasons,
-                        "since_s": START_S + dev_since,
+                        "since_s": START_S + (since if seen == 3 else 0),
                         **({"lat": c.lat, "lon": c.lon} if c else {}),
                     },
                     ts,
@@ -200,7 +212,13 @@ def _points(inv: Inventory, episodes: list[Episode]) -> Iterator[Point]:
 
 
 def _line_verdict(
-    inv: Inventory, r: ResolvedLine, verdicts: list[tuple[int, int, int]], t: int, ts: int, coords: Mapping[str, object]
+    inv: Inventory,
+    r: ResolvedLine,
+    agent: str,
+    verdicts: list[tuple[int, int, int]],
+    t: int,
+    ts: int,
+    coords: Mapping[str, object],
 ) -> Point:
     code, since = _state_at(verdicts, t)
     reasons = {
@@ -218,7 +236,7 @@ def _line_verdict(
         "provider": r.line.provider,
         "kind": "line",
         "target": r.id,
-        "agent": VERDICT_AGENT,
+        "agent": agent,
     }
     c = r.commune.coordinates
     fields: dict[str, float | int | str | bool] = {
@@ -341,6 +359,11 @@ def fill_interim_scenario(client: InfluxClient, inventory: str | Path) -> Ground
         silent_agents={SILENT_AGENT[0]: START_S + SILENT_AGENT[1] - PING_EVERY_S},
         dropping_agents={DROPPING_AGENT[0]: (START_S + DROPPING_AGENT[1], START_S + DROPPING_AGENT[2] - PING_EVERY_S)},
         reboots=[(REBOOT[0], START_S + REBOOT[1])],
+        agent_only_episodes=[
+            (AGENT_UPLINK[0], line, code, START_S + since, START_S + until)
+            for line, v in _verdicts(_agent_views(inv, [])[AGENT_UPLINK[0]]).items()
+            for code, since, until in v
+        ],
         agents=inv.agent_names(),
         points=written,
     )

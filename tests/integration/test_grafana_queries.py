@@ -46,11 +46,16 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxCli
 
 
 def run(
-    q: Query, filled: tuple[InfluxClient, GroundTruth], chosen: dict[str, str | list[str]] | None = None
+    q: Query,
+    filled: tuple[InfluxClient, GroundTruth],
+    chosen: dict[str, str | list[str]] | None = None,
+    end_s: int | None = None,
 ) -> list[Series]:
+    """The query as the dashboard sends it for the scenario's range [start, end) (or up to `end_s`)."""
     client, truth = filled
     board = BOARDS[q.origin]
-    ctx = evaluate.view(board, client, truth.start_s * 1000, truth.end_s * 1000 - 1, chosen or DETAIL)  # [start, end)
+    end_ms = (end_s or truth.end_s) * 1000 - 1
+    ctx = evaluate.view(board, client, truth.start_s * 1000, end_ms, chosen or DETAIL)
     return evaluate.run_panel_query(q, client, ctx, board)
 
 
@@ -107,6 +112,18 @@ def test_unstable_table_lists_exactly_the_unstable_and_down_lines(filled: tuple[
     assert [r["state"] for r in ranked] == sorted((r["state"] for r in table), key=lambda c: -int(str(c)))
 
 
+def test_one_agents_broken_path_is_not_a_province_problem(filled: tuple[InfluxClient, GroundTruth]) -> None:
+    _client, truth = filled
+    agent, line, _code, since, until = truth.agent_only_episodes[0]
+    during = (since + until) // 2  # that agent says DOWN, the other agent reaches the line
+    table = rows(run(panel_query("province-overview", "Unstable and down lines"), filled, end_s=during))
+    assert line not in {r["line"] for r in table} and table  # the table still lists the real problems
+    (counts,) = rows(run(panel_query("province-overview", "Lines by state"), filled, end_s=during))
+    assert counts["DOWN"] == sum(1 for ln, c, s, u in truth.verdict_episodes if c == 3 and s <= during < u)
+    isolated = rows(run(panel_query("province-overview", "Isolated communes"), filled, end_s=during))
+    assert truth.lines[line][0] not in {r["commune"] for r in isolated}, agent
+
+
 def test_geomap_has_one_row_per_commune_with_coordinates_and_worst_state(
     filled: tuple[InfluxClient, GroundTruth],
 ) -> None:
@@ -122,7 +139,8 @@ def test_geomap_has_one_row_per_commune_with_coordinates_and_worst_state(
 def test_problem_timeline_shows_only_lines_that_had_a_problem(filled: tuple[InfluxClient, GroundTruth]) -> None:
     _client, truth = filled
     series = run(panel_query("province-overview", "Problem lines"), filled)
-    assert {s.tags["line"] for s in series} == {line for line, *_rest in truth.verdict_episodes}
+    expected = {line for line, *_rest in truth.verdict_episodes} | {e[1] for e in truth.agent_only_episodes}
+    assert {s.tags["line"] for s in series} == expected  # worst seen by any agent, per bucket
     unstable = next(s for s in series if s.tags["line"] == "kinh-bac-vnpt-1")
     assert max(v[1] for v in unstable.values) == 2 and unstable.values[0][1] == 0
 
