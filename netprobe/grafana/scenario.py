@@ -53,12 +53,14 @@ class GroundTruth:
     communes: dict[str, tuple[float, float]]  # commune -> (lat, lon)
     final_state: dict[str, int]  # line -> state_code of its newest verdict
     outages: list[tuple[str, int, int]]  # (line, first silent second, first answering second) — truth from pings
-    verdict_episodes: list[tuple[str, int, int, int]]  # (line, state_code, since_s, until_s) non-OK verdicts
+    # (line, state_code it must cause, start_s, end_s): the imposed conditions — the truth, not the verdicts,
+    # which follow within a detection delay (issue 6: two probe intervals)
+    episodes: list[tuple[str, int, int, int]]
     isolated_communes: dict[str, int]  # commune -> second from which every line was down
     silent_agents: dict[str, int]  # agent -> last second it wrote
     dropping_agents: dict[str, tuple[int, int]]  # agent -> (first, last) second its outbox dropped points
     reboots: list[tuple[str, int]]  # (device, second of the first poll after the reboot)
-    agent_only_episodes: list[tuple[str, str, int, int, int]]  # (agent, line, code, since, until): one agent's view
+    agent_only_episodes: list[tuple[str, str, int, int, int]]  # (agent, line, code, start, end): one agent's view
     agents: list[str] = field(default_factory=list)
     points: int = 0
 
@@ -91,6 +93,7 @@ REBOOT = ("kinh-bac-rt1", 45 * MIN)
 # One data centre's own path to a commune breaks: that agent sees its lines DOWN, the other agent sees them
 # fine. The lines are NOT down (best of the agents), so no outage, no alert, full availability.
 AGENT_UPLINK = ("dc-bac-giang", "yen-phong", 120 * MIN, 140 * MIN)
+CONDITION_CODE = {"degraded": 1, "unstable": 2, "down": 3}  # the verdict each scripted condition must cause
 VERDICT_DELAY_S = 60  # the verdict engine needs two probe intervals to enter a state (hysteresis)
 
 
@@ -138,7 +141,7 @@ def _ping_fields(
 
 def _verdicts(episodes: list[Episode]) -> dict[str, list[tuple[int, int, int]]]:
     """line -> [(state_code, since_s, until_s)] as the verdict engine would decide (entered after a delay)."""
-    code = {"degraded": 1, "unstable": 2, "down": 3}
+    code = CONDITION_CODE
     out: dict[str, list[tuple[int, int, int]]] = {}
     for e in episodes:
         until = e.end_s + VERDICT_DELAY_S if e.end_s < DURATION_S else DURATION_S
@@ -354,15 +357,14 @@ def fill_interim_scenario(client: InfluxClient, inventory: str | Path) -> Ground
         communes={c.slug: (c.coordinates.lat, c.coordinates.lon) for c in inv.communes if c.coordinates},
         final_state=final,
         outages=[(e.line, START_S + e.start_s, START_S + e.end_s) for e in down],
-        verdict_episodes=[(line, code, START_S + s, START_S + u) for line, v in verdicts.items() for code, s, u in v],
+        episodes=[(e.line, CONDITION_CODE[e.condition], START_S + e.start_s, START_S + e.end_s) for e in episodes],
         isolated_communes=isolated,
         silent_agents={SILENT_AGENT[0]: START_S + SILENT_AGENT[1] - PING_EVERY_S},
         dropping_agents={DROPPING_AGENT[0]: (START_S + DROPPING_AGENT[1], START_S + DROPPING_AGENT[2] - PING_EVERY_S)},
         reboots=[(REBOOT[0], START_S + REBOOT[1])],
         agent_only_episodes=[
-            (AGENT_UPLINK[0], line, code, START_S + since, START_S + until)
-            for line, v in _verdicts(_agent_views(inv, [])[AGENT_UPLINK[0]]).items()
-            for code, since, until in v
+            (AGENT_UPLINK[0], e.line, CONDITION_CODE[e.condition], START_S + e.start_s, START_S + e.end_s)
+            for e in _agent_views(inv, [])[AGENT_UPLINK[0]]
         ],
         agents=inv.agent_names(),
         points=written,
