@@ -178,7 +178,7 @@ def overview() -> JSON:
     lay.add(
         panel(
             "stat",
-            "Lines by state (latest verdict)",
+            "Lines by state now (best of the agents' verdicts)",
             stat_targets,
             description="How many dedicated lines are in each state now (newest verdict in the range).",
             defaults={"noValue": "0", "color": {"mode": "fixed"}},
@@ -324,7 +324,7 @@ def overview() -> JSON:
     lay.add(
         panel(
             "state-timeline",
-            "Problem lines over time",
+            "Problem lines over time (worst verdict of any agent)",
             [target("A", timeline, alias="$tag_commune / $tag_line")],
             description="Only lines with at least one non-OK verdict in the range; empty buckets count as OK.",
             defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
@@ -395,7 +395,7 @@ def commune() -> JSON:
     lay.add(
         panel(
             "state-timeline",
-            "Line verdicts",
+            "Line verdicts (worst of any agent)",
             [
                 target(
                     "A",
