@@ -1,0 +1,443 @@
+"""SNMP poll (pysnmp ≥ 7, asyncio): system group + watched IF-MIB interfaces, v2c and v3 authPriv.
+
+One poll is one GET: sysUpTime, sysName, sysDescr and, per watched interface, ifName, admin/oper status,
+ifLastChange, ifHC{In,Out}Octets + ifHighSpeed (and the 32-bit ifIn/OutOctets + ifSpeed for agents
+without ifXTable), errors and discards. Rates come from the previous poll of the same target, kept here
+(netprobe.probes.snmp.counters decides wrap vs reset vs reboot).
+
+Speed (measured, docs/probes.md): MIB lookup off (`lookupMib=False`, numeric OIDs: halves CPU), one
+SnmpEngine per credential set and one transport per target reused across polls. Isolation: every poll
+runs under its own timeout (timeout × (retries+1), capped by the run deadline) and a semaphore bounds
+concurrency, so a dead agent costs only its own timeout and never delays another target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pysnmp.hlapi.v3arch.asyncio import (
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    UsmUserData,
+    get_cmd,
+    next_cmd,
+    usmAesCfb128Protocol,
+    usmAesCfb192Protocol,
+    usmAesCfb256Protocol,
+    usmDESPrivProtocol,
+    usmHMAC128SHA224AuthProtocol,
+    usmHMAC192SHA256AuthProtocol,
+    usmHMAC256SHA384AuthProtocol,
+    usmHMAC384SHA512AuthProtocol,
+    usmHMACMD5AuthProtocol,
+    usmHMACSHAAuthProtocol,
+)
+from pysnmp.proto import rfc1902
+
+from netprobe.engine.allowlist import AllowList
+from netprobe.errors import ConfigError
+from netprobe.inventory.model import SnmpSettings, SnmpV2c, SnmpV3
+from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+from netprobe.probes.snmp import ber
+from netprobe.probes.snmp import counters as C
+from netprobe.probes.snmp.fastv2c import SnmpTimeout, V2cClient
+
+SYS_UPTIME, SYS_NAME, SYS_DESCR = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.1.0"
+IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
+IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+# per-interface columns: name → (OID prefix, what it must be)
+IF_COLUMNS: dict[str, tuple[str, str]] = {
+    "name": (IF_NAME, "str"),
+    "admin_status": ("1.3.6.1.2.1.2.2.1.7", "int"),
+    "oper_status": ("1.3.6.1.2.1.2.2.1.8", "int"),
+    "last_change": ("1.3.6.1.2.1.2.2.1.9", "ticks"),
+    "hc_in": ("1.3.6.1.2.1.31.1.1.1.6", "c64"),
+    "hc_out": ("1.3.6.1.2.1.31.1.1.1.10", "c64"),
+    "high_speed": ("1.3.6.1.2.1.31.1.1.1.15", "gauge"),
+    "in_octets": ("1.3.6.1.2.1.2.2.1.10", "c32"),
+    "out_octets": ("1.3.6.1.2.1.2.2.1.16", "c32"),
+    "speed": ("1.3.6.1.2.1.2.2.1.5", "gauge"),
+    "in_discards": ("1.3.6.1.2.1.2.2.1.13", "c32"),
+    "in_errors": ("1.3.6.1.2.1.2.2.1.14", "c32"),
+    "out_discards": ("1.3.6.1.2.1.2.2.1.19", "c32"),
+    "out_errors": ("1.3.6.1.2.1.2.2.1.20", "c32"),
+}
+MAX_TEXT = 255  # sysName/sysDescr longer than this are cut: a hostile agent must not bloat the database
+MAX_WALK_ROWS = 10_000  # bounded interface-name walk
+MAX_PER_GET = 48  # varbinds per GET: stays under one 1,472-byte datagram for these OIDs
+AUTH_ERRORS = ("unknownusername", "wrongdigest", "decryption", "unknownsecurityname", "unsupportedseclevel",
+               "unknownengineid", "notintimewindow", "unknowncommunity", "authorization")  # fmt: skip
+
+AUTH_PROTOCOLS = {
+    "MD5": usmHMACMD5AuthProtocol,
+    "SHA": usmHMACSHAAuthProtocol,
+    "SHA224": usmHMAC128SHA224AuthProtocol,
+    "SHA256": usmHMAC192SHA256AuthProtocol,
+    "SHA384": usmHMAC256SHA384AuthProtocol,
+    "SHA512": usmHMAC384SHA512AuthProtocol,
+}
+PRIV_PROTOCOLS = {
+    "DES": usmDESPrivProtocol,
+    "AES": usmAesCfb128Protocol,
+    "AES128": usmAesCfb128Protocol,
+    "AES192": usmAesCfb192Protocol,
+    "AES256": usmAesCfb256Protocol,
+}
+_KINDS: dict[str, tuple[int, ...]] = {
+    "str": (ber.OCTET_STRING,),
+    "int": (ber.INTEGER,),
+    "ticks": (ber.TIMETICKS,),
+    "c64": (ber.COUNTER64,),
+    "c32": (ber.COUNTER32,),
+    "gauge": (ber.GAUGE32,),
+}
+_ABSENT = (ber.NO_SUCH_OBJECT, ber.NO_SUCH_INSTANCE, ber.END_OF_MIB_VIEW, ber.NULL)
+Tagged = tuple[int, ber.Value]  # (BER tag, decoded value): both backends answer in this form
+
+
+def from_pysnmp(value: Any) -> Tagged:
+    """pysnmp's value objects → (BER tag, plain value); subclasses first (Counter32 is an Integer)."""
+    name = type(value).__name__
+    if name in ("NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null"):
+        return ber.NO_SUCH_OBJECT, None
+    for cls, tag in (
+        (rfc1902.Counter64, ber.COUNTER64),
+        (rfc1902.Counter32, ber.COUNTER32),
+        (rfc1902.TimeTicks, ber.TIMETICKS),
+        (rfc1902.Gauge32, ber.GAUGE32),
+        (rfc1902.Unsigned32, ber.GAUGE32),
+        (rfc1902.IpAddress, ber.IP_ADDRESS),
+        (rfc1902.OctetString, ber.OCTET_STRING),
+        (rfc1902.Integer32, ber.INTEGER),
+        (rfc1902.Integer, ber.INTEGER),
+        (rfc1902.ObjectName, ber.OID),
+    ):
+        if isinstance(value, cls):
+            if tag in (ber.OCTET_STRING, ber.IP_ADDRESS):
+                return tag, bytes(value)
+            if tag == ber.OID:
+                return tag, str(value)
+            return tag, int(value)
+    raise BadReply(f"unexpected value type {name}")
+
+
+class BadReply(Exception):
+    """The agent answered something a well-behaved agent cannot: the poll is a BAD_REPLY."""
+
+
+@dataclass(slots=True)
+class _Previous:
+    ticks: int
+    wall: float
+    interfaces: dict[int, C.IfCounters] = field(default_factory=dict)
+
+
+def _value(tagged: Tagged, kind: str, oid: str) -> int | str | None:
+    """A checked Python value from one varbind; None when the agent has no such object."""
+    tag, value = tagged
+    if tag in _ABSENT:
+        return None
+    if tag not in _KINDS[kind]:
+        raise BadReply(f"{oid}: expected {kind}, got BER tag 0x{tag:02x}")
+    if kind == "str":
+        assert isinstance(value, bytes)
+        return value[: MAX_TEXT * 4].decode("utf-8", "replace")[:MAX_TEXT]
+    assert isinstance(value, int)
+    return value
+
+
+class SnmpProbe:
+    kind = ProbeKind.SNMP
+
+    def __init__(self, allow: AllowList, concurrency: int = 256) -> None:
+        self.allow = allow
+        self.concurrency = concurrency
+        self._v2c = V2cClient()
+        self._engines: dict[tuple[str, ...], SnmpEngine] = {}
+        self._transports: dict[tuple[str, int, float, int], Any] = {}
+        self._previous: dict[str, _Previous] = {}
+        self._if_index: dict[str, dict[str | int, int]] = {}
+
+    async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(t: Target) -> Measurement:
+            async with gate:
+                return await self.poll(t, deadline)
+
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+
+    async def poll(self, target: Target, deadline: float) -> Measurement:
+        """One poll of one agent; every failure becomes a Measurement with a status."""
+        started = time.time()
+        loop = asyncio.get_running_loop()
+        settings = target.snmp or SnmpSettings()
+        try:
+            ip = ipaddress.ip_address(target.address)
+        except ValueError:
+            return Measurement(target, started, Status.ERROR, {}, f"{target.address!r} is not an IP address")
+        if not self.allow.allows(ip):
+            return Measurement(target, started, Status.NOT_ALLOWED, {}, self.allow.refusal(target.address, target.key))
+        if target.snmp_profile is None:
+            return Measurement(target, started, Status.ERROR, {}, "no snmp_profile for this device")
+        budget = min(settings.timeout_ms / 1000.0 * (settings.retries + 1) + 0.2, deadline - loop.time())
+        if budget <= 0:
+            return Measurement(target, started, Status.TIMEOUT, {}, "deadline passed before the poll")
+        try:
+            return await asyncio.wait_for(self._poll(target, settings, ip, started), budget)
+        except TimeoutError:
+            return Measurement(target, started, Status.TIMEOUT, {}, f"no SNMP answer within {budget:.1f} s")
+        except ConfigError as exc:
+            return Measurement(target, started, Status.ERROR, {}, str(exc))
+        except BadReply as exc:
+            return Measurement(target, started, Status.BAD_REPLY, {}, f"malformed reply: {exc}")
+        except Exception as exc:  # pysnmp decoding a hostile packet, or a bug: data, not a crash
+            return Measurement(target, started, Status.BAD_REPLY, {}, f"{type(exc).__name__}: {exc}"[:300])
+
+    # -- backends --------------------------------------------------------------------------------------
+
+    async def _agent(self, target: Target, ip: Any, s: SnmpSettings) -> _Agent:
+        p = target.snmp_profile
+        where = target.where or target.key
+        port = target.port or (p.port if p is not None else 161)
+        if isinstance(p, SnmpV2c):
+            community = p.community.resolve(where).encode()
+            return _FastV2c(self._v2c, ip.compressed, port, community, s.timeout_ms / 1000.0, s.retries)
+        assert isinstance(p, SnmpV3)
+        auth_key, priv_key = p.auth_key.resolve(where), p.priv_key.resolve(where)
+        key = ("3", p.user, p.auth_protocol, auth_key, p.priv_protocol, priv_key)
+        engine = self._engines.get(key)
+        if engine is None:  # one engine per credential set: USM users are keyed by name, keys must not meet
+            engine = self._engines[key] = SnmpEngine()
+        auth = UsmUserData(
+            p.user,
+            authKey=auth_key,
+            privKey=priv_key,
+            authProtocol=AUTH_PROTOCOLS[p.auth_protocol],
+            privProtocol=PRIV_PROTOCOLS[p.priv_protocol],
+        )
+        tkey = (ip.compressed, port, s.timeout_ms, s.retries)
+        transport = self._transports.get(tkey)
+        if transport is None:
+            cls = UdpTransportTarget if ip.version == 4 else Udp6TransportTarget
+            transport = await cls.create((ip.compressed, port), timeout=s.timeout_ms / 1000.0, retries=s.retries)
+            self._transports[tkey] = transport
+        return _Pysnmp(engine, auth, transport, ContextData(contextName=p.context))
+
+    # -- one poll ----------------------------------------------------------------------------------------
+
+    async def _poll(self, target: Target, s: SnmpSettings, ip: Any, started: float) -> Measurement:
+        agent = await self._agent(target, ip, s)
+        t0 = time.perf_counter()
+        try:
+            indexes, missing = await self._resolve(target, agent)
+            oids = [SYS_UPTIME, SYS_NAME, SYS_DESCR]
+            for index in indexes.values():
+                oids += [f"{col}.{index}" for col, _ in IF_COLUMNS.values()]
+            values: list[Tagged] = []
+            for i in range(0, len(oids), MAX_PER_GET):
+                values += await agent.get(oids[i : i + MAX_PER_GET])
+        except SnmpTimeout as exc:
+            return Measurement(target, started, Status.TIMEOUT, {}, f"{exc}; for v2c also check the community")
+        except ber.BerError as exc:
+            return Measurement(target, started, Status.BAD_REPLY, {}, f"malformed reply: {exc}")
+        except _Indication as exc:
+            return self._indication(target, started, str(exc))
+        response_ms = (time.perf_counter() - t0) * 1000.0
+        wall = time.time()
+        ticks = _value(values[0], "ticks", SYS_UPTIME)
+        if not isinstance(ticks, int):
+            raise BadReply("no sysUpTime")
+        prev = self._previous.get(target.key)
+        reboot = prev is not None and C.rebooted(prev.ticks, prev.wall, ticks, wall)
+        seconds = C.elapsed_s(prev.ticks, prev.wall, ticks, wall) if prev is not None else 0.0
+        fields: dict[str, float | int | str | bool] = {
+            "uptime_s": ticks / C.TICKS_PER_S,
+            "rebooted": reboot,
+            "response_ms": response_ms,
+        }
+        for name, value, oid in (("sys_name", values[1], SYS_NAME), ("sys_descr", values[2], SYS_DESCR)):
+            text = _value(value, "str", oid)
+            if text is not None:
+                fields[name] = text
+        current = _Previous(ticks, wall)
+        rows = []
+        width = len(IF_COLUMNS)
+        for n, (selector, index) in enumerate(indexes.items()):
+            chunk = values[3 + n * width : 3 + (n + 1) * width]
+            row, counters = self._row(selector, index, chunk, ticks)
+            if counters is not None:
+                current.interfaces[index] = counters
+                old = prev.interfaces.get(index) if prev is not None and not reboot else None
+                if reboot:
+                    row["counter_event"] = C.EVENT_RESET
+                elif old is not None:
+                    speed = float(row["speed_mbps"]) * 1e6 if row.get("speed_mbps") else None
+                    row.update(C.interface_rates(old, counters, seconds, reboot=False, speed_bps=speed))
+            rows.append(row)
+        if reboot:
+            self._if_index.pop(target.key, None)  # ifIndex may be renumbered after a reboot
+        self._previous[target.key] = current
+        error = f"interface(s) not found by ifName/ifDescr/ifIndex: {', '.join(map(str, missing))}" if missing else None
+        return Measurement(target, started, Status.OK, fields, error, rows)
+
+    def _row(
+        self, selector: str | int, index: int, chunk: list[Tagged], ticks: int
+    ) -> tuple[dict[str, Any], C.IfCounters | None]:
+        v = {
+            name: _value(val, kind, f"{oid}.{index}")
+            for (name, (oid, kind)), val in zip(IF_COLUMNS.items(), chunk, strict=True)
+        }
+        name = selector if isinstance(selector, str) else (v["name"] or str(index))
+        row: dict[str, Any] = {"ifname": name, "if_index": index}
+        for field_name in ("oper_status", "admin_status"):
+            status = v[field_name]
+            if status is not None:
+                if not isinstance(status, int) or not 1 <= status <= 7:
+                    raise BadReply(f"{field_name} {status!r} outside IF-MIB's 1..7")
+                row[field_name] = status
+        if isinstance(v["last_change"], int):
+            row["last_change_s"] = max(0, ticks - v["last_change"]) / C.TICKS_PER_S
+        if isinstance(v["high_speed"], int) and v["high_speed"] > 0:
+            row["speed_mbps"] = float(v["high_speed"])
+        elif isinstance(v["speed"], int) and v["speed"] > 0:
+            row["speed_mbps"] = v["speed"] / 1e6
+        if isinstance(v["hc_in"], int) and isinstance(v["hc_out"], int):
+            octets: tuple[int, int, int] = (v["hc_in"], v["hc_out"], 64)
+        elif isinstance(v["in_octets"], int) and isinstance(v["out_octets"], int):
+            octets = (v["in_octets"], v["out_octets"], 32)
+        else:
+            return row, None
+        row["in_octets"], row["out_octets"] = octets[0], octets[1]
+        counters = C.IfCounters(
+            octets[0],
+            octets[1],
+            octets[2],
+            *(
+                x if isinstance(x, int) else None
+                for x in (v["in_errors"], v["out_errors"], v["in_discards"], v["out_discards"])
+            ),
+        )
+        return row, counters
+
+    async def _resolve(self, target: Target, agent: _Agent) -> tuple[dict[str | int, int], list[str | int]]:
+        """ifIndex of each watched interface (names looked up once by walking ifName, then ifDescr)."""
+        cached = self._if_index.get(target.key)
+        if cached is not None:
+            return cached, [s for s in target.interfaces if s not in cached]
+        found: dict[str | int, int] = {s: s for s in target.interfaces if isinstance(s, int)}
+        names = [s for s in target.interfaces if isinstance(s, str)]
+        for column in (IF_NAME, IF_DESCR):
+            wanted = [n for n in names if n not in found]
+            if not wanted:
+                break
+            by_name = {text: idx for idx, text in sorted((await _walk_names(agent, column)).items())}
+            for n in wanted:
+                if n in by_name:
+                    found[n] = by_name[n]
+        self._if_index[target.key] = found
+        return found, [s for s in target.interfaces if s not in found]
+
+    def _indication(self, target: Target, started: float, text: str) -> Measurement:
+        low = text.lower().replace(" ", "")
+        if "timeout" in low or "timedout" in low:
+            return Measurement(
+                target, started, Status.TIMEOUT, {}, f"no SNMP answer ({text}); for v2c also check the community"
+            )
+        if any(word in low for word in AUTH_ERRORS):
+            return Measurement(target, started, Status.AUTH, {}, f"SNMP authentication failed: {text}")
+        return Measurement(target, started, Status.ERROR, {}, f"SNMP error: {text}")
+
+
+class _Indication(Exception):
+    """pysnmp's errorIndication (timeout, auth failure...) carried out of the request helpers."""
+
+
+class _Agent(Protocol):
+    async def get(self, oids: list[str]) -> list[Tagged]: ...
+
+    async def next(self, oid: str) -> tuple[str, Tagged]: ...
+
+
+def _check(pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: bool) -> list[tuple[str, Tagged]]:
+    if len(pdu_or_binds) != len(oids):
+        raise BadReply(f"{len(pdu_or_binds)} varbinds for {len(oids)} requested")
+    if exact:
+        for (name, _), oid in zip(pdu_or_binds, oids, strict=True):
+            if name != oid:
+                raise BadReply(f"answer for {name} where {oid} was asked")
+    return pdu_or_binds
+
+
+class _FastV2c:
+    """v2c: hand-encoded BER over the probe's shared socket."""
+
+    def __init__(self, client: V2cClient, address: str, port: int, community: bytes, timeout: float, retries: int):
+        self.client, self.address, self.port, self.community = client, address, port, community
+        self.timeout, self.retries = timeout, retries
+
+    async def _ask(self, oids: list[str], tag: int) -> list[tuple[str, Tagged]]:
+        pdu = await self.client.get(self.address, self.port, self.community, oids, self.timeout, self.retries, tag)
+        if pdu.tag != ber.RESPONSE:
+            raise BadReply("a report where a response was expected")
+        if pdu.error_status:
+            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
+        return _check([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+
+    async def get(self, oids: list[str]) -> list[Tagged]:
+        return [v for _, v in await self._ask(oids, ber.GET_REQUEST)]
+
+    async def next(self, oid: str) -> tuple[str, Tagged]:
+        return (await self._ask([oid], ber.GET_NEXT))[0]
+
+
+class _Pysnmp:
+    """v3 (and anything not v2c): pysnmp's engine does USM, keys, discovery and time windows."""
+
+    def __init__(self, engine: SnmpEngine, auth: Any, transport: Any, ctx: Any) -> None:
+        self.engine, self.auth, self.transport, self.ctx = engine, auth, transport, ctx
+
+    async def _ask(self, oids: list[str], command: Any) -> list[tuple[str, Tagged]]:
+        objs = (ObjectType(ObjectIdentity(o)) for o in oids)
+        err_ind, err_status, err_index, var_binds = await command(
+            self.engine, self.auth, self.transport, self.ctx, *objs, lookupMib=False
+        )
+        if err_ind:
+            raise _Indication(str(err_ind))
+        if err_status:
+            raise BadReply(f"agent error-status {err_status.prettyPrint()} at varbind {int(err_index)}")
+        binds = [(str(name), from_pysnmp(value)) for name, value in var_binds]
+        return _check(binds, oids, command is get_cmd)
+
+    async def get(self, oids: list[str]) -> list[Tagged]:
+        return [v for _, v in await self._ask(oids, get_cmd)]
+
+    async def next(self, oid: str) -> tuple[str, Tagged]:
+        return (await self._ask([oid], next_cmd))[0]
+
+
+async def _walk_names(agent: _Agent, column: str) -> dict[int, str]:
+    """index → text of one string column (ifName/ifDescr), by GETNEXT; bounded in rows."""
+    out: dict[int, str] = {}
+    oid = column
+    for _ in range(MAX_WALK_ROWS):
+        name, tagged = await agent.next(oid)
+        if not name.startswith(column + ".") or tagged[0] in _ABSENT:
+            break
+        suffix = name[len(column) + 1 :]
+        if not suffix.isdigit() or int(suffix) <= int(oid[len(column) + 1 :] or 0):
+            raise BadReply(f"GETNEXT went backwards or sideways: {name} after {oid}")
+        text = _value(tagged, "str", name)
+        if isinstance(text, str):
+            out[int(suffix)] = text
+        oid = name
+    return out
