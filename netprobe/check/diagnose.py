@@ -15,6 +15,7 @@ The reasoning is the one a network engineer does by hand, from the data centre o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -187,25 +188,42 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
         return [(a, m) for a, m in by_key.get(key, []) if a not in broken]
 
     line_state: dict[str, State] = {}
+    line_loss: dict[str, tuple[float, int] | None] = {}
     for r in inv.lines_of(slug):
-        ce = Item("line", r.id, _line_label(r), provider=r.line.provider, circuit_id=r.line.circuit_id,
-                  site=r.site.id, address=r.line.ce)  # fmt: skip
+        ce = Item(
+            "line",
+            r.id,
+            _line_label(r),
+            provider=r.line.provider,
+            circuit_id=r.line.circuit_id,
+            site=r.site.id,
+            address=r.line.ce,
+        )
         ce.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/ce")]
         ce.state, ce.reasons = judge_ping(ce.best_ping(), r.thresholds)
         items.append(ce)
         pe: Item | None = None
         if r.line.pe is not None:
-            pe = Item("pe", f"{r.id}/pe", f"{r.id} PE", provider=r.line.provider, circuit_id=r.line.circuit_id,
-                      site=r.site.id, address=r.line.pe)  # fmt: skip
+            pe = Item(
+                "pe",
+                f"{r.id}/pe",
+                f"{r.id} PE",
+                provider=r.line.provider,
+                circuit_id=r.line.circuit_id,
+                site=r.site.id,
+                address=r.line.pe,
+            )
             pe.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/pe")]
             pe.state, pe.reasons = judge_ping(pe.best_ping(), r.thresholds)
             items.append(pe)
         line_state[r.id] = ce.state
+        best = ce.best_ping()
+        line_loss[r.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
         finding = _line_finding(r, ce, pe, [t for t in observed.traces if t.line == r.id and t.agent not in broken])
         if finding is not None:
             findings.append(finding)
 
-    dev_items, dev_findings = _devices(inv, slug, usable, line_state)
+    dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss)
     items += dev_items
     findings += dev_findings
     svc_items, svc_findings = _services(inv, by_key)
@@ -263,20 +281,43 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
         trace = traces[0] if traces else None
         hop = last_answering(trace) if trace else None
         if hop is not None:
-            evidence.append(Msg("evidence.trace_stops", ttl=hop.ttl, address=hop.address or "?",
-                                part=f"part.{hop.part.value if hop.part else 'provider'}"))  # fmt: skip
+            evidence.append(
+                Msg(
+                    "evidence.trace_stops",
+                    ttl=hop.ttl,
+                    address=hop.address or "?",
+                    part=f"part.{hop.part.value if hop.part else 'provider'}",
+                )
+            )
         elif trace is not None:
             evidence.append(Msg("evidence.trace_nothing"))
         if pe_ok:
             msg = Msg("finding.line_down", line=r.id, provider=provider, circuit=circuit)
-            step = Msg("next.line_down", site=r.site.name or r.site.id, provider=provider, hotline=hotline,
-                       circuit=circuit)  # fmt: skip
+            step = Msg(
+                "next.line_down", site=r.site.name or r.site.id, provider=provider, hotline=hotline, circuit=circuit
+            )
         else:
             msg = Msg("finding.provider_down", line=r.id, provider=provider, circuit=circuit)
-            step = Msg("next.call_provider_down", provider=provider, hotline=hotline, circuit=circuit,
-                       ttl=hop.ttl + 1 if hop else 1)  # fmt: skip
-        return Finding(part, State.DOWN, r.id, msg, evidence, step, provider, r.line.circuit_id, r.hotline,
-                       hop.ttl + 1 if hop else None, 100.0)  # fmt: skip
+            step = Msg(
+                "next.call_provider_down",
+                provider=provider,
+                hotline=hotline,
+                circuit=circuit,
+                ttl=hop.ttl + 1 if hop else 1,
+            )
+        return Finding(
+            part,
+            State.DOWN,
+            r.id,
+            msg,
+            evidence,
+            step,
+            provider,
+            r.line.circuit_id,
+            r.hotline,
+            hop.ttl + 1 if hop else None,
+            100.0,
+        )
     # degraded or unstable: loss, delay or jitter
     threshold = r.thresholds.loss_pct.degraded or 2.0
     origin = None
@@ -286,28 +327,65 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
             break
     if origin is not None:
         part = origin.part or part
-        evidence.append(Msg("evidence.trace_loss", ttl=origin.ttl, address=origin.address or "?",
-                            loss=round(origin.loss_pct), part=f"part.{part.value}"))  # fmt: skip
+        evidence.append(
+            Msg(
+                "evidence.trace_loss",
+                ttl=origin.ttl,
+                address=origin.address or "?",
+                loss=round(origin.loss_pct),
+                part=f"part.{part.value}",
+            )
+        )
     lossy = any(m.key == "reason.loss" for m in ce.reasons)
     if lossy:
         msg = Msg("finding.line_loss", line=r.id, loss=round(loss or 0), part=f"part.{part.value}")
         if origin is not None:
-            step = Msg("next.call_provider_loss_hop", provider=provider, hotline=hotline, circuit=circuit,
-                       loss=round(loss or 0), ttl=origin.ttl, part=f"part.{part.value}")  # fmt: skip
+            step = Msg(
+                "next.call_provider_loss_hop",
+                provider=provider,
+                hotline=hotline,
+                circuit=circuit,
+                loss=round(loss or 0),
+                ttl=origin.ttl,
+                part=f"part.{part.value}",
+            )
         else:
-            step = Msg("next.call_provider_loss", provider=provider, hotline=hotline, circuit=circuit,
-                       loss=round(loss or 0))  # fmt: skip
+            step = Msg(
+                "next.call_provider_loss", provider=provider, hotline=hotline, circuit=circuit, loss=round(loss or 0)
+            )
     else:
-        msg = Msg("finding.line_slow", line=r.id, rtt=round(best.rtt_p50_ms or 0) if best else 0,
-                  jitter=round(best.jitter_ms or 0) if best else 0)  # fmt: skip
+        msg = Msg(
+            "finding.line_slow",
+            line=r.id,
+            rtt=round(best.rtt_p50_ms or 0) if best else 0,
+            jitter=round(best.jitter_ms or 0) if best else 0,
+        )
         step = Msg("next.call_provider_slow", provider=provider, hotline=hotline, circuit=circuit)
-    return Finding(part, ce.state, r.id, msg, evidence, step, provider, r.line.circuit_id, r.hotline,
-                   origin.ttl if origin else None, loss)  # fmt: skip
+    return Finding(
+        part,
+        ce.state,
+        r.id,
+        msg,
+        evidence,
+        step,
+        provider,
+        r.line.circuit_id,
+        r.hotline,
+        origin.ttl if origin else None,
+        loss,
+    )
 
 
 def _ping_evidence(key: str, line: str, p: PingStats) -> Msg:
-    return Msg(key, line=line, agent=p.agent, address=p.address, sent=p.sent, received=p.received,
-               loss=round(p.loss_pct) if p.loss_pct is not None else "?")  # fmt: skip
+    return Msg(
+        key,
+        line=line,
+        agent=p.agent,
+        address=p.address,
+        sent=p.sent,
+        received=p.received,
+        loss=round(p.loss_pct) if p.loss_pct is not None else "?",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -318,13 +396,17 @@ def _devices(
     slug: str,
     get: Callable[[str], list[tuple[str, Measurement]]],
     line_state: Mapping[str, State],
+    line_loss: Mapping[str, tuple[float, int] | None],
 ) -> tuple[list[Item], list[Finding]]:
     devices = inv.devices_of(slug)
     state: dict[str, State] = dict(line_state)
+    loss: dict[str, tuple[float, int] | None] = dict(line_loss)
     items: list[Item] = []
     findings: list[Finding] = []
     for d in _parents_first(devices):
-        item = Item("device", d.id, f"{d.id} ({d.device.kind.value})", site=d.site.id, address=d.device.address)
+        item = Item(
+            "device", d.id, d.device.name or d.id, d.device.kind.value, site=d.site.id, address=d.device.address
+        )
         item.ping = [ping_stats(a, m) for a, m in get(f"ping/device/{d.id}")]
         item.snmp = [snmp_stats(a, m) for a, m in get(f"snmp/device/{d.id}")]
         for port in d.device.tcp_ports:
@@ -333,10 +415,18 @@ def _devices(
         own, reasons = judge_ping(item.best_ping(), d.thresholds) if item.ping else (State.UNKNOWN, [])
         if own is State.UNKNOWN and item.snmp:
             own = State.OK if any(s.status == "ok" for s in item.snmp) else own
+        parent_loss = loss.get(d.device.parent or "")
+        best = item.best_ping()
+        loss[d.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
+        inherited = False
         if own is State.DOWN and parent_state in (State.DOWN, State.UNREACHABLE):
             item.state, item.reasons = State.UNREACHABLE, [Msg("reason.behind", parent=d.device.parent or "?")]
         else:
             item.state, item.reasons = own, reasons
+            if own in (State.DEGRADED, State.UNSTABLE) and loss[d.id] is not None and parent_loss is not None:
+                inherited = not significantly_more(loss[d.id], parent_loss, d.thresholds.loss_pct.degraded or 2.0)
+                if inherited:
+                    item.reasons = [*reasons, Msg("reason.inherited", parent=d.device.parent or "?")]
         snmp_finding = _snmp_findings(d, item)
         if item.state is not State.DOWN and snmp_finding is not None:
             findings.append(snmp_finding)
@@ -351,11 +441,20 @@ def _devices(
                     d.id,
                     Msg("finding.device_down", device=d.id, kind=f"kind.{d.device.kind.value}"),
                     [_ping_evidence("evidence.device", d.id, p) for p in item.ping],
-                    Msg("next.device_down", device=d.id, kind=f"kind.{d.device.kind.value}",
-                        site=d.site.name or d.site.id, parent=d.device.parent or "?"),  # fmt: skip
+                    Msg(
+                        "next.device_down",
+                        device=d.id,
+                        kind=f"kind.{d.device.kind.value}",
+                        site=d.site.name or d.site.id,
+                        parent=d.device.parent or "?",
+                    ),
                 )
             )
-        elif item.state in (State.DEGRADED, State.UNSTABLE) and any(m.key == "reason.loss" for m in reasons):
+        elif (
+            item.state in (State.DEGRADED, State.UNSTABLE)
+            and not inherited
+            and any(m.key == "reason.loss" for m in reasons)
+        ):
             p = item.best_ping()
             findings.append(
                 Finding(
@@ -371,6 +470,21 @@ def _devices(
     return items, findings
 
 
+def significantly_more(child: tuple[float, int] | None, parent: tuple[float, int], margin_pct: float) -> bool:
+    """Is the child's loss more than its parent's by `margin_pct` and by 3 standard errors of the difference?
+
+    Loss behind a lossy line is the line's loss: a device is only blamed for loss it adds itself.
+    """
+    if child is None:
+        return False
+    (c, nc), (p, np_) = child, parent
+    if nc <= 0 or np_ <= 0:
+        return c - p >= margin_pct
+    pooled = (c * nc + p * np_) / (nc + np_) / 100.0
+    se = 100.0 * math.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / np_))
+    return c - p >= max(margin_pct, 3 * se)
+
+
 def _snmp_findings(d: ResolvedDevice, item: Item) -> Finding | None:
     if not item.snmp:
         return None
@@ -381,26 +495,38 @@ def _snmp_findings(d: ResolvedDevice, item: Item) -> Finding | None:
             return None
         if item.state is State.OK:
             key = "finding.snmp_auth" if s.status == "auth" else "finding.snmp_silent"
-            return Finding(Part.LAN, State.DEGRADED, d.id, Msg(key, device=d.id),
-                           [Msg("evidence.snmp_status", device=d.id, status=s.status, error=s.error or "")],
-                           Msg("next.snmp_check", device=d.id))  # fmt: skip
+            return Finding(
+                Part.LAN,
+                State.DEGRADED,
+                d.id,
+                Msg(key, device=d.id),
+                [Msg("evidence.snmp_status", device=d.id, status=s.status, error=s.error or "")],
+                Msg("next.snmp_check", device=d.id),
+            )
         return None
     snap = answered[0]
     down = [i for i in snap.interfaces if i.oper_status == IF_DOWN and i.admin_status in (None, IF_UP)]
     errors = [i for i in snap.interfaces if (i.errors_per_s or 0) > 0]
     if down:
         names = ", ".join(i.name for i in down)
-        return Finding(Part.LAN, State.DEGRADED, d.id, Msg("finding.if_down", device=d.id, ifname=names),
-                       [Msg("evidence.if_down", device=d.id, ifname=names)],
-                       Msg("next.if_down", device=d.id, ifname=names, site=d.site.name or d.site.id))  # fmt: skip
+        return Finding(
+            Part.LAN,
+            State.DEGRADED,
+            d.id,
+            Msg("finding.if_down", device=d.id, ifname=names),
+            [Msg("evidence.if_down", device=d.id, ifname=names)],
+            Msg("next.if_down", device=d.id, ifname=names, site=d.site.name or d.site.id),
+        )
     if errors:
         worst_if = max(errors, key=lambda i: i.errors_per_s or 0)
-        return Finding(Part.LAN, State.DEGRADED, d.id,
-                       Msg("finding.if_errors", device=d.id, ifname=worst_if.name,
-                           rate=round(worst_if.errors_per_s or 0, 1)),
-                       [Msg("evidence.if_errors", device=d.id, ifname=worst_if.name,
-                            rate=round(worst_if.errors_per_s or 0, 1))],
-                       Msg("next.if_errors", device=d.id, ifname=worst_if.name))  # fmt: skip
+        return Finding(
+            Part.LAN,
+            State.DEGRADED,
+            d.id,
+            Msg("finding.if_errors", device=d.id, ifname=worst_if.name, rate=round(worst_if.errors_per_s or 0, 1)),
+            [Msg("evidence.if_errors", device=d.id, ifname=worst_if.name, rate=round(worst_if.errors_per_s or 0, 1))],
+            Msg("next.if_errors", device=d.id, ifname=worst_if.name),
+        )
     return None
 
 
@@ -450,8 +576,10 @@ def _services(inv: Inventory, by_key: Mapping[str, list[tuple[str, Measurement]]
                     State.DOWN,
                     s.id,
                     Msg("finding.service_down", service=s.name),
-                    [Msg("evidence.tcp", agent=t.agent, address=s.address, port=s.port, status=t.status)
-                     for t in measured],  # fmt: skip
+                    [
+                        Msg("evidence.tcp", agent=t.agent, address=s.address, port=s.port, status=t.status)
+                        for t in measured
+                    ],
                     Msg("next.service_down", service=s.name),
                 )
             )

@@ -62,10 +62,23 @@ class Part(StrEnum):
     AGENT = "agent"
 
 
-@dataclass(frozen=True)
 class Msg:
-    key: str
-    params: dict[str, Any] = field(default_factory=dict)
+    """A catalogue key and its parameters: `Msg("reason.loss", value=18.0, limit=10)`."""
+
+    __slots__ = ("key", "params")
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        self.params = params
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Msg) and (self.key, self.params) == (other.key, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"Msg({self.key!r}, {self.params!r})"
 
 
 @dataclass
@@ -144,6 +157,7 @@ class Item:
     kind: str  # "line", "pe", "device", "service"
     id: str
     label: str
+    device_kind: str | None = None  # a device: router, switch, ... (shown translated)
     state: State = State.UNKNOWN
     provider: str | None = None
     circuit_id: str | None = None

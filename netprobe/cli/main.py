@@ -10,6 +10,7 @@ import click
 
 from netprobe import __version__
 from netprobe.cli.context import App
+from netprobe.cli.check_cmd import check
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
@@ -42,6 +43,7 @@ def cli(ctx: click.Context, inventory_arg: str | None, config_path: str | None, 
 
 cli.add_command(inventory)
 cli.add_command(demo)
+cli.add_command(check)
 cli.add_command(lab)
 cli.add_command(outbox)
 

@@ -140,8 +140,12 @@ def render_csv(report: SlaReport, _: Translator) -> str:
     """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([_("sla.title", month=report.month), _("sla.period", start=_when(report, report.start_s),
-                                                          end=_when(report, report.end_s))])  # fmt: skip
+    w.writerow(
+        [
+            _("sla.title", month=report.month),
+            _("sla.period", start=_when(report, report.start_s), end=_when(report, report.end_s)),
+        ]
+    )
     w.writerow([])
     w.writerow([_("sla.section.lines")])
     w.writerow(_line_columns(_))

@@ -23,6 +23,7 @@ Definitions (docs/check.md, "SLA report", says the same in words a contract mana
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -208,7 +209,7 @@ def _num(value: object) -> float | None:
 
 
 def typical_interval(times: list[float]) -> float | None:
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
     return statistics.median(gaps) if gaps else None
 
 
@@ -376,6 +377,15 @@ def steps(start: datetime, end: datetime, step: timedelta) -> list[tuple[float, 
         nxt = min(t + step, end)
         out.append((t.timestamp(), nxt.timestamp()))
         t = nxt
+    return out
+
+
+def steps_between(start_s: float, end_s: float, step_s: float) -> list[tuple[float, float]]:
+    out = []
+    t = start_s
+    while t < end_s:
+        out.append((t, min(t + step_s, end_s)))
+        t += step_s
     return out
 
 

@@ -144,7 +144,9 @@ def test_lossy_hours_are_unstable_and_mean_loss_counts_them() -> None:
 
 def test_timeline_merges_adjacent_segments() -> None:
     segs = timeline(series(0, 300))
-    assert len(segs) == 1 and segs[0].state == "up" and (segs[0].start_s, segs[0].end_s) == (0, 270 + 2.5 * 30)  # the last burst holds 2.5 intervals
+    assert (
+        len(segs) == 1 and segs[0].state == "up" and (segs[0].start_s, segs[0].end_s) == (0, 270 + 2.5 * 30)
+    )  # the last burst holds 2.5 intervals
 
 
 def test_outages_of_separate_down_runs() -> None:
@@ -192,9 +194,9 @@ class ListSource:
         self, measurement: str, since_ns: int, until_ns: int, tags: Mapping[str, str] | None = None
     ) -> Iterator[Point]:
         for p in sorted(self.points, key=lambda p: p.time_ns):
-            if p.measurement == measurement and since_ns <= p.time_ns < until_ns:
-                if all(p.tags.get(k) == v for k, v in (tags or {}).items()):
-                    yield p
+            in_range = p.measurement == measurement and since_ns <= p.time_ns < until_ns
+            if in_range and all(p.tags.get(k) == v for k, v in (tags or {}).items()):
+                yield p
 
 
 def test_build_report_per_line_and_provider() -> None:
@@ -218,8 +220,14 @@ def test_build_report_per_line_and_provider() -> None:
     assert vnpt.availability_pct == pytest.approx(l1.availability_pct)
     daily = vnpt.daily_availability()
     assert len(daily) == 31 and daily[0] is not None and daily[1] is None
-    only = build_report(ListSource(pts), [LineInfo("l1", "VNPT"), LineInfo("l2", "Viettel")], "2026-10", ICT,
-                        now_s=end, provider="viettel")  # fmt: skip
+    only = build_report(
+        ListSource(pts),
+        [LineInfo("l1", "VNPT"), LineInfo("l2", "Viettel")],
+        "2026-10",
+        ICT,
+        now_s=end,
+        provider="viettel",
+    )
     assert [x.line for x in only.lines] == ["l2"]
 
 
