@@ -33,7 +33,7 @@ async def trace_path(
     allow: AllowList,
     *,
     max_ttl: int = 12,
-    rounds: int = 3,
+    rounds: int = 5,
     spacing_s: float = 0.01,
     timeout_s: float = 1.0,
     deadline: float | None = None,
