@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 
@@ -93,7 +94,7 @@ def test_targets_run_once_per_interval_spread_over_it() -> None:
     # each target ran about once per second, at the same offset inside each cycle
     for starts in probe.starts.values():
         assert 2 <= len(starts) <= 4
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert all(abs(g - 1.0) < 0.15 for g in gaps), gaps
     offsets = [s % 1.0 for starts in probe.starts.values() for s in starts]
     buckets = [sum(1 for o in offsets if k / 5 <= o < (k + 1) / 5) for k in range(5)]
