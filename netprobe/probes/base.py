@@ -71,6 +71,8 @@ class Measurement:
     error: str | None = None
     # extra rows that belong to this measurement, e.g. one per watched SNMP interface
     rows: list[dict[str, Any]] = field(default_factory=list)
+    # ping: every packet's RTT in ms in send order, None for a lost packet (evidence, not a stored field)
+    samples: list[float | None] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

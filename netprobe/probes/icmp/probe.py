@@ -1,0 +1,262 @@
+"""ICMP echo at province scale: one socket per family, paced sends, kernel receive timestamps.
+
+How a run goes (like fping, which is the reference it is benchmarked against):
+- packets go out round by round (packet k to every target, then packet k+1), each target's packets at
+  least `spacing_ms` apart, and all sends under one global cap (`max_packets_per_s`), paced from a fixed
+  schedule so a late timer is caught up rather than stretching the run;
+- replies are read by the event loop between send bursts (a full receive buffer is silent false loss)
+  and matched by (source, id, seq) plus a random per-run token in the payload, so a stranger's echo reply
+  or a stale one from an earlier run never counts;
+- RTT = kernel receive timestamp (SO_TIMESTAMPNS) − the wall clock read right before sendto();
+- a reply later than `timeout_ms` is a lost packet; a send the kernel refuses (EPERM from a firewall,
+  ENOBUFS) is a transmitted and lost packet, because the line never carried it.
+Every loop is bounded: the count per target, and the run's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import os
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from netprobe.engine.allowlist import AllowList
+from netprobe.errors import PrivilegeError
+from netprobe.inventory.model import PingSettings
+from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+from netprobe.probes.icmp.packets import ECHO_REPLY, EchoBuilder, parse
+from netprobe.probes.icmp.sockets import SO_TIMESTAMPNS, IcmpMode, IcmpSocket, open_icmp_socket
+from netprobe.probes.icmp.stats import ping_fields
+
+TOKEN_LEN = 8
+BURST = 64  # sends between two chances for the loop to read replies
+# The pacer wakes at most every TICK_S and then sends every packet whose slot has come: a packet never
+# leaves before its slot, and one wake-up per packet (50k timer events for 10k targets) is avoided.
+TICK_S = 0.001
+CATCH_UP_S = 0.003  # how far behind schedule the pacer may send back-to-back to catch up
+READS_PER_WAKEUP = 512  # bounded drain per readable event; the loop comes back if more is queued
+_TS = struct.Struct("=qq")
+_ID_SEQ = struct.Struct("!HH")
+_CMSG = socket.CMSG_SPACE(_TS.size)
+
+RESULT_OK, RESULT_BAD_ADDRESS, RESULT_ERROR = 0, 1, 2  # Telegraf ping's result_code
+
+
+@dataclass(slots=True)
+class _Job:
+    target: Target
+    settings: PingSettings
+    address: str  # canonical text, as recvmsg reports it
+    family: socket.AddressFamily
+    sent_ns: list[int] = field(default_factory=list)  # 0 = never left the host (EPERM/ENOBUFS)
+    rtt_ms: list[float | None] = field(default_factory=list)
+    started: float = 0.0
+    last_send: float = -1e18
+    errors: list[str] = field(default_factory=list)
+    unreachable: str | None = None
+    status: Status | None = None  # decided before sending (not allowed, bad address, no socket)
+
+
+class _Session:
+    """Replies in flight for one run, and the reader that matches them."""
+
+    def __init__(self, token: bytes, builders: dict[socket.AddressFamily, EchoBuilder]) -> None:
+        self.token = token
+        self.builders = builders
+        self.pending: dict[tuple[str, int, int], tuple[_Job, int]] = {}
+        self.outstanding = 0
+        self.sending = True
+        self.done = asyncio.Event()
+
+    def on_readable(self, s: IcmpSocket) -> None:
+        """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse()."""
+        recvmsg, pending, token = s.sock.recvmsg, self.pending, self.token
+        off_fixed = 0 if s.header_included else -1
+        reply_type = ECHO_REPLY[s.family]
+        dgram = s.mode is IcmpMode.DGRAM
+        for _ in range(READS_PER_WAKEUP):
+            try:
+                data, anc, _flags, addr = recvmsg(2048, _CMSG)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
+            rx_ns = 0
+            for level, kind, payload in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TS.size:
+                    sec, nsec = _TS.unpack_from(payload)
+                    rx_ns = sec * 1_000_000_000 + nsec
+            if not rx_ns:
+                rx_ns = time.time_ns()
+            off = 0 if off_fixed < 0 else ((data[0] & 0x0F) * 4 if data else 0)
+            if len(data) >= off + 8 and data[off] == reply_type:
+                ident, seq = _ID_SEQ.unpack_from(data, off + 4)
+                key = (addr[0], 0 if dgram else ident, seq)
+                hit = pending.get(key)
+                if hit is None or data[off + 8 : off + 8 + TOKEN_LEN] != token[: len(data) - off - 8]:
+                    continue  # someone else's ping, or a stale/duplicate reply
+                del pending[key]
+                job, k = hit
+                rtt = (rx_ns - job.sent_ns[k]) / 1e6
+                if 0 <= rtt <= job.settings.timeout_ms:
+                    job.rtt_ms[k] = rtt
+                self.outstanding -= 1
+                if self.outstanding <= 0 and not self.sending:
+                    self.done.set()
+                continue
+            reply = parse(data, s.family, s.header_included, addr[0], TOKEN_LEN)
+            if reply is not None and reply.is_error:
+                hit = pending.get((reply.source, 0 if dgram else reply.ident, reply.seq))
+                if hit is not None:  # the reply will never come; the packet stays lost
+                    hit[0].unreachable = f"ICMP type {reply.icmp_type} for packet {hit[1]}"
+
+
+class IcmpProbe:
+    kind = ProbeKind.PING
+
+    def __init__(self, allow: AllowList, max_packets_per_s: float = 10_000.0, mode: IcmpMode = IcmpMode.AUTO) -> None:
+        self.allow = allow
+        self.rate = max_packets_per_s
+        self.mode = mode
+        self.token = os.urandom(TOKEN_LEN)
+        # raw sockets see every echo reply on the host: our id tells ours apart (datagram: the kernel's)
+        self.ident = int.from_bytes(os.urandom(2), "big")
+        self._seq = 0
+
+    async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
+        jobs = [self._job(t) for t in targets]
+        live = [j for j in jobs if j.status is None]
+        sockets: dict[socket.AddressFamily, IcmpSocket] = {}
+        try:
+            for fam in {j.family for j in live}:
+                try:
+                    sockets[fam] = open_icmp_socket(fam, self.mode)
+                except PrivilegeError as exc:
+                    for j in live:
+                        if j.family == fam:
+                            j.status, j.errors = Status.ERROR, [str(exc)]
+            live = [j for j in live if j.status is None]
+            if live:
+                await self._exchange(live, sockets, deadline)
+        finally:
+            loop = asyncio.get_running_loop()
+            for s in sockets.values():
+                loop.remove_reader(s.sock.fileno())
+                s.close()
+        return [self._measure(j) for j in jobs]
+
+    def _job(self, target: Target) -> _Job:
+        settings = target.ping or PingSettings()
+        try:
+            ip = ipaddress.ip_address(target.address)
+        except ValueError:
+            job = _Job(target, settings, target.address, socket.AF_INET, status=Status.ERROR)
+            job.errors.append(f"{target.address!r} is not an IP address")
+            return job
+        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        job = _Job(target, settings, ip.compressed, family)
+        if not self.allow.allows(ip):  # checked again here, right before any packet leaves
+            job.status = Status.NOT_ALLOWED
+            job.errors.append(self.allow.refusal(target.address, target.key))
+        return job
+
+    async def _exchange(
+        self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], deadline: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        session = _Session(self.token, {fam: EchoBuilder(fam, self._payload(jobs, fam)) for fam in sockets})
+        for s in sockets.values():
+            loop.add_reader(s.sock.fileno(), session.on_readable, s)
+        last_send = await self._send_all(jobs, sockets, session, deadline)
+        session.sending = False
+        if session.outstanding > 0:
+            longest = max(j.settings.timeout_ms for j in jobs) / 1000.0
+            wait = min(deadline, last_send + longest) - loop.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(session.done.wait(), wait)
+
+    def _payload(self, jobs: list[_Job], family: socket.AddressFamily) -> bytes:
+        size = max((j.settings.size for j in jobs if j.family == family), default=56)
+        return (self.token + bytes(max(0, size - TOKEN_LEN)))[:size]
+
+    async def _send_all(
+        self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], session: _Session, deadline: float
+    ) -> float:
+        """Round-robin sends under the global cap; returns when the last packet left (loop time)."""
+        loop = asyncio.get_running_loop()
+        clock = loop.time
+        wall_ns = time.time_ns
+        pending = session.pending
+        gap = 1.0 / self.rate
+        slot = clock()  # the global pacing schedule: the earliest time the next packet may leave
+        burst = 0
+        rounds = max(j.settings.count for j in jobs)
+        plan = [(j, sockets[j.family], session.builders[j.family].build, j.settings.spacing_ms / 1000.0) for j in jobs]
+        for k in range(rounds):
+            for job, s, build, spacing in plan:
+                if k >= job.settings.count:
+                    continue
+                due = max(slot, job.last_send + spacing)
+                now = clock()
+                if due > now or burst >= BURST:
+                    await asyncio.sleep(max(TICK_S, due - now) if due > now else 0)  # the loop reads replies here
+                    burst = 0
+                    now = clock()
+                if now >= deadline:
+                    return now
+                ident = 0 if s.mode is IcmpMode.DGRAM else self.ident
+                seq = self._seq
+                self._seq = (seq + 1) & 0xFFFF
+                if k == 0:
+                    job.started = time.time()
+                job.last_send = now
+                job.rtt_ms.append(None)
+                key = (job.address, ident, seq)
+                pending[key] = (job, k)
+                packet = build(self.ident, seq)
+                t_ns = wall_ns()
+                try:
+                    s.sock.sendto(packet, (job.address, 0))
+                except OSError as exc:
+                    del pending[key]
+                    t_ns = 0
+                    if exc.errno not in (errno.EPERM, errno.ENOBUFS, errno.EAGAIN):
+                        job.errors.append(f"send: {exc.strerror}")
+                        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+                            job.unreachable = exc.strerror
+                else:
+                    session.outstanding += 1
+                job.sent_ns.append(t_ns)
+                slot = max(slot, now - CATCH_UP_S) + gap  # catch up a late timer, but bank no idle time
+                burst += 1
+        return clock()
+
+    def _measure(self, job: _Job) -> Measurement:
+        t = job.target
+        if job.status is not None:
+            code = RESULT_BAD_ADDRESS if job.errors and "not an IP" in job.errors[0] else RESULT_ERROR
+            fields: dict[str, float | int | str | bool] = {"result_code": code}
+            return Measurement(t, time.time(), job.status, fields, "; ".join(job.errors))
+        fields = dict(ping_fields(job.rtt_ms))
+        received = int(fields["packets_received"])
+        fields["result_code"] = RESULT_OK if not job.errors else RESULT_ERROR
+        if received:
+            status, error = Status.OK, None
+        elif job.unreachable:
+            status, error = Status.UNREACHABLE, f"unreachable: {job.unreachable}"
+        elif job.errors and len(job.errors) == len(job.rtt_ms):
+            status, error = Status.ERROR, job.errors[0]
+        else:
+            status, error = Status.TIMEOUT, f"no reply to {len(job.rtt_ms)} echo requests"
+        if len(job.rtt_ms) < job.settings.count:
+            error = (
+                error + "; " if error else ""
+            ) + f"deadline reached after {len(job.rtt_ms)} of {job.settings.count}"
+        return Measurement(t, job.started or time.time(), status, fields, error, samples=list(job.rtt_ms))
