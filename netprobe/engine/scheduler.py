@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from netprobe.errors import NetprobeError
 from netprobe.inventory.model import PingSettings, SnmpSettings, TcpSettings
 from netprobe.probes.base import Measurement, Probe, ProbeKind, Status, Target
 
@@ -367,6 +368,8 @@ class Scheduler:
                     report.ok += sum(1 for m in measurements if m.ok)
                     report.errors += sum(1 for m in measurements if m.status is Status.ERROR)
                     await self.on_results(measurements)
+            except NetprobeError:  # e.g. storage full: already logged by the handler, one line
+                report.errors += 1
             except Exception:
                 report.errors += 1
                 log.exception("%s: handing over %d results failed", kind, len(measurements))
