@@ -13,6 +13,7 @@ from netprobe.cli.context import App
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.run_cmd import run
+from netprobe.cli.storage_cmd import outbox
 from netprobe.errors import EXIT_FAILURE, EXIT_USAGE, NetprobeError
 
 
@@ -42,6 +43,7 @@ def cli(ctx: click.Context, inventory_arg: str | None, config_path: str | None, 
 cli.add_command(inventory)
 cli.add_command(demo)
 cli.add_command(run)
+cli.add_command(outbox)
 
 
 def entry(argv: list[str] | None = None) -> None:

@@ -7,6 +7,12 @@ existing Telegraf ping dashboards keep working; units are in the field names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from netprobe.storage.point import FieldValue, Point
+
+if TYPE_CHECKING:
+    from netprobe.probes.base import Measurement
 
 # Tags any target-level point may carry (from the inventory; see engine.targets).
 TARGET_TAGS = frozenset({"agent", "province", "commune", "site", "line", "device", "target", "provider", "kind"})
@@ -143,3 +149,36 @@ def check_point(measurement: str, tags: dict[str, str], fields: dict[str, object
             problems.append(f"{measurement}: field {name!r} should be {expected.__name__}, got {type(value).__name__}")
     problems += [f"{measurement}: missing field {f!r}" for f in schema.required_fields if f not in fields]
     return problems
+
+
+# Which measurement a probe kind's Measurement becomes (SNMP also yields one snmp_if point per row).
+_MEASUREMENT_OF_KIND = {"ping": "ping", "tcp": "tcp", "snmp": "snmp_sys"}
+
+
+def points_from_measurement(m: Measurement, agent: str) -> list[Point]:
+    """The points one probe Measurement is stored as; every one conforms to SCHEMA (tests check all).
+
+    Tags come from the target (inventory) plus `agent` (and `port` for TCP); fields from the probe plus
+    `status` (the probe's Status). An SNMP measurement's `rows` become one `snmp_if` point each, tagged
+    with the interface name. Empty tag values are left out: line protocol cannot carry them.
+    """
+    name = _MEASUREMENT_OF_KIND.get(m.target.kind.value)
+    if name is None:  # e.g. traceroute: not a time series (yet)
+        return []
+    time_ns = round(m.time * 1e9)
+    tags = {k: str(v) for k, v in m.target.tags.items() if k in TARGET_TAGS and v not in (None, "")}
+    if agent:
+        tags["agent"] = agent
+    if name == "tcp" and m.target.port is not None:
+        tags["port"] = str(m.target.port)
+    fields: dict[str, FieldValue] = {k: v for k, v in m.fields.items() if v is not None}
+    fields["status"] = m.status.value
+    points = [Point(name, tags, fields, time_ns)]
+    for row in m.rows if name == "snmp_sys" else ():
+        ifname = row.get("ifname")
+        if ifname in (None, ""):
+            continue
+        row_fields = {k: v for k, v in row.items() if k != "ifname" and v is not None}
+        if row_fields:
+            points.append(Point("snmp_if", {**tags, "ifname": str(ifname)}, row_fields, time_ns))
+    return points

@@ -1,0 +1,256 @@
+"""The outbox: a durable local queue (SQLite, WAL) every point enters before any database sees it.
+
+Points are stored as line-protocol lines with their own timestamps, so a replay after a crash or an
+outage rewrites the same series+time and InfluxDB overwrites instead of duplicating. A row is deleted only
+after the database acknowledged the batch it was in (see drain.py). Bounded by size and age: when a
+bound is hit the *oldest* points are dropped, counted (`dropped`, exported as the agent's
+`outbox_dropped` self-metric) and logged at ERROR — never silently.
+
+Several processes may open the same outbox (the agent writes, `netprobe outbox flush` drains); SQLite's
+locking keeps them consistent and drain.py's lock file keeps a single drainer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from netprobe.storage.errors import StorageError, prepare_dir, sqlite_error
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- AUTOINCREMENT: ids never reused, so an ack can never hit a newer row
+    enqueued_ns INTEGER NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    enqueued_ns INTEGER NOT NULL,
+    quarantined_ns INTEGER NOT NULL,
+    line TEXT NOT NULL,
+    error TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    line: str
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    path: Path
+    depth: int
+    oldest_age_s: float | None
+    size_mb: float
+    dropped: int
+    quarantined: int
+    sent: int
+    last_error: str | None
+    last_error_age_s: float | None
+    last_ok_age_s: float | None
+
+
+class Outbox:
+    """One connection to the outbox database at `path` (use one Outbox per thread)."""
+
+    def __init__(self, path: Path, *, max_mb: float = 512.0, max_age_h: float = 24.0 * 7) -> None:
+        self.path = Path(path)
+        self.max_bytes = int(max_mb * 1e6)
+        self.max_age_ns = int(max_age_h * 3600e9)
+        prepare_dir(self.path.parent, "outbox")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk (WAL fsynced) before write() returns — survives power loss too.
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writer side ----------------------------------------------------------------------------------
+
+    def enqueue(self, lines: Sequence[str]) -> int:
+        """Durably queue `lines` (one transaction, fsynced); returns how many. Then enforce the bounds."""
+        if not lines:
+            return 0
+        now = time.time_ns()
+        try:
+            with self._tx():
+                self.db.executemany("INSERT INTO outbox (enqueued_ns, line) VALUES (?, ?)", ((now, x) for x in lines))
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+        self._enforce_bounds()
+        return len(lines)
+
+    def _enforce_bounds(self) -> None:
+        try:
+            used = self.used_bytes()
+            if used > self.max_bytes:
+                depth = self.depth()
+                # Drop the oldest down to 90% of the bound, estimating bytes per row from the average.
+                excess = used - int(self.max_bytes * 0.9)
+                n = max(1, min(depth, int(excess / max(used / max(depth, 1), 1)) + 1))
+                self._drop_oldest(n, f"outbox over storage.outbox_max_mb={self.max_bytes / 1e6:g}")
+            cutoff = time.time_ns() - self.max_age_ns
+            oldest = self.db.execute("SELECT enqueued_ns FROM outbox ORDER BY id LIMIT 1").fetchone()
+            if oldest and oldest[0] < cutoff:  # one indexed row per enqueue; the full count only when needed
+                n = self.db.execute("SELECT count(*) FROM outbox WHERE enqueued_ns < ?", (cutoff,)).fetchone()[0]
+                if n:
+                    self._drop_oldest(n, f"points older than storage.outbox_max_age_h={self.max_age_ns / 3600e9:g}")
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+
+    def _drop_oldest(self, n: int, why: str) -> None:
+        with self._tx():
+            self.db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (n,))
+            self._bump("dropped", n)
+        log.error(
+            "outbox %s: DROPPED the %d oldest points (%s); the database has been unreachable too long — "
+            "see `netprobe outbox status`",
+            self.path,
+            n,
+            why,
+        )
+
+    # --- drainer side ---------------------------------------------------------------------------------
+
+    def peek(self, limit: int) -> list[Row]:
+        """The oldest `limit` queued rows, oldest first (left in place until acked)."""
+        try:
+            cur = self.db.execute("SELECT id, line FROM outbox ORDER BY id LIMIT ?", (limit,))
+            return [Row(i, line) for i, line in cur]
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+
+    def ack(self, rows: Sequence[Row]) -> None:
+        """The database accepted `rows` (a contiguous slice of one peek): delete them."""
+        if not rows:
+            return
+        try:
+            with self._tx():
+                # A peek returns consecutive ids and new rows get larger ids, so the range is exactly `rows`.
+                self.db.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?", (rows[0].id, rows[-1].id))
+                self._bump("sent", len(rows))
+                self._set("last_ok_ns", time.time_ns())
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+
+    def quarantine(self, row: Row, error: str) -> None:
+        """The database refuses this one point for good (malformed): keep it aside, never resend."""
+        now = time.time_ns()
+        try:
+            with self._tx():
+                moved = self.db.execute(
+                    "INSERT INTO quarantine (id, enqueued_ns, quarantined_ns, line, error) "
+                    "SELECT id, enqueued_ns, ?, line, ? FROM outbox WHERE id = ?",
+                    (now, error, row.id),
+                ).rowcount
+                self.db.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+                self._bump("quarantined", moved)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+        log.error("outbox %s: quarantined a point the database refused (%s): %s", self.path, error, row.line[:200])
+
+    def record_error(self, message: str | None) -> None:
+        try:
+            with self._tx():
+                self._set("last_error", message)
+                self._set("last_error_ns", time.time_ns() if message else None)
+        except sqlite3.Error:
+            log.debug("could not record the last error in the outbox", exc_info=True)
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def depth(self) -> int:
+        # max(id) - min(id) would be O(1) but wrong after quarantine/drop holes; count(*) on the rowid
+        # b-tree is fast enough for status and self-metrics (≈ 10 ms per million rows).
+        return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def used_bytes(self) -> int:
+        page = self.db.execute("PRAGMA page_size").fetchone()[0]
+        count = self.db.execute("PRAGMA page_count").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((count - free) * page)
+
+    def counter(self, key: str) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def quarantined_lines(self, limit: int = 20) -> list[tuple[str, str]]:
+        cur = self.db.execute("SELECT line, error FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))
+        return [(str(a), str(b)) for a, b in cur]
+
+    def stats(self) -> OutboxStats:
+        try:
+            now = time.time_ns()
+            oldest = self.db.execute("SELECT enqueued_ns FROM outbox ORDER BY id LIMIT 1").fetchone()
+            meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+
+        def age(ns: object) -> float | None:
+            return (now - int(ns)) / 1e9 if isinstance(ns, int) else None
+
+        return OutboxStats(
+            path=self.path,
+            depth=self.depth(),
+            oldest_age_s=age(oldest[0]) if oldest else None,
+            size_mb=self.used_bytes() / 1e6,
+            dropped=int(meta.get("dropped") or 0),
+            quarantined=int(meta.get("quarantined") or 0),
+            sent=int(meta.get("sent") or 0),
+            last_error=meta.get("last_error"),
+            last_error_age_s=age(meta.get("last_error_ns")),
+            last_ok_age_s=age(meta.get("last_ok_ns")),
+        )
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    def _bump(self, key: str, n: int) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            (key, n),
+        )
+
+    def _set(self, key: str, value: object) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): the writer lock is taken up front, no upgrade deadlock."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            with contextlib.suppress(sqlite3.Error):  # it may have rolled back already (e.g. SQLITE_FULL)
+                self.db.execute("ROLLBACK")
+
+
+__all__ = ["Outbox", "OutboxStats", "Row", "StorageError"]
