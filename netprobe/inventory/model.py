@@ -102,14 +102,25 @@ class Level(Strict):
 
 
 class Thresholds(Strict):
+    """What the verdicts judge a line or device by (netprobe.health; docs/verdicts.md explains each rule)."""
+
     loss_pct: Level = Level(degraded=2, unstable=10)
     rtt_ms: Level = Level(degraded=80, unstable=200)
     jitter_ms: Level = Level(degraded=15, unstable=40)
     rtt_vs_baseline: Level = Level(degraded=3, unstable=6)  # × the target's own rolling median
     flaps_per_hour: Level = Level(degraded=1, unstable=3)
-    min_state_s: Annotated[float, Field(ge=0)] = 120.0  # a verdict holds at least this long
+    errors_per_s: Level = Level(degraded=1, unstable=10)  # SNMP in+out interface errors, worst interface
+    reboots: Level = Level(degraded=1, unstable=2)  # sysUpTime resets within the long window
+    min_state_s: Annotated[float, Field(ge=0)] = 120.0  # a verdict holds at least this long before improving
     window_s: PositiveFloat = 300.0
     long_window_s: PositiveFloat = 3600.0
+    # Hysteresis in time (the Levels' exit_ratio is hysteresis in value):
+    enter_s: Annotated[float, Field(ge=0)] = 0.0  # a worse condition must last this long before the verdict worsens
+    clear_s: Annotated[float, Field(ge=0)] = 120.0  # a better condition must last this long before it improves
+    down_probes: Annotated[int, Field(ge=1, le=100)] = 2  # consecutive all-lost bursts that make a target down
+    min_lost_packets: Annotated[int, Field(ge=1)] = 2  # fewer lost packets in a window never count as loss
+    baseline_s: PositiveFloat = 86_400.0  # the rolling-median RTT baseline looks back this far
+    rtt_excess_min_ms: Annotated[float, Field(ge=0)] = 10.0  # rtt_vs_baseline also needs this many ms above it
 
 
 class Overrides(Strict):

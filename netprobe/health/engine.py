@@ -1,0 +1,644 @@
+"""The verdict engine: observations in, verdicts out, with hysteresis and root cause in one pass.
+
+Each `evaluate(now)`:
+1. judges every vantage point (agent) first: one that sees (nearly) every target fail while another sees
+   them fine — or that sees everything fail with enough targets to tell — is *impaired*; its views are
+   set aside, so the communes are not blamed for its uplink;
+2. walks lines and devices parents-first (Topology.order): per node, each remaining agent's view is
+   judged; the best view wins (if any vantage point reaches it fine, it works); a failing node behind a
+   failing parent is UNREACHABLE, not DOWN — the parent's verdict is already known, so there is no race;
+3. folds lines into communes (every line down ⇒ one "isolated" finding) and names agents that cannot
+   reach communes another agent reaches.
+
+Hysteresis: each metric enters a level at its threshold and leaves it below threshold × exit_ratio; the
+verdict worsens once the worse condition has lasted `enter_s` (default at once) and improves only after
+it has held `min_state_s` and the better condition has lasted `clear_s`. All state is JSON-serialisable
+(`to_json`/`from_json`) so a restarted agent continues where it stopped. Same observations and the same
+evaluation times ⇒ the same verdicts, whatever order the observations arrived in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from netprobe.health.observation import Observation, Source
+from netprobe.health.reasons import Code, Reason
+from netprobe.health.signals import (
+    Baseline,
+    PingStats,
+    Series,
+    SnmpStats,
+    as_reachability,
+    ping_stats,
+    snmp_stats,
+)
+from netprobe.health.topology import Node, Topology
+from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
+from netprobe.inventory.model import Level, Thresholds
+
+STATE_VERSION = 1
+SeriesKey = tuple[str, str, str]  # (subject, role, agent)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    agent_down_fraction: float = 0.8  # an agent whose targets fail at least this much is suspected...
+    agent_min_targets: int = 5  # ...when it probes this many (or another agent sees them fine)
+    agent_thresholds: Thresholds = field(default_factory=Thresholds)  # hysteresis of agent verdicts
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hysteresis
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class Machine:
+    """One subject's held verdict. `health` is the judged severity 0 OK … 3 DOWN (None: never judged);
+    `published` adds attribution (UNREACHABLE, UNKNOWN), which changes at once and never resets `health`."""
+
+    health: int | None = None
+    health_since: float = 0.0
+    pending: int | None = None  # where the candidate is heading, and since when
+    pending_since: float = 0.0
+    levels: dict[str, int] = field(default_factory=dict)  # each metric's held level
+    published: State | None = None
+    published_since: float = 0.0
+    blame_parent: bool = False
+
+    def step(self, candidate: int, now: float, th: Thresholds) -> None:
+        if self.health is None:
+            self.health, self.health_since, self.pending = candidate, now, None
+            return
+        if candidate == self.health:
+            self.pending = None
+            return
+        worse = candidate > self.health
+        if self.pending is None or (self.pending > self.health) != worse:
+            self.pending, self.pending_since = candidate, now
+        else:  # while waiting, move only as far as the candidate held all along
+            self.pending = min(self.pending, candidate) if worse else max(self.pending, candidate)
+        if worse:
+            ready = now - self.pending_since >= th.enter_s
+        else:
+            ready = now - self.health_since >= th.min_state_s and now - self.pending_since >= th.clear_s
+        if ready:
+            self.health, self.health_since, self.pending = self.pending, now, None
+
+    @property
+    def improving(self) -> bool:
+        return self.pending is not None and self.health is not None and self.pending < self.health
+
+    def publish(self, state: State, now: float) -> None:
+        if state != self.published:
+            self.published, self.published_since = state, now
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "health": self.health,
+            "health_since": self.health_since,
+            "pending": self.pending,
+            "pending_since": self.pending_since,
+            "levels": self.levels,
+            "published": self.published.value if self.published else None,
+            "published_since": self.published_since,
+            "blame_parent": self.blame_parent,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Machine:
+        return cls(
+            d["health"],
+            float(d["health_since"]),
+            d["pending"],
+            float(d["pending_since"]),
+            {str(k): int(v) for k, v in d["levels"].items()},
+            State(d["published"]) if d["published"] else None,
+            float(d["published_since"]),
+            bool(d["blame_parent"]),
+        )
+
+
+def metric_level(value: float, level: Level, held: int) -> int:
+    """0, 1 (degraded) or 2 (unstable): enter at the threshold, stay until below threshold × exit_ratio."""
+    if value <= 0:
+        return 0
+    if level.unstable is not None and (
+        value >= level.unstable or (held >= 2 and value >= level.unstable * level.exit_ratio)
+    ):
+        return 2
+    if level.degraded is not None and (
+        value >= level.degraded or (held >= 1 and value >= level.degraded * level.exit_ratio)
+    ):
+        return 1
+    return 0
+
+
+def _position(value: float, level: Level) -> float:
+    """0 healthy … 1 at degraded … 2 at unstable … 3 at twice unstable: for the score."""
+    if value <= 0:
+        return 0.0
+    d = level.degraded if level.degraded is not None else level.unstable
+    if d is None:
+        return 0.0
+    if d <= 0:
+        return 3.0
+    u = level.unstable if level.unstable is not None and level.unstable > d else d * 2
+    if value < d:
+        return value / d
+    if value < u:
+        return 1 + (value - d) / (u - d)
+    return min(3.0, 2 + (value - u) / u)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    value: float
+    level: Level
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class View:
+    """One vantage point's judgement of one node."""
+
+    agent: str
+    stats: PingStats
+    down: bool
+    levels: dict[str, int]
+    metrics: tuple[Metric, ...]
+    score: float
+
+    @property
+    def severity(self) -> int:
+        return 3 if self.down else max(self.levels.values(), default=0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------------------------------
+class HealthEngine:
+    def __init__(self, topology: Topology, settings: EngineSettings | None = None) -> None:
+        self.topology = topology
+        self.settings = settings or EngineSettings()
+        self.ping: dict[SeriesKey, Series] = {}
+        self.baselines: dict[SeriesKey, Baseline] = {}
+        self.sys: dict[tuple[str, str], Series] = {}  # (device, agent)
+        self.ifs: dict[tuple[str, str, str], Series] = {}  # (device, ifname, agent)
+        self.machines: dict[str, Machine] = {}
+        self.agent_machines: dict[str, Machine] = {}
+        self.commune_machines: dict[str, Machine] = {}
+        self.last_time: float | None = None
+        self._pending: list[Observation] = []
+
+    # -- input --------------------------------------------------------------------------------------
+    def ingest(self, observations: Iterable[Observation]) -> None:
+        """Queue observations; they are applied in a canonical order at the next evaluate()."""
+        self._pending.extend(o for o in observations if o.subject in self.topology.nodes)
+
+    def _apply_pending(self) -> None:
+        for o in sorted(self._pending, key=lambda o: (o.sort_key, repr(o))):
+            if o.source is Source.PING:
+                key = o.series
+                replaced = self.ping.setdefault(key, Series()).add(o)
+                if o.role != "pe":  # the PE is only there to localise faults; no baseline needed
+                    self.baselines.setdefault(key, Baseline()).add(
+                        o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None
+                    )
+            elif o.source is Source.SNMP_SYS:
+                self.sys.setdefault((o.subject, o.agent), Series()).add(o)
+            else:
+                self.ifs.setdefault((o.subject, o.ifname, o.agent), Series()).add(o)
+        self._pending.clear()
+
+    def _housekeep(self, now: float) -> None:
+        nodes = self.topology.nodes
+        for key, series in self.ping.items():
+            node = nodes[key[0]]
+            series.trim(now - node.thresholds.long_window_s - 4 * node.ping_interval_s - 60)
+        for key, baseline in self.baselines.items():
+            baseline.close(now, nodes[key[0]].thresholds.baseline_s)
+        for skey, series in self.sys.items():
+            node = nodes[skey[0]]
+            series.trim(now - node.thresholds.long_window_s - 4 * node.snmp_interval_s - 60)
+        for ikey, series in self.ifs.items():
+            node = nodes[ikey[0]]
+            series.trim(now - node.thresholds.long_window_s - 4 * node.snmp_interval_s - 60)
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def evaluate(self, now: float) -> Evaluation:
+        self._apply_pending()
+        self._housekeep(now)
+        stats = self._all_ping_stats(now)
+        impaired, agent_verdicts = self._judge_agents(now, stats)
+        verdicts: dict[str, Verdict] = {}
+        for node_id in self.topology.order:
+            verdicts[node_id] = self._judge_node(self.topology.nodes[node_id], now, stats, impaired, verdicts)
+        communes = self._judge_communes(now, verdicts)
+        self.last_time = now
+        return Evaluation(now, verdicts, communes, agent_verdicts)
+
+    def _all_ping_stats(self, now: float) -> dict[SeriesKey, PingStats]:
+        out: dict[SeriesKey, PingStats] = {}
+        nodes = self.topology.nodes
+        for key, series in self.ping.items():
+            node = nodes[key[0]]
+            th = node.thresholds
+            s = ping_stats(
+                series.between(now - th.long_window_s, now), now, th, node.ping_interval_s, self.baselines.get(key)
+            )
+            if s is not None:
+                out[key] = s
+        # gear that is not pinged: its SNMP polls are its reachability
+        pinged = {k[0] for k in self.ping}
+        for (device, agent), series in self.sys.items():
+            if device in pinged:
+                continue
+            node = nodes[device]
+            th = node.thresholds
+            window = as_reachability(series.between(now - th.long_window_s, now))
+            s = ping_stats(window, now, th, node.snmp_interval_s or 60.0)
+            if s is not None:
+                out[(device, "device", agent)] = s
+        return out
+
+    # -- agents -------------------------------------------------------------------------------------
+    def _agents(self) -> list[str]:
+        seen = {k[2] for k in self.ping} | {k[1] for k in self.sys}
+        return sorted(set(self.topology.agents) | seen)
+
+    def _judge_agents(self, now: float, stats: dict[SeriesKey, PingStats]) -> tuple[set[str], dict[str, Verdict]]:
+        """Judge the vantage points before anything else.
+
+        Impaired (DOWN): (nearly) every target it probes fails, and either it probes enough targets to tell
+        or another agent sees some of them fine — its uplink, not the communes. Its views are set aside.
+        Path (UNSTABLE): not impaired, but every line of some commune fails from it while another agent
+        reaches that commune — its route there, not the commune. One finding per agent either way.
+        """
+        fresh: dict[str, list[tuple[SeriesKey, PingStats]]] = {}
+        fine: dict[tuple[str, str], set[str]] = {}  # (subject, role) → agents that see it answer
+        for key, s in sorted(stats.items()):
+            if s.fresh:
+                fresh.setdefault(key[2], []).append((key, s))
+                if not s.last_lost:
+                    fine.setdefault((key[0], key[1]), set()).add(key[2])
+        nodes = self.topology.nodes
+        impaired: set[str] = set()
+        verdicts: dict[str, Verdict] = {}
+        th = self.settings.agent_thresholds
+        for agent in self._agents():
+            machine = self.agent_machines.setdefault(agent, Machine())
+            mine = fresh.get(agent, [])
+            if not mine:
+                last = max((s.last_time for k, s in stats.items() if k[2] == agent), default=None)
+                machine.publish(State.UNKNOWN, now)
+                reason = Reason.of(Code.NO_DATA, seconds=round(now - last) if last is not None else -1)
+                verdicts[agent] = Verdict(
+                    agent, "agent", State.UNKNOWN, 50.0, machine.published_since, (reason,), agent=agent
+                )
+                continue
+            failed = [k for k, s in mine if s.last_lost]
+            seen_fine = {k for k in failed if fine.get((k[0], k[1]), set()) - {agent}}
+            fraction = len(failed) / len(mine)
+            suspect = fraction >= self.settings.agent_down_fraction and (
+                len(mine) >= self.settings.agent_min_targets or bool(seen_fine)
+            )
+            # communes where every line end (CE) it probes fails, while another agent reaches one of them
+            by_commune: dict[str, list[SeriesKey]] = {}
+            for k, _ in mine:
+                if k[1] == "ce":
+                    by_commune.setdefault(nodes[k[0]].commune, []).append(k)
+            cut_off = sorted(
+                c
+                for c, keys in by_commune.items()
+                if all(k in failed for k in keys) and any(k in seen_fine for k in keys)
+            )
+            machine.step(3 if suspect else 2 if cut_off else 0, now, th)
+            state = State.of_severity(machine.health or 0)
+            machine.publish(state, now)
+            if state is State.DOWN:
+                impaired.add(agent)
+            communes = sorted({nodes[k[0]].commune for k in failed}) if state is State.DOWN else cut_off
+            others = sorted({a for k in failed for a in fine.get((k[0], k[1]), set())} - {agent})
+            reasons: tuple[Reason, ...] = ()
+            if state is not State.OK:
+                reasons = (
+                    Reason.of(
+                        Code.AGENT_UPLINK,
+                        agent=agent,
+                        failed=len(failed),
+                        total=len(mine),
+                        others=", ".join(others),
+                        communes=len(communes),
+                    ),
+                )
+                if machine.improving:
+                    reasons += (Reason.of(Code.HOLDING, state=state.value, seconds=th.clear_s),)
+            lo, hi = SCORE_BAND[state]
+            verdicts[agent] = Verdict(
+                agent,
+                "agent",
+                state,
+                round(min(hi, max(lo, 100.0 * (1 - fraction))), 1),
+                machine.published_since,
+                reasons,
+                agent=agent,
+                members=tuple(communes),
+            )
+        return impaired, verdicts
+
+    # -- lines and devices --------------------------------------------------------------------------
+    def _judge_node(
+        self,
+        node: Node,
+        now: float,
+        stats: dict[SeriesKey, PingStats],
+        impaired: set[str],
+        done: dict[str, Verdict],
+    ) -> Verdict:
+        th = node.thresholds
+        machine = self.machines.setdefault(node.id, Machine())
+        role = "ce" if node.kind == "line" else "device"
+        mine = {k[2]: s for k, s in stats.items() if k[0] == node.id and k[1] == role}
+        snmp = self._snmp(node, now) if node.kind == "device" else None
+        views = [
+            self._view(node, s, snmp, machine) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired
+        ]
+        if not views:
+            return self._unknown(node, now, machine, mine, impaired)
+        best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
+        machine.levels = dict(best.levels)
+        machine.step(best.severity, now, th)
+        parent = done.get(node.parent) if node.parent else None
+        parent_failing = parent is not None and (
+            parent.state in (State.DOWN, State.UNREACHABLE) or self._suspect(node.parent or "", stats, impaired)
+        )
+        if machine.health == 3 and best.down and parent_failing:
+            machine.blame_parent = True
+        elif machine.health != 3 or (best.down and not parent_failing):
+            machine.blame_parent = False
+        health = State.of_severity(machine.health or 0)
+        state = State.UNREACHABLE if health is State.DOWN and machine.blame_parent else health
+        machine.publish(state, now)
+        reasons = self._reasons(node, now, best, machine, state, stats)
+        ps = best.stats
+        lo, hi = SCORE_BAND[state]
+        flaps = max(ps.flaps, snmp.if_flaps[1] if snmp and snmp.if_flaps else 0)
+        verdict = Verdict(
+            node.id,
+            node.kind,
+            state,
+            round(min(hi, max(lo, best.score)), 1),
+            machine.published_since,
+            reasons,
+            ps.loss_pct,
+            ps.rtt_ms,
+            ps.jitter_ms,
+            flaps,
+            best.agent,
+        )
+        return verdict
+
+    def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
+        """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return False
+        role = "ce" if node.kind == "line" else "device"
+        views = [s for k, s in stats.items() if k[0] == node_id and k[1] == role and s.fresh and k[2] not in impaired]
+        return bool(views) and all(s.last_lost for s in views)
+
+    def _snmp(self, node: Node, now: float) -> SnmpStats | None:
+        th = node.thresholds
+        start = now - th.long_window_s - 2 * max(node.snmp_interval_s, 60.0)
+        sys_obs = sorted(
+            (o for (dev, _), s in self.sys.items() if dev == node.id for o in s.between(start, now)),
+            key=lambda o: (o.time, o.agent),
+        )
+        by_if: dict[str, list[Observation]] = {}
+        for (dev, ifname, _), s in self.ifs.items():
+            if dev == node.id:
+                by_if.setdefault(ifname, []).extend(s.between(start, now))
+        for obs in by_if.values():
+            obs.sort(key=lambda o: (o.time, o.agent))
+        if not sys_obs and not by_if:
+            return None
+        return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
+
+    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine) -> View:
+        th = node.thresholds
+        per_hour = 3600.0 / th.long_window_s
+        metrics: list[Metric] = []
+        loss = s.loss_pct if s.loss_pct is not None and s.lost >= th.min_lost_packets else 0.0
+        if s.loss_pct is not None:
+            metrics.append(
+                Metric(
+                    "loss",
+                    loss,
+                    th.loss_pct,
+                    Reason.of(Code.LOSS, loss_pct=round(s.loss_pct, 1), lost=s.lost, sent=s.sent, window_s=th.window_s),
+                )
+            )
+        if s.rtt_ms is not None:
+            metrics.append(
+                Metric("rtt", s.rtt_ms, th.rtt_ms, Reason.of(Code.RTT, rtt_ms=round(s.rtt_ms, 1), window_s=th.window_s))
+            )
+            if s.baseline_ms is not None and s.baseline_ms > 0 and s.rtt_ms - s.baseline_ms >= th.rtt_excess_min_ms:
+                ratio = s.rtt_ms / s.baseline_ms
+                metrics.append(
+                    Metric(
+                        "rtt_baseline",
+                        ratio,
+                        th.rtt_vs_baseline,
+                        Reason.of(
+                            Code.RTT_BASELINE,
+                            rtt_ms=round(s.rtt_ms, 1),
+                            baseline_ms=round(s.baseline_ms, 1),
+                            ratio=round(ratio, 1),
+                        ),
+                    )
+                )
+        if s.jitter_ms is not None:
+            metrics.append(
+                Metric(
+                    "jitter",
+                    s.jitter_ms,
+                    th.jitter_ms,
+                    Reason.of(Code.JITTER, jitter_ms=round(s.jitter_ms, 1), window_s=th.window_s),
+                )
+            )
+        if s.flaps:
+            metrics.append(
+                Metric(
+                    "flaps",
+                    s.flaps * per_hour,
+                    th.flaps_per_hour,
+                    Reason.of(Code.FLAPS, flaps=s.flaps, window_s=th.long_window_s),
+                )
+            )
+        if snmp is not None:
+            if snmp.if_flaps:
+                name, changes = snmp.if_flaps
+                metrics.append(
+                    Metric(
+                        "if_flaps",
+                        changes * per_hour,
+                        th.flaps_per_hour,
+                        Reason.of(Code.IF_FLAPS, ifname=name, changes=changes, window_s=th.long_window_s),
+                    )
+                )
+            if snmp.reboots:
+                metrics.append(
+                    Metric(
+                        "reboots",
+                        float(snmp.reboots),
+                        th.reboots,
+                        Reason.of(Code.REBOOTS, reboots=snmp.reboots, window_s=th.long_window_s),
+                    )
+                )
+            if snmp.if_errors:
+                name, rate = snmp.if_errors
+                metrics.append(
+                    Metric(
+                        "if_errors",
+                        rate,
+                        th.errors_per_s,
+                        Reason.of(Code.IF_ERRORS, ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
+                    )
+                )
+            for name in snmp.if_down:
+                metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Reason.of(Code.IF_DOWN, ifname=name)))
+        levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
+        worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
+        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3)
+
+    def _reasons(
+        self, node: Node, now: float, best: View, machine: Machine, state: State, stats: dict[SeriesKey, PingStats]
+    ) -> tuple[Reason, ...]:
+        out: list[Reason] = []
+        if state is State.UNREACHABLE and node.parent:
+            out.append(Reason.of(Code.PARENT_DOWN, parent=node.parent))
+        if best.down:
+            s = best.stats
+            out.append(Reason.of(Code.DOWN, probes=s.down_probes, seconds=round(now - (s.down_since or now))))
+            pe = stats.get((node.id, "pe", best.agent))
+            if node.kind == "line" and pe is not None and pe.fresh and state is State.DOWN:
+                out.append(Reason.of(Code.PE_DOWN if pe.down else Code.PE_OK))
+        else:
+            ranked = sorted(best.metrics, key=lambda m: (-best.levels[m.name], m.name))
+            out.extend(m.reason for m in ranked if best.levels[m.name] > 0)
+        if machine.improving and state not in (State.UNREACHABLE, State.UNKNOWN):
+            out.append(Reason.of(Code.HOLDING, state=state.value, seconds=node.thresholds.clear_s))
+        return tuple(out)
+
+    def _unknown(
+        self, node: Node, now: float, machine: Machine, mine: dict[str, PingStats], impaired: set[str]
+    ) -> Verdict:
+        machine.publish(State.UNKNOWN, now)
+        blocked = sorted(a for a, s in mine.items() if a in impaired and s.fresh)
+        if blocked:
+            reasons = tuple(Reason.of(Code.AGENT_IMPAIRED, agent=a) for a in blocked)
+        else:
+            last = max((s.last_time for s in mine.values()), default=None)
+            reasons = (Reason.of(Code.NO_DATA, seconds=round(now - last) if last is not None else -1),)
+        return Verdict(
+            node.id, node.kind, State.UNKNOWN, SCORE_BAND[State.UNKNOWN][0], machine.published_since, reasons
+        )
+
+    # -- communes -----------------------------------------------------------------------------------
+    def _judge_communes(self, now: float, verdicts: dict[str, Verdict]) -> dict[str, Verdict]:
+        """A commune is as connected as its best line; every line down is one "isolated" finding."""
+        out: dict[str, Verdict] = {}
+        for commune in self.topology.communes():
+            lines = [verdicts[n.id] for n in self.topology.lines_of(commune)]
+            if not lines:
+                continue
+            machine = self.commune_machines.setdefault(commune, Machine())
+            known = [v for v in lines if v.state is not State.UNKNOWN]
+            members = tuple(sorted(v.subject for v in lines))
+            if not known:
+                machine.publish(State.UNKNOWN, now)
+                out[commune] = Verdict(
+                    commune, "commune", State.UNKNOWN, 50.0, machine.published_since, (), members=members
+                )
+                continue
+            if len(known) == len(lines) and all(v.state is State.DOWN for v in known):
+                machine.publish(State.DOWN, now)
+                reason = Reason.of(Code.COMMUNE_ISOLATED, commune=commune, lines=len(lines))
+                out[commune] = Verdict(
+                    commune,
+                    "commune",
+                    State.DOWN,
+                    0.0,
+                    machine.published_since,
+                    (reason,),
+                    flaps=max(v.flaps for v in lines),
+                    members=members,
+                )
+                continue
+            best = min(known, key=lambda v: (v.state.severity, -v.score, v.subject))
+            state = (
+                State.of_severity(max(0, best.state.severity)) if best.state is not State.UNREACHABLE else State.DOWN
+            )
+            machine.publish(state, now)
+            out[commune] = Verdict(
+                commune,
+                "commune",
+                state,
+                best.score,
+                machine.published_since,
+                best.reasons,
+                best.loss_pct,
+                best.rtt_ms,
+                best.jitter_ms,
+                best.flaps,
+                best.agent,
+                members,
+            )
+        return out
+
+    # -- persistence --------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to continue hysteresis after a restart (pending observations included)."""
+        self._apply_pending()
+
+        def series(d: dict[Any, Series]) -> list[list[Any]]:
+            return [o.to_json() for s in d.values() for o in s.obs]
+
+        return {
+            "version": STATE_VERSION,
+            "last_time": self.last_time,
+            "observations": series(self.ping) + series(self.sys) + series(self.ifs),
+            "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
+            "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
+            "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
+            "communes": {k: m.to_json() for k, m in sorted(self.commune_machines.items())},
+        }
+
+    @classmethod
+    def from_json(
+        cls, topology: Topology, data: dict[str, Any], settings: EngineSettings | None = None
+    ) -> HealthEngine:
+        """Restore; subjects no longer in the inventory are dropped, new ones start fresh."""
+        engine = cls(topology, settings)
+        if data.get("version") != STATE_VERSION:
+            return engine  # an unknown format: start afresh rather than misread it
+        engine.last_time = data.get("last_time")
+        for row in data.get("observations", []):
+            o = Observation.from_json(row)
+            if o.subject not in topology.nodes:
+                continue
+            if o.source is Source.PING:
+                engine.ping.setdefault(o.series, Series()).add(o)
+            elif o.source is Source.SNMP_SYS:
+                engine.sys.setdefault((o.subject, o.agent), Series()).add(o)
+            else:
+                engine.ifs.setdefault((o.subject, o.ifname, o.agent), Series()).add(o)
+        for subject, role, agent, b in data.get("baselines", []):
+            if subject in topology.nodes:
+                engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
+        engine.machines = {k: Machine.from_json(v) for k, v in data.get("machines", {}).items() if k in topology.nodes}
+        engine.agent_machines = {k: Machine.from_json(v) for k, v in data.get("agents", {}).items()}
+        engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
+        return engine

@@ -1,0 +1,271 @@
+"""Per-series history and what the windows say: loss, latency, jitter, baseline, outages, flaps (ping);
+reboots, interface flaps, interface down, error rates (SNMP). Pure functions of the stored observations.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from netprobe.health.observation import Observation, Source
+from netprobe.inventory.model import Thresholds
+
+HOUR = 3600.0
+SYSUPTIME_WRAP_S = 2**32 / 100  # sysUpTime is 32-bit TimeTicks: it wraps after ~497 days
+BASELINE_MIN_HOURS = 3  # hourly medians needed before a baseline is trusted
+
+
+def stale_after(interval_s: float) -> float:
+    """No observation for this long: the series says nothing any more."""
+    return 3 * interval_s + 30.0
+
+
+@dataclass
+class Series:
+    """One time-ordered stream of observations (one series key), with at most one per timestamp."""
+
+    obs: list[Observation] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    def add(self, o: Observation) -> Observation | None:
+        """Insert in time order; an observation at an existing time replaces it (replays overwrite).
+        Returns the replaced one."""
+        i = bisect.bisect_left(self.times, o.time)
+        if i < len(self.times) and self.times[i] == o.time:
+            old = self.obs[i]
+            self.obs[i] = o
+            return old
+        self.times.insert(i, o.time)
+        self.obs.insert(i, o)
+        return None
+
+    def trim(self, before: float) -> None:
+        i = bisect.bisect_left(self.times, before)
+        if i:
+            del self.times[:i]
+            del self.obs[:i]
+
+    def upto(self, now: float) -> list[Observation]:
+        return self.obs[: bisect.bisect_right(self.times, now)]
+
+    def between(self, start: float, now: float) -> list[Observation]:
+        """Observations with start <= time <= now."""
+        return self.obs[bisect.bisect_left(self.times, start) : bisect.bisect_right(self.times, now)]
+
+    def last_time(self, now: float) -> float | None:
+        i = bisect.bisect_right(self.times, now)
+        return self.times[i - 1] if i else None
+
+
+@dataclass
+class Baseline:
+    """A target's own usual RTT: the median of hourly medians over the last `baseline_s` (not this hour)."""
+
+    hours: dict[int, float] = field(default_factory=dict)  # finished hour → median RTT
+    open: dict[int, list[float]] = field(default_factory=dict)  # unfinished hour → RTT samples
+
+    def add(self, time: float, rtt: float | None, replaced: float | None = None) -> None:
+        hour = int(time // HOUR)
+        if hour in self.hours:
+            return  # that hour is closed; a late sample does not reopen it (reproducibility)
+        samples = self.open.setdefault(hour, [])
+        if replaced is not None and replaced in samples:
+            samples.remove(replaced)
+        if rtt is not None:
+            samples.append(rtt)
+
+    def close(self, now: float, keep_s: float) -> None:
+        for hour in sorted(h for h in self.open if (h + 1) * HOUR <= now):
+            samples = self.open.pop(hour)
+            if samples:
+                self.hours[hour] = statistics.median(samples)
+        oldest = int((now - keep_s) // HOUR)
+        for hour in [h for h in self.hours if h < oldest]:
+            del self.hours[hour]
+
+    def value(self, now: float, baseline_s: float) -> float | None:
+        first = (now - baseline_s) // HOUR
+        medians = [m for h, m in sorted(self.hours.items()) if h >= first]
+        return statistics.median(medians) if len(medians) >= BASELINE_MIN_HOURS else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hours": {str(h): m for h, m in self.hours.items()}, "open": {str(h): s for h, s in self.open.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Baseline:
+        return cls(
+            {int(h): float(m) for h, m in data.get("hours", {}).items()},
+            {int(h): [float(x) for x in s] for h, s in data.get("open", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class PingStats:
+    """What one reachability series (a line end or a device, from one vantage point) says at `now`."""
+
+    agent: str
+    last_time: float
+    fresh: bool
+    last_lost: bool  # the newest burst got no reply at all (a suspect, not yet down)
+    down: bool  # the newest `down_probes` bursts got no reply
+    down_probes: int  # length of the current all-lost run
+    down_since: float | None  # when the current all-lost run began
+    loss_pct: float | None  # short window, outage bursts excluded
+    lost: int
+    sent: int
+    rtt_ms: float | None
+    jitter_ms: float | None
+    baseline_ms: float | None
+    flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
+
+
+def ping_stats(
+    window: Sequence[Observation], now: float, th: Thresholds, interval_s: float, baseline: Baseline | None = None
+) -> PingStats | None:
+    """`window`: one series over the long window [now - long_window_s, now], time-ordered.
+    None when there is nothing in it."""
+    if not window:
+        return None
+    # Mark bursts inside outages: runs of all-lost bursts at least down_probes long (and min_lost_packets).
+    in_outage = [False] * len(window)
+    flaps = 0
+    i = 0
+    while i < len(window):
+        if not window[i].lost_all:
+            i += 1
+            continue
+        j = i
+        while j < len(window) and window[j].lost_all:
+            j += 1
+        lost_packets = sum(o.sent for o in window[i:j])
+        if j - i >= th.down_probes and lost_packets >= th.min_lost_packets:
+            for k in range(i, j):
+                in_outage[k] = True
+            flaps += 1
+        i = j
+    run = 0
+    for o in reversed(window):
+        if not o.lost_all:
+            break
+        run += 1
+    last = window[-1]
+    down = run >= th.down_probes and sum(o.sent for o in window[len(window) - run :]) >= th.min_lost_packets
+    short = [o for o, out in zip(window, in_outage, strict=True) if o.time > now - th.window_s and not out]
+    sent = sum(o.sent for o in short)
+    lost = sum(o.sent - o.received for o in short)
+    rtts = [o.rtt_ms for o in short if o.rtt_ms is not None]
+    jitters = [o.jitter_ms for o in short if o.jitter_ms is not None]
+    return PingStats(
+        agent=last.agent,
+        last_time=last.time,
+        fresh=last.time >= now - stale_after(interval_s),
+        last_lost=last.lost_all,
+        down=down,
+        down_probes=run,
+        down_since=window[len(window) - run].time if run else None,
+        loss_pct=100.0 * lost / sent if sent else None,
+        lost=lost,
+        sent=sent,
+        rtt_ms=statistics.median(rtts) if rtts else None,
+        jitter_ms=statistics.median(jitters) if jitters else None,
+        baseline_ms=baseline.value(now, th.baseline_s) if baseline is not None else None,
+        flaps=flaps,
+    )
+
+
+def as_reachability(obs: Sequence[Observation]) -> list[Observation]:
+    """SNMP system polls as one-packet bursts: reachability for gear that is not pinged."""
+    return [
+        Observation(o.time, Source.PING, o.subject, o.role, o.agent, o.ok, 1, 1 if o.ok else 0)
+        for o in obs
+        if o.source is Source.SNMP_SYS
+    ]
+
+
+@dataclass(frozen=True)
+class SnmpStats:
+    reboots: int
+    if_flaps: tuple[str, int] | None  # the interface that changed most, and how often (down transitions)
+    if_down: tuple[str, ...]
+    if_errors: tuple[str, float] | None  # the interface with the most errors/s (short-window mean)
+
+
+def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval_s: float) -> int:
+    """Distinct boots within the long window, from sysUpTime (any vantage point) and the probes' flag."""
+    tolerance = max(60.0, 2 * interval_s)
+    boots: list[float] = []
+    prev_uptime: float | None = None
+    prev_boot: float | None = None
+    for o in sys_obs:
+        if not o.ok or o.uptime_s is None:
+            if o.ok and o.rebooted:
+                boots.append(o.time)
+            continue
+        boot = o.time - o.uptime_s
+        wrapped = (
+            prev_uptime is not None
+            and prev_boot is not None
+            and prev_uptime > SYSUPTIME_WRAP_S - 2 * 86_400
+            and abs(boot - prev_boot - SYSUPTIME_WRAP_S) < tolerance
+        )
+        if not wrapped:
+            boots.append(boot)
+        prev_uptime, prev_boot = o.uptime_s, boot
+    distinct: list[float] = []
+    for boot in sorted(boots):
+        if not distinct or boot - distinct[-1] > tolerance:
+            distinct.append(boot)
+    return sum(1 for b in distinct if now - th.long_window_s <= b <= now)
+
+
+def snmp_stats(
+    sys_obs: Sequence[Observation],
+    if_obs: Mapping[str, Sequence[Observation]],
+    now: float,
+    th: Thresholds,
+    interval_s: float,
+) -> SnmpStats:
+    flaps: list[tuple[int, str]] = []
+    down: list[str] = []
+    errors: list[tuple[float, str]] = []
+    for ifname in sorted(if_obs):
+        series = [o for o in if_obs[ifname] if o.time >= now - th.long_window_s - 2 * interval_s]
+        changes = 0
+        for a, b in itertools.pairwise(series):
+            if b.time < now - th.long_window_s:
+                continue
+            went_down = a.oper_status == 1 and b.oper_status not in (None, 1)
+            moved = (  # ifLastChange moved forward while up at both polls: a flap between polls
+                a.oper_status == b.oper_status == 1
+                and a.last_change_s is not None
+                and b.last_change_s is not None
+                and b.last_change_s > a.last_change_s
+            )
+            changes += 1 if went_down or moved else 0
+        if changes:
+            flaps.append((changes, ifname))
+        if series:
+            last = series[-1]
+            fresh = last.time >= now - stale_after(interval_s)
+            if fresh and last.oper_status in (2, 7) and last.admin_status != 2:  # down / lowerLayerDown, not admin
+                down.append(ifname)
+        rates = [o.errors_per_s for o in series if o.time > now - th.window_s and o.errors_per_s is not None]
+        if rates:
+            errors.append((sum(rates) / len(rates), ifname))
+    worst_flap = max(flaps, key=lambda x: (x[0], _neg(x[1]))) if flaps else None
+    worst_err = max(errors, key=lambda x: (x[0], _neg(x[1]))) if errors else None
+    return SnmpStats(
+        reboots(sys_obs, now, th, interval_s),
+        (worst_flap[1], worst_flap[0]) if worst_flap else None,
+        tuple(down),
+        (worst_err[1], worst_err[0]) if worst_err else None,
+    )
+
+
+def _neg(name: str) -> tuple[int, ...]:
+    """Sort key that prefers the alphabetically first name among equals under max()."""
+    return tuple(-ord(c) for c in name)
