@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -135,7 +136,7 @@ class EchoSniffer:
         out = {}
         for addr, times in self.sent.items():
             times.sort()
-            out[addr] = 1 + sum(1 for a, b in zip(times, times[1:], strict=False) if b - a > gap_s)
+            out[addr] = 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > gap_s)
         return out
 
 
