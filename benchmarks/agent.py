@@ -33,7 +33,10 @@ from netprobe.inventory import generate
 
 NETWORK = "127.216.0.0/16"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-CYCLE = re.compile(r"cycle (\w+) every=\S+ targets=(\d+) ok=(\d+) errors=(\d+) late=(\d+) skipped=(\d+) .*lag_p99_s=(\S+) lag_max_s=(\S+)")
+CYCLE = re.compile(
+    r"cycle (\w+) every=\S+ targets=(\d+) ok=(\d+) errors=(\d+) late=(\d+) skipped=(\d+) "
+    r".*lag_p99_s=(\S+) lag_max_s=(\S+)"
+)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,7 +69,8 @@ class Snmpd:
         (self.dir / "snmpd.conf").write_text(f"rocommunity {community} 127.0.0.0/8\nsysName np-bench\n")
         exe = shutil.which("snmpd") or "/usr/sbin/snmpd"
         self.proc = subprocess.Popen(
-            [exe, "-f", "-C", "-c", str(self.dir / "snmpd.conf"), "-Lf", str(self.dir / "log"), "-M", "/dev/null", *listen],
+            [exe, "-f", "-C", "-c", str(self.dir / "snmpd.conf"), "-Lf", str(self.dir / "log"), "-M", "/dev/null"]
+            + listen,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={"SNMP_PERSISTENT_DIR": str(self.dir), "PATH": "/usr/sbin:/usr/bin:/bin", "MIBS": ""},

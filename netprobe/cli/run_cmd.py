@@ -12,6 +12,7 @@ import click
 from netprobe.cli.context import App, pass_app
 from netprobe.engine.agent import Agent, AgentOptions, make_probes, plan_targets
 from netprobe.engine.shard import Shard
+from netprobe.engine.verdicts import VerdictObserver, verdict_every_s
 from netprobe.storage.facade import open_storage
 from netprobe.storage.schema import points_from_measurement
 
@@ -42,8 +43,13 @@ def _log_to_stderr(verbose: int) -> None:
     show_default=True,
     help="On SIGTERM: seconds to finish runs in flight and flush (keep below systemd's TimeoutStopSec).",
 )
+@click.option(
+    "--no-verdicts",
+    is_flag=True,
+    help="Store probe results only; no live link_health verdicts (e.g. when a central host judges).",
+)
 @pass_app
-def run(app: App, once: bool, agent: str | None, shard: str | None, stop_timeout: float) -> None:
+def run(app: App, once: bool, agent: str | None, shard: str | None, stop_timeout: float, no_verdicts: bool) -> None:
     """Probe the inventory on schedule until stopped (SIGTERM/SIGINT stop, SIGHUP reloads the inventory)."""
     _log_to_stderr(app.verbose)
     config = app.config
@@ -56,7 +62,10 @@ def run(app: App, once: bool, agent: str | None, shard: str | None, stop_timeout
     plan = plan_targets(config, options)  # inventory, agent and allow-list errors before anything opens
     storage = open_storage(config)
     try:
-        runner = Agent(config, options, plan, storage, points_from_measurement, probe_factory=make_probes)
+        observers = [] if no_verdicts else [VerdictObserver(plan.inventory, plan.agent, verdict_every_s(plan))]
+        runner = Agent(
+            config, options, plan, storage, points_from_measurement, probe_factory=make_probes, observers=observers
+        )
     except BaseException:
         storage.close()
         raise

@@ -63,6 +63,8 @@ class AgentOptions:
     shard: Shard | None = None
     slot_s: float = 1.0
     stop_timeout_s: float = 20.0
+    state_every_s: float = 300.0  # verdict state is also saved on every stop; this bounds a crash's loss
+    verdicts: bool = True
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Agent:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self.write_errors = 0
+        self._saved = time.monotonic()
         self.points_written = 0
         self.scheduler = Scheduler(
             self.probes,
@@ -230,6 +233,8 @@ class Agent:
                 log.error("reload rejected: %s; keeping the running inventory (%s)", exc, self.plan.describe())
                 return False
         before = self.plan.describe()
+        for observer in self.observers:
+            await loop.run_in_executor(self._io, observer.reload, plan.inventory)
         self.plan = plan
         self.scheduler.set_targets(plan.targets)
         log.info("reloaded: %s (was %s)", plan.describe(), before)
@@ -237,19 +242,23 @@ class Agent:
 
     # ---- results ----------------------------------------------------------------------------------
     async def _on_results(self, measurements: list[Measurement]) -> None:
+        # conversion, verdicts and the durable write run on the I/O thread, in order, off the probing loop
+        await asyncio.get_running_loop().run_in_executor(self._io, self._store_results, measurements)
+
+    def _store_results(self, measurements: list[Measurement]) -> None:
         points = [p for m in measurements for p in self.to_points(m, self.plan.agent)]
         for observer in self.observers:
             try:
                 points += observer.observe(measurements)
             except Exception:
                 log.exception("%s failed on %d measurements", type(observer).__name__, len(measurements))
-        await self._write(points)
+        self._write_now(points)
 
-    async def _write(self, points: list[Point]) -> None:
+    def _write_now(self, points: list[Point]) -> None:
         if not points:
             return
         try:
-            await asyncio.get_running_loop().run_in_executor(self._io, self.store.write, points)
+            self.store.write(points)
             self.points_written += len(points)
         except NetprobeError as exc:  # outbox full, disk full, unwritable: say it, keep probing
             self.write_errors += 1
@@ -273,9 +282,10 @@ class Agent:
         point = agent_point(
             report, agent=self.plan.agent, province=self.plan.inventory.province.slug, outbox=outbox, rss=rss
         )
-        with contextlib.suppress(NetprobeError):  # logged by _write
-            await self._write([point])
-        if self.observers and not self._stop.is_set():
+        with contextlib.suppress(NetprobeError):  # logged by _write_now
+            await loop.run_in_executor(self._io, self._write_now, [point])
+        if self.observers and not self._stop.is_set() and time.monotonic() - self._saved >= self.options.state_every_s:
+            self._saved = time.monotonic()
             await loop.run_in_executor(self._io, self._save_state)
 
     # ---- state ------------------------------------------------------------------------------------
@@ -294,10 +304,13 @@ class Agent:
     def _save_state(self) -> None:
         if not self.observers:
             return
+        started = time.monotonic()
         try:
             self.state.save({o.state_name: o.snapshot() for o in self.observers})
         except OSError as exc:
             log.error("cannot save state to %s: %s", self.state.path, exc.strerror)
+            return
+        log.debug("state saved to %s in %.2f s", self.state.path, time.monotonic() - started)
 
 
 def make_probes(config: Config, kinds: Iterable[ProbeKind]) -> dict[ProbeKind, Probe]:

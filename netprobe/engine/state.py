@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from netprobe.inventory.loader import Inventory
 from netprobe.probes.base import Measurement
 from netprobe.storage.point import Point
 
@@ -34,6 +35,10 @@ class StatefulObserver(Protocol):
         ...
 
     def restore(self, blob: dict[str, Any]) -> None: ...
+
+    def reload(self, inventory: Inventory) -> None:
+        """The inventory changed (SIGHUP): keep what still applies."""
+        ...
 
 
 class StateFile:

@@ -275,3 +275,26 @@ def test_run_once_shards_are_disjoint_complete_and_stable(tmp_path: Path) -> Non
         assert new <= old
     moved = sum(len(old - new) for old, new in zip(three, four[:3], strict=True))
     assert moved == len(four[3]) and 15 <= moved <= 50  # about 1/4
+
+
+# ---- verdict state across restarts ------------------------------------------------------------------
+@pytest.mark.root
+def test_verdict_state_survives_a_restart(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: raw ICMP sockets (CI runs as root)")
+    probes = {"ping": {"interval_s": 1, "count": 2, "spacing_ms": 50, "timeout_ms": 300}}
+    inv = tmp_path / "inv.yaml"
+    write_inventory(inv, inventory("127.217.0.0/24", lines=4, probes=probes))
+    state = tmp_path / "state"
+    once = [*NETPROBE, "-i", str(inv), "run", "--once", "--agent", "dc1"]
+    first = subprocess.run(once, env=env_for(state), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert (state / "agent-state.json").exists()
+    assert stored(state, "link_health") == []  # one observation is not a verdict yet
+    time.sleep(1.2)  # one ping interval later, a new process continues from the saved state
+    second = subprocess.run(once, env=env_for(state), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert "restored verdicts state" in second.stderr
+    verdicts = stored(state, "link_health")
+    lines = {p.tags["target"] for p in verdicts if p.tags.get("kind") == "line"}
+    assert len(lines) == 4 and all(p.tags.get("agent") in ("dc1", None) for p in verdicts)
