@@ -69,8 +69,18 @@ class Snmpd:
         (self.dir / "snmpd.conf").write_text(f"rocommunity {community} 127.0.0.0/8\nsysName np-bench\n")
         exe = shutil.which("snmpd") or "/usr/sbin/snmpd"
         self.proc = subprocess.Popen(
-            [exe, "-f", "-C", "-c", str(self.dir / "snmpd.conf"), "-Lf", str(self.dir / "log"), "-M", "/dev/null"]
-            + listen,
+            [
+                exe,
+                "-f",
+                "-C",
+                "-c",
+                str(self.dir / "snmpd.conf"),
+                "-Lf",
+                str(self.dir / "log"),
+                "-M",
+                "/dev/null",
+                *listen,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={"SNMP_PERSISTENT_DIR": str(self.dir), "PATH": "/usr/sbin:/usr/bin:/bin", "MIBS": ""},
