@@ -14,6 +14,8 @@ from netprobe.cli.check_cmd import check
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
+from netprobe.cli.run_cmd import run
+from netprobe.cli.status_cmd import status
 from netprobe.cli.storage_cmd import outbox
 from netprobe.errors import EXIT_FAILURE, EXIT_USAGE, NetprobeError
 
@@ -45,7 +47,9 @@ cli.add_command(inventory)
 cli.add_command(demo)
 cli.add_command(check)
 cli.add_command(lab)
+cli.add_command(run)
 cli.add_command(outbox)
+cli.add_command(status)
 
 
 def entry(argv: list[str] | None = None) -> None:

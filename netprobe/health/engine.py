@@ -31,6 +31,7 @@ from netprobe.health.signals import (
     Series,
     SnmpStats,
     as_reachability,
+    own_flaps,
     ping_stats,
     snmp_stats,
 )
@@ -169,10 +170,25 @@ class View:
     levels: dict[str, int]
     metrics: tuple[Metric, ...]
     score: float
+    flaps: int  # its own outages (not its parent's) in the long window
 
     @property
     def severity(self) -> int:
         return 3 if self.down else max(self.levels.values(), default=0)
+
+
+def _canonical(observations: list[Observation]) -> list[Observation]:
+    """A total order: by series and time, and by content among exact duplicates (the last one wins)."""
+    ordered = sorted(observations, key=lambda o: o.sort_key)
+    i = 0
+    while i < len(ordered):
+        j = i + 1
+        while j < len(ordered) and ordered[j].sort_key == ordered[i].sort_key:
+            j += 1
+        if j - i > 1:
+            ordered[i:j] = sorted(ordered[i:j], key=repr)
+        i = j
+    return ordered
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -184,8 +200,9 @@ class HealthEngine:
         self.settings = settings or EngineSettings()
         self.ping: dict[SeriesKey, Series] = {}
         self.baselines: dict[SeriesKey, Baseline] = {}
-        self.sys: dict[tuple[str, str], Series] = {}  # (device, agent)
-        self.ifs: dict[tuple[str, str, str], Series] = {}  # (device, ifname, agent)
+        self.sys: dict[str, dict[str, Series]] = {}  # device → agent → polls
+        self.ifs: dict[str, dict[tuple[str, str], Series]] = {}  # device → (ifname, agent) → polls
+        self._tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # this evaluation: (subject, role) → agent
         self.machines: dict[str, Machine] = {}
         self.agent_machines: dict[str, Machine] = {}
         self.commune_machines: dict[str, Machine] = {}
@@ -198,7 +215,7 @@ class HealthEngine:
         self._pending.extend(o for o in observations if o.subject in self.topology.nodes)
 
     def _apply_pending(self) -> None:
-        for o in sorted(self._pending, key=lambda o: (o.sort_key, repr(o))):
+        for o in _canonical(self._pending):
             if o.source is Source.PING:
                 key = o.series
                 replaced = self.ping.setdefault(key, Series()).add(o)
@@ -206,11 +223,14 @@ class HealthEngine:
                     self.baselines.setdefault(key, Baseline()).add(
                         o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None
                     )
-            elif o.source is Source.SNMP_SYS:
-                self.sys.setdefault((o.subject, o.agent), Series()).add(o)
             else:
-                self.ifs.setdefault((o.subject, o.ifname, o.agent), Series()).add(o)
+                self._snmp_series(o).add(o)
         self._pending.clear()
+
+    def _snmp_series(self, o: Observation) -> Series:
+        if o.source is Source.SNMP_SYS:
+            return self.sys.setdefault(o.subject, {}).setdefault(o.agent, Series())
+        return self.ifs.setdefault(o.subject, {}).setdefault((o.ifname, o.agent), Series())
 
     def _housekeep(self, now: float) -> None:
         nodes = self.topology.nodes
@@ -219,12 +239,11 @@ class HealthEngine:
             series.trim(now - node.thresholds.long_window_s - 4 * node.ping_interval_s - 60)
         for key, baseline in self.baselines.items():
             baseline.close(now, nodes[key[0]].thresholds.baseline_s)
-        for skey, series in self.sys.items():
-            node = nodes[skey[0]]
-            series.trim(now - node.thresholds.long_window_s - 4 * node.snmp_interval_s - 60)
-        for ikey, series in self.ifs.items():
-            node = nodes[ikey[0]]
-            series.trim(now - node.thresholds.long_window_s - 4 * node.snmp_interval_s - 60)
+        for snmp in (self.sys, self.ifs):
+            for device, by_key in snmp.items():
+                node = nodes[device]
+                for series in by_key.values():
+                    series.trim(now - node.thresholds.long_window_s - 4 * max(node.snmp_interval_s, 60.0) - 60)
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, now: float) -> Evaluation:
@@ -252,20 +271,31 @@ class HealthEngine:
                 out[key] = s
         # gear that is not pinged: its SNMP polls are its reachability
         pinged = {k[0] for k in self.ping}
-        for (device, agent), series in self.sys.items():
+        for device, by_agent in self.sys.items():
             if device in pinged:
                 continue
             node = nodes[device]
             th = node.thresholds
-            window = as_reachability(series.between(now - th.long_window_s, now))
-            s = ping_stats(window, now, th, node.snmp_interval_s or 60.0)
-            if s is not None:
-                out[(device, "device", agent)] = s
+            for agent, series in by_agent.items():
+                window = as_reachability(series.between(now - th.long_window_s, now))
+                s = ping_stats(window, now, th, node.snmp_interval_s or 60.0)
+                if s is not None:
+                    out[(device, "device", agent)] = s
+        self._tick = {}
+        for key, s in out.items():
+            self._tick.setdefault((key[0], key[1]), {})[key[2]] = s
         return out
+
+    def _views_of(self, node_id: str) -> dict[str, PingStats]:
+        """This evaluation's reachability stats of a node, per agent (the CE for a line)."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return {}
+        return self._tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
 
     # -- agents -------------------------------------------------------------------------------------
     def _agents(self) -> list[str]:
-        seen = {k[2] for k in self.ping} | {k[1] for k in self.sys}
+        seen = {k[2] for k in self.ping} | {a for by_agent in self.sys.values() for a in by_agent}
         return sorted(set(self.topology.agents) | seen)
 
     def _judge_agents(self, now: float, stats: dict[SeriesKey, PingStats]) -> tuple[set[str], dict[str, Verdict]]:
@@ -359,11 +389,14 @@ class HealthEngine:
     ) -> Verdict:
         th = node.thresholds
         machine = self.machines.setdefault(node.id, Machine())
-        role = "ce" if node.kind == "line" else "device"
-        mine = {k[2]: s for k, s in stats.items() if k[0] == node.id and k[1] == role}
+        mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
+        parent_outages = self._outages(node.parent, stats) if node.parent else []
+        slack = 2 * max(node.ping_interval_s, 30.0)
         views = [
-            self._view(node, s, snmp, machine) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired
+            self._view(node, s, snmp, machine, own_flaps(s, parent_outages, slack) if parent_outages else s.flaps)
+            for agent, s in sorted(mine.items())
+            if s.fresh and agent not in impaired
         ]
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
@@ -384,7 +417,7 @@ class HealthEngine:
         reasons = self._reasons(node, now, best, machine, state, stats)
         ps = best.stats
         lo, hi = SCORE_BAND[state]
-        flaps = max(ps.flaps, snmp.if_flaps[1] if snmp and snmp.if_flaps else 0)
+        flaps = max(best.flaps, snmp.if_flaps[1] if snmp and snmp.if_flaps else 0)
         verdict = Verdict(
             node.id,
             node.kind,
@@ -400,33 +433,32 @@ class HealthEngine:
         )
         return verdict
 
+    def _outages(self, node_id: str, stats: dict[SeriesKey, PingStats]) -> list[tuple[float, float]]:
+        """Every outage any vantage point saw on the node."""
+        return [o for s in self._views_of(node_id).values() for o in s.outages]
+
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
-        node = self.topology.nodes.get(node_id)
-        if node is None:
-            return False
-        role = "ce" if node.kind == "line" else "device"
-        views = [s for k, s in stats.items() if k[0] == node_id and k[1] == role and s.fresh and k[2] not in impaired]
+        views = [s for a, s in self._views_of(node_id).items() if s.fresh and a not in impaired]
         return bool(views) and all(s.last_lost for s in views)
 
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
         start = now - th.long_window_s - 2 * max(node.snmp_interval_s, 60.0)
         sys_obs = sorted(
-            (o for (dev, _), s in self.sys.items() if dev == node.id for o in s.between(start, now)),
+            (o for s in self.sys.get(node.id, {}).values() for o in s.between(start, now)),
             key=lambda o: (o.time, o.agent),
         )
         by_if: dict[str, list[Observation]] = {}
-        for (dev, ifname, _), s in self.ifs.items():
-            if dev == node.id:
-                by_if.setdefault(ifname, []).extend(s.between(start, now))
+        for (ifname, _), s in self.ifs.get(node.id, {}).items():
+            by_if.setdefault(ifname, []).extend(s.between(start, now))
         for obs in by_if.values():
             obs.sort(key=lambda o: (o.time, o.agent))
         if not sys_obs and not by_if:
             return None
         return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
 
-    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine) -> View:
+    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int) -> View:
         th = node.thresholds
         per_hour = 3600.0 / th.long_window_s
         metrics: list[Metric] = []
@@ -468,13 +500,13 @@ class HealthEngine:
                     Reason.of(Code.JITTER, jitter_ms=round(s.jitter_ms, 1), window_s=th.window_s),
                 )
             )
-        if s.flaps:
+        if flaps:
             metrics.append(
                 Metric(
                     "flaps",
-                    s.flaps * per_hour,
+                    flaps * per_hour,
                     th.flaps_per_hour,
-                    Reason.of(Code.FLAPS, flaps=s.flaps, window_s=th.long_window_s),
+                    Reason.of(Code.FLAPS, flaps=flaps, window_s=th.long_window_s),
                 )
             )
         if snmp is not None:
@@ -511,7 +543,7 @@ class HealthEngine:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Reason.of(Code.IF_DOWN, ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
         worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
-        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3)
+        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
 
     def _reasons(
         self, node: Node, now: float, best: View, machine: Machine, state: State, stats: dict[SeriesKey, PingStats]
@@ -602,14 +634,12 @@ class HealthEngine:
     def to_json(self) -> dict[str, Any]:
         """Everything needed to continue hysteresis after a restart (pending observations included)."""
         self._apply_pending()
-
-        def series(d: dict[Any, Series]) -> list[list[Any]]:
-            return [o.to_json() for s in d.values() for o in s.obs]
-
+        snmp = [s for by_agent in self.sys.values() for s in by_agent.values()]
+        snmp += [s for by_if in self.ifs.values() for s in by_if.values()]
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
-            "observations": series(self.ping) + series(self.sys) + series(self.ifs),
+            "observations": [o.to_json() for s in [*self.ping.values(), *snmp] for o in s.obs],
             "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
@@ -631,10 +661,8 @@ class HealthEngine:
                 continue
             if o.source is Source.PING:
                 engine.ping.setdefault(o.series, Series()).add(o)
-            elif o.source is Source.SNMP_SYS:
-                engine.sys.setdefault((o.subject, o.agent), Series()).add(o)
             else:
-                engine.ifs.setdefault((o.subject, o.ifname, o.agent), Series()).add(o)
+                engine._snmp_series(o).add(o)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)

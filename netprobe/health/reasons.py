@@ -29,7 +29,6 @@ class Code(StrEnum):
     PARENT_DOWN = "parent_down"  # parent: behind a line/device that is down
     NO_DATA = "no_data"  # seconds: no measurement for that long (or never)
     AGENT_IMPAIRED = "agent_impaired"  # agent: the only vantage points that probe it are impaired
-    AGENT_DISAGREES = "agent_disagrees"  # agent, other: one vantage point sees it fail, another fine
     HOLDING = "holding"  # state, seconds: better now, held until it lasts (hysteresis)
     COMMUNE_ISOLATED = "commune_isolated"  # commune, lines: every line of the commune is down
     AGENT_UPLINK = "agent_uplink"  # agent, failed, total, communes, others
@@ -114,7 +113,6 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
         "no measurements yet" if _n(p["seconds"]) < 0 else f"no measurements for {duration(_n(p['seconds']))}"
     ),
     Code.AGENT_IMPAIRED: lambda p: f"its vantage point {p['agent']} is impaired",
-    Code.AGENT_DISAGREES: lambda p: f"{p['agent']} sees it fail while {p['other']} sees it fine",
     Code.HOLDING: lambda p: f"improving; held {p['state']} until better for {duration(_n(p['seconds']))}",
     Code.COMMUNE_ISOLATED: lambda p: f"commune {p['commune']} isolated: all {_times(p['lines'], 'line', 'lines')} down",
     Code.AGENT_UPLINK: lambda p: (

@@ -121,6 +121,7 @@ class PingStats:
     jitter_ms: float | None
     baseline_ms: float | None
     flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
+    outages: tuple[tuple[float, float], ...] = ()  # (first lost burst, last lost burst) of each outage
 
 
 def ping_stats(
@@ -130,43 +131,49 @@ def ping_stats(
     None when there is nothing in it."""
     if not window:
         return None
-    # Mark bursts inside outages: runs of all-lost bursts at least down_probes long (and min_lost_packets).
-    in_outage = [False] * len(window)
-    flaps = 0
+    # This runs for every series at every evaluation: plain loops over flags, no calls per burst.
+    # Outages: runs of all-lost bursts at least down_probes long (and min_lost_packets); they count as
+    # flaps, and are left out of the loss/latency figures so a recovered line is not "lossy" for 5 min.
+    n = len(window)
+    all_lost = [o.sent > 0 and o.received == 0 for o in window]
+    excluded: set[int] = set()
+    outages: list[tuple[float, float]] = []
+    down = False
     i = 0
-    while i < len(window):
-        if not window[i].lost_all:
+    while i < n:
+        if not all_lost[i]:
             i += 1
             continue
         j = i
-        while j < len(window) and window[j].lost_all:
+        while j < n and all_lost[j]:
             j += 1
-        lost_packets = sum(o.sent for o in window[i:j])
-        if j - i >= th.down_probes and lost_packets >= th.min_lost_packets:
-            for k in range(i, j):
-                in_outage[k] = True
-            flaps += 1
+        if j - i >= th.down_probes and sum(o.sent for o in window[i:j]) >= th.min_lost_packets:
+            excluded.update(range(i, j))
+            outages.append((window[i].time, window[j - 1].time))
+            down = j == n
         i = j
     run = 0
-    for o in reversed(window):
-        if not o.lost_all:
-            break
+    while run < n and all_lost[n - 1 - run]:
         run += 1
-    last = window[-1]
-    down = run >= th.down_probes and sum(o.sent for o in window[len(window) - run :]) >= th.min_lost_packets
-    short = [o for o, out in zip(window, in_outage, strict=True) if o.time > now - th.window_s and not out]
+    k = n
+    short_start = now - th.window_s
+    while k > 0 and window[k - 1].time > short_start:
+        k -= 1
+    short = [window[x] for x in range(k, n) if x not in excluded]
     sent = sum(o.sent for o in short)
-    lost = sum(o.sent - o.received for o in short)
+    lost = sent - sum(o.received for o in short)
     rtts = [o.rtt_ms for o in short if o.rtt_ms is not None]
     jitters = [o.jitter_ms for o in short if o.jitter_ms is not None]
+    flaps = len(outages)
+    last = window[-1]
     return PingStats(
         agent=last.agent,
         last_time=last.time,
         fresh=last.time >= now - stale_after(interval_s),
-        last_lost=last.lost_all,
+        last_lost=run > 0,
         down=down,
         down_probes=run,
-        down_since=window[len(window) - run].time if run else None,
+        down_since=window[n - run].time if run else None,
         loss_pct=100.0 * lost / sent if sent else None,
         lost=lost,
         sent=sent,
@@ -174,6 +181,17 @@ def ping_stats(
         jitter_ms=statistics.median(jitters) if jitters else None,
         baseline_ms=baseline.value(now, th.baseline_s) if baseline is not None else None,
         flaps=flaps,
+        outages=tuple(outages),
+    )
+
+
+def own_flaps(stats: PingStats, parent_outages: Sequence[tuple[float, float]], slack_s: float) -> int:
+    """Outages not explained by an outage of the parent (overlapping it, give or take one probe interval):
+    a router that went dark with its line did not flap on its own."""
+    return sum(
+        1
+        for start, end in stats.outages
+        if not any(start <= p_end + slack_s and p_start <= end + slack_s for p_start, p_end in parent_outages)
     )
 
 
@@ -200,20 +218,22 @@ def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval
     boots: list[float] = []
     prev_uptime: float | None = None
     prev_boot: float | None = None
+    wraps = 0.0  # after a wrap, uptimes are WRAP short: add it back so the boot time stays put
     for o in sys_obs:
         if not o.ok or o.uptime_s is None:
             if o.ok and o.rebooted:
                 boots.append(o.time)
             continue
-        boot = o.time - o.uptime_s
-        wrapped = (
+        boot = o.time - o.uptime_s - wraps
+        if (
             prev_uptime is not None
             and prev_boot is not None
             and prev_uptime > SYSUPTIME_WRAP_S - 2 * 86_400
             and abs(boot - prev_boot - SYSUPTIME_WRAP_S) < tolerance
-        )
-        if not wrapped:
-            boots.append(boot)
+        ):
+            wraps += SYSUPTIME_WRAP_S
+            boot -= SYSUPTIME_WRAP_S
+        boots.append(boot)
         prev_uptime, prev_boot = o.uptime_s, boot
     distinct: list[float] = []
     for boot in sorted(boots):

@@ -1,0 +1,153 @@
+"""`netprobe status`: province-wide problems, ranked worst first, from stored history."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from netprobe.cli.context import App, pass_app
+from netprobe.errors import ConfigError, NetprobeError
+from netprobe.health.status import StatusReport, ago, status_from_points, status_from_source
+from netprobe.health.topology import Topology
+from netprobe.health.verdict import State
+from netprobe.storage.point import Point, PointSource
+
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_STYLE = {
+    State.DOWN: "bold red",
+    State.UNSTABLE: "red",
+    State.DEGRADED: "yellow",
+    State.UNREACHABLE: "magenta",
+    State.UNKNOWN: "dim",
+    State.OK: "green",
+}
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '30m', '1h', '2d', '1w' or plain seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise NetprobeError(f"--since {text!r}: use a positive duration like 30m, 1h or 2d")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def load_points_file(path: Path) -> list[Point]:
+    """JSON lines, one point each: {"measurement", "tags", "fields", "time_ns"} (an export of the store)."""
+    points: list[Point] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NetprobeError(f"{path}: cannot read: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            points.append(Point(str(row["measurement"]), dict(row["tags"]), dict(row["fields"]), int(row["time_ns"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NetprobeError(
+                f"{path}:{number}: not a point ({exc}); expected "
+                '{"measurement": "ping", "tags": {...}, "fields": {...}, "time_ns": 1700000000000000000}'
+            ) from None
+    return points
+
+
+def open_history(app: App) -> PointSource:
+    """The configured history store (embedded store or InfluxDB).
+
+    Wired by the lead once the storage readers (issue 5) are merged; until then history comes from --from.
+    """
+    raise ConfigError(
+        f"no history store is readable yet (storage sink {app.config.storage.sink!r}); "
+        "pass --from FILE.jsonl with exported points"
+    )
+
+
+@click.command()
+@click.option("--since", "since", default="1h", show_default=True, metavar="DURATION",
+              help="Window of interest: problems now, and lines that recovered within it (30m, 1h, 1d).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (documented in docs/verdicts.md).")
+@click.option("--plain", is_flag=True, help="Plain text even on a terminal.")
+@click.option("--from", "from_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Read history from a JSON-lines file of points instead of the store.")  # fmt: skip
+@click.option("--at", "at", type=float, metavar="UNIX_S", help="Judge as of this time (default: now).")
+@pass_app
+def status(app: App, since: str, as_json: bool, plain: bool, from_file: Path | None, at: float | None) -> None:
+    """Province-wide verdicts, worst first: one line per problem with commune, line, provider, state,
+    since and evidence."""
+    since_s = parse_duration(since)
+    topology = Topology.from_inventory(app.inventory())
+    now = at if at is not None else time.time()
+    if from_file is not None:
+        report = status_from_points(topology, load_points_file(from_file), now, since_s)
+    else:
+        report = status_from_source(topology, open_history(app), now, since_s)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    elif plain or not sys.stdout.isatty():
+        click.echo(render_plain(report))
+    else:
+        render_rich(report, Console())
+
+
+def _cells(report: StatusReport) -> list[dict[str, Any]]:
+    rows = []
+    for p in report.problems:
+        what = p.subject if p.kind in ("line", "device") else f"({p.kind})"
+        if p.kind == "agent":
+            what = f"vantage point {p.subject}"
+        rows.append(
+            {
+                "state": "RECOVERED" if p.recovered else p.state.value,
+                "style": "green" if p.recovered else _STYLE[p.state],
+                "commune": p.commune_name or "—",
+                "what": what,
+                "provider": p.provider or "—",
+                "since": ago(report.time, p.since),
+                "evidence": p.evidence,
+            }
+        )
+    return rows
+
+
+def _summary(report: StatusReport) -> str:
+    counts = ", ".join(f"{n} {state}" for state, n in report.counts.items() if n)
+    current = sum(1 for p in report.problems if not p.recovered)
+    return f"{current} problem(s) now, {len(report.problems) - current} recovered in the last " + (
+        f"{report.since_s / 3600:g} h; lines: {counts or 'none'}"
+    )
+
+
+def render_plain(report: StatusReport) -> str:
+    rows = _cells(report)
+    cols = ("state", "commune", "what", "provider", "since")
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in cols}
+    out = ["  ".join(c.upper().ljust(widths[c]) for c in cols) + "  EVIDENCE"]
+    out += ["  ".join(r[c].ljust(widths[c]) for c in cols) + "  " + r["evidence"] for r in rows]
+    if not rows:
+        out = ["no problems"]
+    out.append(_summary(report))
+    return "\n".join(out)
+
+
+def render_rich(report: StatusReport, console: Console) -> None:
+    rows = _cells(report)
+    if not rows:
+        console.print("[green]no problems[/]")
+    else:
+        table = Table(show_lines=False, header_style="bold")
+        for name in ("State", "Commune", "Line / device", "Provider", "Since", "Evidence"):
+            table.add_column(name, overflow="fold")
+        for r in rows:
+            table.add_row(f"[{r['style']}]{r['state']}[/]", r["commune"], r["what"], r["provider"], r["since"],
+                          r["evidence"])  # fmt: skip
+        console.print(table)
+    console.print(_summary(report))

@@ -1,0 +1,129 @@
+"""The edges of the verdicts: adapters from Measurements and Points, link_health points, reasons in words."""
+
+from __future__ import annotations
+
+from netprobe.health.engine import HealthEngine
+from netprobe.health.observation import Source, from_measurement, from_point, observe
+from netprobe.health.points import to_points
+from netprobe.health.reasons import Code, Reason, duration, render, render_en
+from netprobe.health.replay import replay
+from netprobe.health.synthetic import pings, topology
+from netprobe.health.topology import Topology
+from netprobe.health.verdict import State
+from netprobe.inventory.loader import load_inventory
+from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+from netprobe.storage.point import Point
+from netprobe.storage.schema import SCHEMA, check_point
+from tests.conftest import EXAMPLE
+
+T0 = 1_699_999_200.0
+LINE_TAGS = {"province": "bac-ninh", "commune": "kinh-bac", "line": "kb-1", "provider": "VNPT", "kind": "ce"}
+
+
+def test_a_measurement_and_its_stored_point_give_the_same_observation() -> None:
+    target = Target("ping/line/kb-1/ce", ProbeKind.PING, "198.18.0.2", LINE_TAGS)
+    fields: dict[str, float | int | str | bool] = {
+        "packets_transmitted": 10, "packets_received": 8, "percent_packet_loss": 20.0,
+        "median_response_ms": 12.5, "jitter_ms": 1.5,
+    }  # fmt: skip
+    m = Measurement(target, T0, Status.OK, dict(fields))
+    live = from_measurement(m, "dc-a")
+    stored = from_point(Point("ping", {**LINE_TAGS, "agent": "dc-a"}, {**fields, "status": "ok"}, int(T0 * 1e9)))
+    assert live == [stored]
+    assert stored is not None and (stored.sent, stored.received, stored.rtt_ms, stored.agent) == (10, 8, 12.5, "dc-a")
+
+
+def test_an_snmp_measurement_gives_the_system_and_each_interface() -> None:
+    tags = {"province": "bac-ninh", "commune": "kinh-bac", "device": "kb-rt1", "kind": "device"}
+    target = Target("snmp/device/kb-rt1", ProbeKind.SNMP, "198.18.0.9", tags)
+    rows = [
+        {"ifname": "Gi0/0", "oper_status": 1, "admin_status": 1, "last_change_s": 12.0, "in_errors_per_s": 0.5,
+         "out_errors_per_s": 0.25},
+        {"ifname": "", "oper_status": 1},  # no name: cannot be told apart, dropped (as storage drops it)
+    ]  # fmt: skip
+    m = Measurement(target, T0, Status.OK, {"uptime_s": 5000.0, "rebooted": False}, rows=rows)
+    sys_obs, if_obs = from_measurement(m, "dc-a")
+    assert sys_obs.source is Source.SNMP_SYS and sys_obs.uptime_s == 5000.0
+    assert if_obs.source is Source.SNMP_IF and if_obs.ifname == "Gi0/0" and if_obs.errors_per_s == 0.75
+
+
+def test_rows_that_say_nothing_about_a_line_or_device_are_skipped() -> None:
+    assert observe("tcp", {"kind": "service", "target": "qlvb"}, {"status": "ok"}, T0) is None
+    assert observe("ping", {"kind": "ce"}, {"status": "ok"}, T0) is None  # no line tag
+    assert observe("ping", LINE_TAGS, {"status": "ok"}, T0) is None  # no packet counts
+
+
+def test_link_health_points_conform_to_the_schema() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")})
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 900, lost=lambda t: 3) + pings("kb-rt1", "device", "dc-a", T0, T0 + 900)
+    evaluation = list(replay(HealthEngine(topo), obs, T0, T0 + 900, 30.0))[-1]
+    points = to_points(evaluation, topo, agent="dc-a")
+    assert {p.tags["kind"] for p in points} == {"line", "device", "commune", "agent"}
+    for p in points:
+        assert p.measurement == "link_health"
+        assert check_point(p.measurement, p.tags, dict(p.fields)) == [], p
+        assert set(p.fields) <= set(SCHEMA["link_health"].fields)
+    line = next(p for p in points if p.tags["kind"] == "line")
+    assert line.fields["state"] == "UNSTABLE" and line.fields["state_code"] == 2
+    assert line.fields["reasons"] == "loss 30% over 5 min" and line.tags["provider"] == "VNPT"
+    device = next(p for p in points if p.tags["kind"] == "device")
+    assert device.tags["line"] == "kb-1" and device.tags["agent"] == "dc-a"
+    assert line.time_ns == int((T0 + 900) * 1e9)
+
+
+def test_state_codes_match_the_schema() -> None:
+    assert [s.code for s in State] == [0, 1, 2, 3, 4, 5]
+    assert [s.value for s in State] == ["OK", "DEGRADED", "UNSTABLE", "DOWN", "UNREACHABLE", "UNKNOWN"]
+
+
+def test_every_reason_code_renders_in_english() -> None:
+    samples = {
+        Code.LOSS: {"loss_pct": 18.0, "lost": 18, "sent": 100, "window_s": 300.0},
+        Code.RTT: {"rtt_ms": 123.4, "window_s": 300.0},
+        Code.RTT_BASELINE: {"rtt_ms": 35.0, "baseline_ms": 5.0, "ratio": 7.0},
+        Code.JITTER: {"jitter_ms": 4.25, "window_s": 300.0},
+        Code.FLAPS: {"flaps": 4, "window_s": 3600.0},
+        Code.DOWN: {"probes": 2, "seconds": 60},
+        Code.PE_OK: {},
+        Code.PE_DOWN: {},
+        Code.IF_DOWN: {"ifname": "Gi0/1"},
+        Code.IF_FLAPS: {"ifname": "Gi0/1", "changes": 1, "window_s": 3600.0},
+        Code.IF_ERRORS: {"ifname": "port1", "errors_per_s": 2.5, "window_s": 300.0},
+        Code.REBOOTS: {"reboots": 1, "window_s": 3600.0},
+        Code.PARENT_DOWN: {"parent": "kb-1"},
+        Code.NO_DATA: {"seconds": 600},
+        Code.AGENT_IMPAIRED: {"agent": "dc-a"},
+        Code.HOLDING: {"state": "UNSTABLE", "seconds": 120.0},
+        Code.COMMUNE_ISOLATED: {"commune": "que-vo", "lines": 3},
+        Code.AGENT_UPLINK: {"agent": "dc-a", "failed": 40, "total": 41, "others": "dc-b", "communes": 12},
+    }
+    assert set(samples) == set(Code)
+    texts = {code: render_en(Reason.of(code, **params)) for code, params in samples.items()}
+    assert all(texts.values())
+    assert render([Reason.of(Code.LOSS, **samples[Code.LOSS]), Reason.of(Code.FLAPS, **samples[Code.FLAPS])]) == (
+        "loss 18% over 5 min; 4 flaps in 1 h"
+    )
+    assert texts[Code.IF_FLAPS] == "interface Gi0/1 changed state 1 time in 1 h"
+    assert texts[Code.NO_DATA] == "no measurements for 10 min"
+    reason = Reason.of(Code.LOSS, **samples[Code.LOSS])
+    assert Reason.from_json(reason.to_json()) == reason
+
+
+def test_durations_read_naturally() -> None:
+    assert [duration(s) for s in (30, 60, 90, 300, 3600, 5400, 86400)] == [
+        "30 s", "1 min", "90 s", "5 min", "1 h", "1.5 h", "24 h",
+    ]  # fmt: skip
+
+
+def test_topology_from_the_example_inventory() -> None:
+    inv = load_inventory(EXAMPLE)
+    topo = Topology.from_inventory(inv)
+    assert set(topo.nodes) == set(inv.lines) | set(inv.devices)
+    position = {n: i for i, n in enumerate(topo.order)}
+    for node in topo.nodes.values():
+        if node.parent:
+            assert position[node.parent] < position[node.id]
+    sw = topo.nodes["kinh-bac-sw1"]
+    assert (sw.line, sw.provider, sw.parent) == ("kinh-bac-vnpt-1", "VNPT", "kinh-bac-fw1")
+    assert topo.agents == ("dc-bac-ninh", "dc-bac-giang")
+    assert topo.nodes["kinh-bac-vnpt-1"].thresholds.rtt_ms.degraded == 60  # the province's defaults apply

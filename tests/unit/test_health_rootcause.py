@@ -1,0 +1,172 @@
+"""Root cause in one pass: gear behind a dead line, isolated communes, and the two vantage points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netprobe.health.engine import HealthEngine
+from netprobe.health.observation import Observation
+from netprobe.health.reasons import Code
+from netprobe.health.replay import replay
+from netprobe.health.status import problems_of
+from netprobe.health.synthetic import pings, topology
+from netprobe.health.topology import Node, Topology
+from netprobe.health.verdict import Evaluation, State
+
+T0 = 1_699_999_200.0
+END = T0 + 3600.0
+FAIL_AT = T0 + 1800.0
+
+COMMUNES = {
+    "kinh-bac": ["kb-1", "kb-2"],
+    "que-vo": ["qv-1"],
+    "tien-du": ["td-1"],
+    "yen-phong": ["yp-1"],
+    "gia-binh": ["gb-1"],
+}
+DEVICES = {
+    "kb-rt1": ("kinh-bac", "kb-1"),
+    "kb-fw1": ("kinh-bac", "kb-rt1"),
+    "kb-sw1": ("kinh-bac", "kb-fw1"),
+    "qv-rt1": ("que-vo", "qv-1"),
+}
+Dead = Callable[[str, str, float], bool]  # (subject, agent, time) → no reply
+
+
+def province(dead: Dead, agents: tuple[str, ...] = ("dc-a", "dc-b"), end: float = END) -> list[Observation]:
+    """Every line end and device, from every agent; devices probed *before* their line in each cycle,
+    so a child's failure is seen first — the race root cause must not lose."""
+    obs: list[Observation] = []
+    topo = topology(COMMUNES, DEVICES, agents)
+    for a_i, agent in enumerate(agents):
+        for n_i, node in enumerate(sorted(topo.nodes.values(), key=lambda n: n.id)):
+            phase = (7 * a_i + (1 if node.kind == "device" else 20) + n_i % 5) % 30
+            roles = ("ce", "pe") if node.kind == "line" else ("device",)
+            for role in roles:
+
+                def lost(t: float, subject: str = node.id, agent: str = agent, role: str = role) -> int:
+                    return 10 if dead(subject if role != "pe" else f"{subject}/pe", agent, t) else 0
+
+                obs += pings(node.id, role, agent, T0, end, lost=lost, phase_s=phase)
+    return obs
+
+
+def run(dead: Dead, agents: tuple[str, ...] = ("dc-a", "dc-b"), end: float = END) -> tuple[Topology, list[Evaluation]]:
+    topo = topology(COMMUNES, DEVICES, agents)
+    return topo, list(replay(HealthEngine(topo), province(dead, agents, end), T0, end, 30.0))
+
+
+def after(t: float) -> Callable[[float], bool]:
+    return lambda now: now >= t
+
+
+def test_gear_behind_a_dead_line_is_unreachable_never_down() -> None:
+    behind_kb1 = {"kb-1", "kb-rt1", "kb-fw1", "kb-sw1"}
+
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return subject in behind_kb1 and FAIL_AT <= t < FAIL_AT + 900
+
+    _, evals = run(dead)
+    for e in evals:
+        for device in ("kb-rt1", "kb-fw1", "kb-sw1"):
+            assert e.nodes[device].state is not State.DOWN, (e.time - T0, device)
+    during = evals[(int(FAIL_AT - T0) + 300) // 30]
+    assert during.nodes["kb-1"].state is State.DOWN
+    assert {during.nodes[d].state for d in ("kb-rt1", "kb-fw1", "kb-sw1")} == {State.UNREACHABLE}
+    assert during.nodes["kb-rt1"].reasons[0].code is Code.PARENT_DOWN
+    assert during.nodes["kb-2"].state is State.OK and during.communes["kinh-bac"].state is State.OK
+    assert evals[-1].nodes["kb-sw1"].state is State.OK  # recovered with its line
+
+
+def test_a_dead_device_under_a_healthy_line_is_down() -> None:
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return subject in ("kb-fw1", "kb-sw1") and t >= FAIL_AT
+
+    _, evals = run(dead)
+    assert evals[-1].nodes["kb-fw1"].state is State.DOWN
+    assert evals[-1].nodes["kb-sw1"].state is State.UNREACHABLE
+    assert evals[-1].nodes["kb-rt1"].state is State.OK
+    rows = problems_of(topology(COMMUNES, DEVICES), evals[-1])
+    assert [(r.subject, r.state, r.behind) for r in rows] == [("kb-fw1", State.DOWN, 1)]
+
+
+def test_gear_that_still_answers_behind_a_dead_line_is_judged_on_its_own() -> None:
+    def dead(subject: str, agent: str, t: float) -> bool:  # kb-1 dies; the router answers via kb-2
+        return subject == "kb-1" and t >= FAIL_AT
+
+    _, evals = run(dead)
+    assert evals[-1].nodes["kb-1"].state is State.DOWN
+    assert evals[-1].nodes["kb-rt1"].state is State.OK
+
+
+def test_isolated_commune_is_one_finding_not_one_per_line() -> None:
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return t >= FAIL_AT and subject in {"kb-1", "kb-2", "kb-rt1", "kb-fw1", "kb-sw1"}
+
+    topo, evals = run(dead)
+    last = evals[-1]
+    assert last.communes["kinh-bac"].state is State.DOWN
+    assert last.communes["kinh-bac"].text() == "commune kinh-bac isolated: all 2 lines down"
+    rows = problems_of(topo, last)
+    assert [(r.kind, r.subject) for r in rows] == [("commune", "kinh-bac")]
+    assert rows[0].behind == 3
+    assert {last.communes[c].state for c in COMMUNES if c != "kinh-bac"} == {State.OK}
+
+
+def test_one_agent_uplink_down_names_the_agent_and_blames_no_commune() -> None:
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return agent == "dc-a" and t >= FAIL_AT
+
+    topo, evals = run(dead)
+    for e in evals[2:]:  # from the first full probe cycle on
+        assert all(v.state is State.OK for v in e.nodes.values()), e.time - T0
+        assert all(v.state is State.OK for v in e.communes.values())
+    last = evals[-1]
+    agent = last.agents["dc-a"]
+    assert agent.state is State.DOWN and last.agents["dc-b"].state is State.OK
+    assert agent.text().startswith("vantage point dc-a sees 16 of 16 targets fail that dc-b sees fine")
+    rows = problems_of(topo, last)
+    assert [(r.kind, r.subject) for r in rows] == [("agent", "dc-a")]
+
+
+def test_one_agent_that_cannot_reach_one_commune_is_that_agents_path() -> None:
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return agent == "dc-a" and t >= FAIL_AT and subject in ("qv-1", "qv-1/pe", "qv-rt1")
+
+    topo, evals = run(dead)
+    last = evals[-1]
+    assert last.nodes["qv-1"].state is State.OK and last.communes["que-vo"].state is State.OK
+    assert last.agents["dc-a"].state is State.UNSTABLE and last.agents["dc-a"].members == ("que-vo",)
+    rows = problems_of(topo, last)
+    assert [(r.kind, r.subject) for r in rows] == [("agent", "dc-a")]
+    assert "dc-b sees fine" in rows[0].evidence and "que-vo" in rows[0].evidence
+
+
+def test_a_single_agent_seeing_everything_fail_is_itself_the_problem() -> None:
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return t >= FAIL_AT
+
+    topo, evals = run(dead, agents=("dc-a",))
+    last = evals[-1]
+    assert last.agents["dc-a"].state is State.DOWN
+    assert {v.state for v in last.nodes.values()} == {State.UNKNOWN}
+    assert last.nodes["qv-1"].reasons[0].code is Code.AGENT_IMPAIRED
+    assert [(r.kind, r.subject) for r in problems_of(topo, last)] == [("agent", "dc-a")]
+
+
+def test_a_silent_agent_is_unknown_and_the_other_carries_the_verdicts() -> None:
+    topo = topology(COMMUNES, DEVICES, ("dc-a", "dc-b"))
+    obs = [o for o in province(lambda s, a, t: False) if o.agent == "dc-a"]
+    last = list(replay(HealthEngine(topo), obs, T0, END, 30.0))[-1]
+    assert last.agents["dc-b"].state is State.UNKNOWN and last.agents["dc-b"].text() == "no measurements yet"
+    assert {v.state for v in last.nodes.values()} == {State.OK}
+
+
+def test_parents_come_first_whatever_the_ids() -> None:
+    nodes = {
+        "a-switch": Node("a-switch", "device", "c", parent="m-router"),
+        "m-router": Node("m-router", "device", "c", parent="z-line"),
+        "z-line": Node("z-line", "line", "c"),
+        "b-line": Node("b-line", "line", "c"),
+    }
+    assert Topology("p", nodes).order == ("b-line", "z-line", "m-router", "a-switch")

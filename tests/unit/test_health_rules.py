@@ -1,0 +1,314 @@
+"""Every verdict rule over synthetic series: loss, latency, baseline, jitter, flaps, down, SNMP, hysteresis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from netprobe.health.engine import HealthEngine, Machine, metric_level
+from netprobe.health.observation import Observation, Source
+from netprobe.health.reasons import Code
+from netprobe.health.replay import replay
+from netprobe.health.synthetic import pings, snmp_polls, topology
+from netprobe.health.verdict import Evaluation, State
+from netprobe.inventory.model import Level, Thresholds
+
+T0 = 1_699_999_200.0  # an hour boundary, so grid instants and hourly baselines line up with the series
+HOUR = 3600.0
+
+
+def run(obs: list[Observation], end: float, topo=None, start: float = T0, step: float = 30.0) -> list[Evaluation]:  # type: ignore[no-untyped-def]
+    topo = topo or topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",))
+    return list(replay(HealthEngine(topo), obs, start, end, step))
+
+
+def states(evals: list[Evaluation], subject: str) -> list[tuple[float, State]]:
+    """(time, state) at every change."""
+    out: list[tuple[float, State]] = []
+    for e in evals:
+        v = e.nodes.get(subject) or e.communes.get(subject) or e.agents[subject]
+        if not out or out[-1][1] is not v.state:
+            out.append((e.time - T0, v.state))
+    return out
+
+
+def codes(evaluation: Evaluation, subject: str) -> list[Code]:
+    return [r.code for r in evaluation.nodes[subject].reasons]
+
+
+def lossy(after: float, n: int) -> Callable[[float], int]:
+    return lambda t: n if t >= T0 + after else 0
+
+
+def test_healthy_line_is_ok_with_a_high_score() -> None:
+    evals = run(pings("kb-1", "ce", "dc-a", T0, T0 + HOUR), T0 + HOUR)
+    assert states(evals, "kb-1") == [(0.0, State.OK)]
+    last = evals[-1].nodes["kb-1"]
+    assert last.score >= 95 and last.reasons == () and last.loss_pct == 0.0 and last.rtt_ms == 5.0
+
+
+def test_loss_degrades_then_makes_unstable_with_the_reason_in_words() -> None:
+    # 20% loss from minute 60: the 5-min loss passes 2% (DEGRADED) at once, 10% (UNSTABLE) later
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 2 * HOUR, lost=lossy(HOUR, 2))
+    evals = run(obs, T0 + 2 * HOUR)
+    changes = states(evals, "kb-1")
+    assert [s for _, s in changes] == [State.OK, State.DEGRADED, State.UNSTABLE]
+    assert changes[1][0] <= HOUR + 2 * 30  # flagged within 2 probe intervals
+    text = evals[-1].nodes["kb-1"].text()
+    assert text == "loss 20% over 5 min"
+
+
+def test_one_lost_packet_never_flips_the_state() -> None:
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + HOUR, count=5, lost=lambda t: 1 if t == T0 + 600 else 0)
+    evals = run(obs, T0 + HOUR)  # 1 of 50 packets = 2% in the window, but a single packet is not evidence
+    assert states(evals, "kb-1") == [(0.0, State.OK)]
+
+
+def test_two_lost_packets_at_the_threshold_do_count() -> None:
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + HOUR, count=5, lost=lambda t: 1 if t in (T0 + 600, T0 + 630) else 0)
+    evals = run(obs, T0 + HOUR)
+    assert State.DEGRADED in [s for _, s in states(evals, "kb-1")]
+
+
+def test_absolute_latency_levels() -> None:
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + HOUR, rtt=lambda t: 100.0 if t >= T0 + 1200 else 5.0)
+    obs += pings("kb-1", "ce", "dc-a", T0 + HOUR, T0 + 2 * HOUR, rtt=lambda t: 250.0)
+    evals = run(obs, T0 + 2 * HOUR)
+    assert [s for _, s in states(evals, "kb-1")] == [State.OK, State.DEGRADED, State.UNSTABLE]
+    assert evals[-1].nodes["kb-1"].text() == "latency 250 ms over 5 min"
+
+
+def test_latency_against_the_targets_own_baseline() -> None:
+    # 5 ms for 4 hours, then 35 ms: far below the absolute 80 ms, but 7× its own median
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 5 * HOUR, rtt=lambda t: 35.0 if t >= T0 + 4 * HOUR else 5.0)
+    evals = run(obs, T0 + 5 * HOUR)
+    changes = states(evals, "kb-1")
+    assert changes[0] == (0.0, State.OK) and changes[-1][1] is State.UNSTABLE
+    assert changes[1][0] >= 4 * HOUR
+    last = evals[-1].nodes["kb-1"]
+    assert last.reasons[0].code is Code.RTT_BASELINE
+    assert last.text().startswith("latency 35 ms, 7.0× its usual 5.0 ms")
+
+
+def test_baseline_needs_a_real_excess_not_just_a_ratio() -> None:
+    # a LAN target at 0.5 ms going to 4 ms is 8× but only 3.5 ms more: not a problem
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 5 * HOUR, rtt=lambda t: 4.0 if t >= T0 + 4 * HOUR else 0.5)
+    assert states(run(obs, T0 + 5 * HOUR), "kb-1") == [(0.0, State.OK)]
+
+
+def test_baseline_needs_three_hours_of_history() -> None:
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 2 * HOUR, rtt=lambda t: 35.0 if t >= T0 + 1.5 * HOUR else 5.0)
+    assert states(run(obs, T0 + 2 * HOUR), "kb-1") == [(0.0, State.OK)]
+
+
+def test_jitter_levels() -> None:
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + HOUR, jitter_ms=50.0)
+    evals = run(obs, T0 + HOUR)
+    assert states(evals, "kb-1") == [(0.0, State.UNSTABLE)]
+    assert evals[-1].nodes["kb-1"].text() == "jitter 50 ms over 5 min"
+
+
+def test_flaps_count_outages_in_the_long_window() -> None:
+    # four 1-minute outages (2 bursts each) 10 minutes apart
+    outages = [T0 + 600 * k for k in (1, 2, 3, 4)]
+
+    def lost(t: float) -> int:
+        return 10 if any(o <= t < o + 60 for o in outages) else 0
+
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 3000, lost=lost)
+    evals = run(obs, T0 + 3000)
+    seen = [s for _, s in states(evals, "kb-1")]
+    assert State.DOWN in seen and seen[-1] is State.UNSTABLE
+    last = evals[-1].nodes["kb-1"]
+    assert last.flaps == 4 and "4 flaps in 1 h" in last.text()
+    assert last.loss_pct == 0.0  # outage bursts count as flaps, not as loss
+
+
+def test_a_single_all_lost_burst_is_loss_not_a_flap() -> None:
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + HOUR, lost=lambda t: 10 if t == T0 + 900 else 0)
+    evals = run(obs, T0 + HOUR)
+    assert max(e.nodes["kb-1"].flaps for e in evals) == 0
+    assert State.DOWN not in [s for _, s in states(evals, "kb-1")]
+
+
+@pytest.mark.parametrize(("pe_lost", "code"), [(0, Code.PE_OK), (10, Code.PE_DOWN)])
+def test_down_within_two_intervals_and_localised_by_the_provider_edge(pe_lost: int, code: Code) -> None:
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1800, lost=lossy(900, 10))
+    obs += pings("kb-1", "pe", "dc-a", T0, T0 + 1800, lost=lossy(900, pe_lost), phase_s=1)
+    topo = topology({"kinh-bac": ["kb-1", "kb-2"]}, agents=("dc-a",))
+    obs += pings("kb-2", "ce", "dc-a", T0, T0 + 1800)
+    evals = run(obs, T0 + 1800, topo)
+    down_at = next(t for t, s in states(evals, "kb-1") if s is State.DOWN)
+    assert down_at <= 900 + 2 * 30
+    assert codes(evals[-1], "kb-1") == [Code.DOWN, code]
+
+
+def test_reboots_from_sysuptime() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    boots = [T0 - 10 * 86400, T0 + 1200, T0 + 2400]
+
+    def boot(t: float) -> float:
+        return max(b for b in boots if b <= t)
+
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 3000) + pings("kb-rt1", "device", "dc-a", T0, T0 + 3000)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 3000, boot_time=boot)
+    evals = run(obs, T0 + 3000, topo)
+    assert [s for _, s in states(evals, "kb-rt1")] == [State.OK, State.DEGRADED, State.UNSTABLE]
+    assert "2 reboots in 1 h" in evals[-1].nodes["kb-rt1"].text()
+
+
+def test_sysuptime_wrap_is_not_a_reboot() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    wrap = 2**32 / 100
+    first_boot = T0 + 600 - wrap  # uptime reaches the wrap at T0 + 600
+
+    def boot(t: float) -> float:
+        return first_boot if t < T0 + 600 else first_boot + wrap
+
+    obs = pings("kb-rt1", "device", "dc-a", T0, T0 + 1800) + snmp_polls("kb-rt1", "dc-a", T0, T0 + 1800, boot_time=boot)
+    assert states(run(obs, T0 + 1800, topo), "kb-rt1") == [(0.0, State.OK)]
+
+
+def _if_topology():  # type: ignore[no-untyped-def]
+    return topology({"kinh-bac": ["kb-1"]}, {"kb-sw1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+
+
+def test_interface_flaps_from_oper_status_and_last_change() -> None:
+    # Gi0/1 goes down 2 times (seen), and flaps once between polls (only ifLastChange moves)
+    def gi(t: float) -> tuple[int, float, float]:
+        rel = t - T0
+        oper = 2 if rel in (600, 1200) else 1
+        last_change = 100.0 + sum(1000 for edge in (600, 660, 1200, 1260, 1800) if rel >= edge)
+        return oper, last_change, 0.0
+
+    obs = pings("kb-sw1", "device", "dc-a", T0, T0 + 2400)
+    obs += snmp_polls("kb-sw1", "dc-a", T0, T0 + 2400, interfaces={"Gi0/1": gi, "Gi0/2": lambda t: (1, 50.0, 0.0)})
+    evals = run(obs, T0 + 2400, _if_topology())
+    last = evals[-1].nodes["kb-sw1"]
+    assert last.state is State.UNSTABLE and last.flaps == 3
+    assert "interface Gi0/1 changed state 3 times in 1 h" in last.text()
+
+
+def test_interface_down_degrades_unless_admin_down() -> None:
+    obs = pings("kb-sw1", "device", "dc-a", T0, T0 + 900)
+    obs += snmp_polls("kb-sw1", "dc-a", T0, T0 + 900, interfaces={"Gi0/3": lambda t: (2, 10.0, 0.0)})
+    evals = run(obs, T0 + 900, _if_topology())
+    assert evals[-1].nodes["kb-sw1"].state is State.DEGRADED
+    assert evals[-1].nodes["kb-sw1"].text() == "interface Gi0/3 is down"
+    admin_down = [
+        Observation(o.time, o.source, o.subject, o.role, o.agent, o.ok, ifname=o.ifname, oper_status=2, admin_status=2)
+        if o.source is Source.SNMP_IF
+        else o
+        for o in obs
+    ]
+    assert run(admin_down, T0 + 900, _if_topology())[-1].nodes["kb-sw1"].state is State.OK
+
+
+def test_interface_error_rate() -> None:
+    obs = pings("kb-sw1", "device", "dc-a", T0, T0 + 1800)
+    errors = {"port1": lambda t: (1, 10.0, 25.0 if t >= T0 + 1200 else 0.0)}
+    obs += snmp_polls("kb-sw1", "dc-a", T0, T0 + 1800, interfaces=errors)
+    evals = run(obs, T0 + 1800, _if_topology())
+    assert [s for _, s in states(evals, "kb-sw1")] == [State.OK, State.DEGRADED, State.UNSTABLE]
+    assert evals[-1].nodes["kb-sw1"].text() == "interface port1: 25.0 errors/s"
+
+
+def test_snmp_only_gear_uses_polls_for_reachability() -> None:
+    obs = snmp_polls("kb-sw1", "dc-a", T0, T0 + 1800, answered=lambda t: t < T0 + 900)
+    obs += pings("kb-1", "ce", "dc-a", T0, T0 + 1800)
+    evals = run(obs, T0 + 1800, _if_topology())
+    assert [s for _, s in states(evals, "kb-sw1")] == [State.OK, State.DOWN]
+
+
+def test_metric_hysteresis_enters_at_threshold_and_leaves_below_exit() -> None:
+    level = Level(degraded=2, unstable=10, exit_ratio=0.5)
+    assert metric_level(9.9, level, 0) == 1
+    assert metric_level(10, level, 0) == 2
+    assert metric_level(6, level, 2) == 2  # still unstable above 10 × 0.5
+    assert metric_level(4.9, level, 2) == 1
+    assert metric_level(1.5, level, 1) == 1  # still degraded above 2 × 0.5
+    assert metric_level(0.9, level, 1) == 0
+    assert metric_level(0.0, Level(degraded=0), 0) == 0
+
+
+def test_recovery_waits_for_clear_and_minimum_state_durations() -> None:
+    th = Thresholds(min_state_s=300, clear_s=180)
+    m = Machine()
+    m.step(2, 0, th)
+    m.step(0, 30, th)  # better at once: held
+    assert m.health == 2 and m.improving
+    m.step(0, 200, th)  # clear_s met, min_state_s not
+    assert m.health == 2
+    m.step(0, 300, th)
+    assert m.health == 0 and m.health_since == 300
+    m.step(3, 310, th)  # worsening is immediate by default
+    assert m.health == 3
+
+
+def test_recovery_steps_to_the_worst_level_seen_while_clearing() -> None:
+    th = Thresholds(min_state_s=0, clear_s=100)
+    m = Machine()
+    m.step(3, 0, th)
+    m.step(1, 10, th)
+    m.step(0, 50, th)
+    m.step(0, 110, th)
+    assert m.health == 1  # DEGRADED was seen during the clearing period: no jump straight to OK
+
+
+def test_enter_delay_when_configured() -> None:
+    th = Thresholds(enter_s=60)
+    m = Machine()
+    m.step(0, 0, th)
+    m.step(2, 30, th)
+    assert m.health == 0
+    m.step(1, 60, th)
+    m.step(2, 90, th)
+    assert m.health == 1  # the least bad of what lasted 60 s
+
+
+def test_recovering_line_does_not_flap_the_verdict() -> None:
+    # 15% loss for 20 min, then the loss wobbles 3–7% (above the 5% exit): stays UNSTABLE; then clean
+    def lost(t: float) -> int:
+        rel = t - T0
+        if rel < 1200:
+            return 0
+        if rel < 2400:
+            return 15
+        if rel < 3600:
+            return 3 if int(rel / 30) % 2 else 7
+        return 0
+
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 2 * HOUR, count=100, lost=lost)
+    changes = [s for _, s in states(run(obs, T0 + 2 * HOUR), "kb-1")]
+    assert changes == [State.OK, State.DEGRADED, State.UNSTABLE, State.DEGRADED, State.OK]
+
+
+def test_per_line_thresholds_override() -> None:
+    # a 4G backup line with 150 ms is normal for it
+    slow = Thresholds(rtt_ms=Level(degraded=300, unstable=600))
+    topo = topology({"kinh-bac": ["kb-4g"]}, agents=("dc-a",), thresholds=slow)
+    obs = pings("kb-4g", "ce", "dc-a", T0, T0 + HOUR, rtt=lambda t: 150.0)
+    assert states(run(obs, T0 + HOUR, topo), "kb-4g") == [(0.0, State.OK)]
+    default = topology({"kinh-bac": ["kb-4g"]}, agents=("dc-a",))
+    assert states(run(obs, T0 + HOUR, default), "kb-4g") == [(0.0, State.DEGRADED)]
+
+
+def test_no_data_is_unknown_and_stale_data_becomes_unknown() -> None:
+    topo = topology({"kinh-bac": ["kb-1", "kb-2"]}, agents=("dc-a",))
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 600)
+    evals = run(obs, T0 + 1200, topo)
+    assert evals[-1].nodes["kb-2"].state is State.UNKNOWN
+    assert evals[-1].nodes["kb-2"].text() == "no measurements yet"
+    assert [s for _, s in states(evals, "kb-1")] == [State.OK, State.UNKNOWN]
+    assert evals[-1].nodes["kb-1"].text().startswith("no measurements for")
+
+
+def test_local_probe_errors_are_not_evidence() -> None:
+    from netprobe.health.observation import observe
+
+    tags = {"kind": "ce", "line": "kb-1", "agent": "dc-a"}
+    assert observe("ping", tags, {"status": "error", "packets_transmitted": 10, "packets_received": 0}, T0) is None
+    assert observe("ping", tags, {"status": "not_allowed"}, T0) is None
+    timeout = observe("ping", tags, {"status": "timeout"}, T0)
+    assert timeout is not None and timeout.lost_all
