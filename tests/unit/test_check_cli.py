@@ -17,7 +17,7 @@ SCHEMA = json.loads((Path(render.__file__).parent / "check.schema.json").read_te
 
 
 def test_unknown_commune_suggests_the_nearest_vi(run_cli) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = run_cli("-i", str(EXAMPLE), "check", "kinh bacc", "--lang", "vi")
+    code, _, err = run_cli("-i", str(EXAMPLE), "check", "kinh bacc", "--lang", "vi")
     assert code == 3
     assert "Không tìm thấy xã/phường “kinh bacc”." in err
     assert "Có phải: Phường Kinh Bắc (kinh-bac)?" in err

@@ -1,4 +1,4 @@
-"""The rendered output, without a screenshot: the table at a fixed width, in vi and en, and --json against its schema."""
+"""Rendered output without a screenshot: the table at a fixed width in vi and en; --json against its schema."""
 
 from __future__ import annotations
 
