@@ -9,8 +9,8 @@ import traceback
 import click
 
 from netprobe import __version__
-from netprobe.cli.context import App
 from netprobe.cli.check_cmd import check
+from netprobe.cli.context import App
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
