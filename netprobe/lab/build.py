@@ -445,5 +445,5 @@ def status(lab_id: str) -> dict[str, Any]:
         "conductor_pid": conductor,
         "conductor_running": bool(conductor and snmpd.alive(conductor)),
         "up_at": truth.get("up_at"),
-        "active_faults": [f for f in truth.get("faults", []) if f.get("end") is None],
+        "active_faults": [f for f in truth.get("faults", []) if f.get("start") and f.get("end") is None],
     }

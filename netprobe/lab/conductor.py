@@ -178,8 +178,7 @@ class Conductor:
                 changed = True
             else:
                 for h in act.handlers:
-                    h.tick(now)
-                changed = changed or act.entry["fault"] == "flap"
+                    changed = h.tick(now) or changed
         return self._take_requests() or changed
 
     def _take_requests(self) -> bool:

@@ -9,8 +9,8 @@
 - latency/jitter: the kernel here has no sch_netem, so the line's traffic is diverted through a pair of
   TUN devices (one in the core, one in the commune router) joined by a userspace delay line in the
   conductor. See LatencyLine for what it can and cannot emulate.
-- congestion: htb + a packet FIFO on the provider end (the line's usable rate) plus a real background UDP load above that
-  rate, so the queue fills: pings see queueing delay up to `queue_ms` and tail drops.
+- congestion: htb + a packet FIFO on the provider end (the line's usable rate) plus a real background UDP
+  load above that rate, so the queue fills: pings see queueing delay up to `queue_ms` and tail drops.
 - snmp_dead: the agent is stopped with SIGSTOP (it hangs: requests time out, the device still pings).
 - reboot: the device's interfaces go down and its agent is killed; after `duration_s` the interfaces come
   back and a new agent starts, so sysUpTime starts again from 0.
@@ -53,7 +53,9 @@ class Handler:
 
     def start(self) -> None: ...
 
-    def tick(self, now: float) -> None: ...
+    def tick(self, now: float) -> bool:
+        """Advance a fault that changes while active; True when something changed (the truth is rewritten)."""
+        return False
 
     def stop(self) -> None: ...
 
@@ -88,14 +90,8 @@ class Loss(Handler):
         threshold = round(float(self.params["loss_pct"]) * 100)  # out of 10,000: 0.01 % resolution
         for link in self.links():
             ns, ifname = far_side(link)
-            run_in(
-                ns,
-                [
-                    "nft",
-                    f"add rule inet {nft_table(self.plan)} link_{ifname} numgen random mod 10000 < "
-                    f"{threshold} counter drop",
-                ],
-            )
+            match = f"numgen random mod 10000 < {threshold} " if threshold < 10000 else ""
+            run_in(ns, ["nft", f"add rule inet {nft_table(self.plan)} link_{ifname} {match}counter drop"])
 
     def stop(self) -> None:
         for link in self.links():
@@ -120,9 +116,9 @@ class Flap(Handler):
         self.next_at = time.monotonic()
         self.entry["transitions"] = []
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float) -> bool:
         if now < self.next_at:
-            return
+            return False
         self.is_down = not self.is_down
         for link in self.links():
             set_link(self.plan, link, not self.is_down)
@@ -131,6 +127,7 @@ class Flap(Handler):
         else:
             self.entry["transitions"][-1][1] = round(time.time(), 3)
         self.next_at += self.period
+        return True
 
     def stop(self) -> None:
         if self.is_down:

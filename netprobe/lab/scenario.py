@@ -110,7 +110,7 @@ class CongestionFault(_FaultBase):
     fault: Literal["congestion"]
     rate_mbit: Annotated[float, Field(gt=0, le=1000)] = 2.0  # the line's usable rate while congested
     load_pct: Annotated[float, Field(gt=0, le=400)] = 130.0  # background load, % of rate_mbit
-    queue_ms: Annotated[float, Field(gt=0, le=2000)] = 100.0  # queue depth in time at rate_mbit: the worst queueing delay
+    queue_ms: Annotated[float, Field(gt=0, le=2000)] = 100.0  # queue depth at rate_mbit: worst queueing delay
 
 
 class SnmpDeadFault(_FaultBase):
