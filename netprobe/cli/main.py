@@ -14,6 +14,7 @@ from netprobe.cli.context import App
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
+from netprobe.cli.probe_cmd import probe
 from netprobe.cli.run_cmd import run
 from netprobe.cli.status_cmd import status
 from netprobe.cli.storage_cmd import outbox
@@ -50,6 +51,7 @@ cli.add_command(lab)
 cli.add_command(run)
 cli.add_command(outbox)
 cli.add_command(status)
+cli.add_command(probe)
 
 
 def entry(argv: list[str] | None = None) -> None:

@@ -43,19 +43,21 @@ def enc_int(value: int, tag: int = INTEGER) -> bytes:
     return tlv(tag, value.to_bytes(length, "big", signed=True))
 
 
+def _base128(arc: int) -> bytes:
+    chunk = [arc & 0x7F]
+    arc >>= 7
+    while arc:
+        chunk.append(0x80 | (arc & 0x7F))
+        arc >>= 7
+    return bytes(reversed(chunk))
+
+
 def enc_oid(dotted: str) -> bytes:
     arcs = [int(a) for a in dotted.strip(".").split(".")]
-    if len(arcs) < 2 or arcs[0] > 2:
+    if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] > 39):
         raise ValueError(f"not an OID: {dotted}")
-    out = bytearray([arcs[0] * 40 + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return tlv(OID, bytes(out))
+    body = _base128(arcs[0] * 40 + arcs[1]) + b"".join(_base128(a) for a in arcs[2:])
+    return tlv(OID, body)
 
 
 @lru_cache(maxsize=4096)
@@ -131,24 +133,24 @@ def dec_oid(buf: bytes, start: int, stop: int) -> str:
 
 @lru_cache(maxsize=65536)
 def _dec_oid(buf: bytes) -> str:
-    start, stop = 0, len(buf)
-    first = buf[start]
-    arcs = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    subids: list[int] = []
     value = 0
     pending = False
-    for b in buf[start + 1 : stop]:
+    for b in buf:
         value = (value << 7) | (b & 0x7F)
         pending = bool(b & 0x80)
         if not pending:
-            arcs.append(value)
+            subids.append(value)
             value = 0
-            if len(arcs) > MAX_OID_ARCS:
+            if len(subids) > MAX_OID_ARCS:
                 raise BerError("OID too long")
         elif value >> 32:
             raise BerError("OID arc too large")
     if pending:
         raise BerError("truncated OID arc")
-    return ".".join(map(str, arcs))
+    first = subids[0]
+    top = min(first // 40, 2)
+    return ".".join(map(str, [top, first - 40 * top, *subids[1:]]))
 
 
 Value = int | bytes | str | None  # str: an IpAddress / OID as text; None: noSuchObject/noSuchInstance/endOfMibView

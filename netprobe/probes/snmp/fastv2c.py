@@ -8,8 +8,10 @@ and retries, so a dead agent only ever costs its own time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from netprobe.probes.snmp import ber
@@ -19,34 +21,54 @@ class SnmpTimeout(Exception):
     pass
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, client: V2cClient) -> None:
-        self.client = client
+class UdpEndpoints:
+    """One non-blocking UDP socket per address family, read by the running loop (created synchronously, so
+    hundreds of concurrent first requests share one socket instead of racing to open their own)."""
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.client.received(data, addr)
+    def __init__(self, on_datagram: Callable[[bytes, Any], None]) -> None:
+        self._on_datagram = on_datagram
+        self._socks: dict[int, socket.socket] = {}
 
-    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable etc.: the request times out
-        pass
-
-
-class V2cClient:
-    def __init__(self) -> None:
-        self._transports: dict[int, asyncio.DatagramTransport] = {}
-        self._waiting: dict[int, tuple[tuple[str, int], bytes, asyncio.Future[ber.Pdu | Exception]]] = {}
-        self._next_id = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
-
-    async def _transport(self, family: int) -> asyncio.DatagramTransport:
-        transport = self._transports.get(family)
-        if transport is None:
-            loop = asyncio.get_running_loop()
+    def get(self, family: int) -> socket.socket:
+        sock = self._socks.get(family)
+        if sock is None:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
             sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
             sock.setblocking(False)
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-            self._transports[family] = transport
-        return transport
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._drain, sock)
+            self._socks[family] = sock
+        return sock
+
+    def send(self, message: bytes, peer: tuple[str, int]) -> None:
+        family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
+        # buffer full or no route: the request times out and is retried like a lost datagram
+        with contextlib.suppress(OSError):
+            self.get(family).sendto(message, peer)
+
+    def _drain(self, sock: socket.socket) -> None:
+        for _ in range(256):  # bounded; the loop calls again while data is queued
+            try:
+                data, addr = sock.recvfrom(65_535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # ICMP port unreachable queued on the socket: the request just times out
+            self._on_datagram(data, addr)
+
+    def close(self) -> None:
+        for sock in self._socks.values():
+            with contextlib.suppress(RuntimeError):  # no running loop: it is gone with its readers
+                asyncio.get_running_loop().remove_reader(sock.fileno())
+            sock.close()
+        self._socks.clear()
+
+
+class V2cClient:
+    def __init__(self) -> None:
+        self._udp = UdpEndpoints(self.received)
+        self._waiting: dict[int, tuple[tuple[str, int], bytes, asyncio.Future[ber.Pdu | Exception]]] = {}
+        self._next_id = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
 
     def received(self, data: bytes, addr: Any) -> None:
         try:
@@ -76,8 +98,6 @@ class V2cClient:
         retries: int,
         pdu_tag: int = ber.GET_REQUEST,
     ) -> ber.Pdu:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        transport = await self._transport(family)
         request_id = self._next_id
         self._next_id = (self._next_id + 1) & 0x3FFFFFFF
         message = ber.v2c_get(community, request_id, oids, pdu_tag)
@@ -89,7 +109,7 @@ class V2cClient:
         self._waiting[request_id] = (peer, community, fut)
         try:
             for _attempt in range(retries + 1):
-                transport.sendto(message, peer)
+                self._udp.send(message, peer)
                 done, _ = await asyncio.wait([fut], timeout=timeout)
                 if done:
                     result = fut.result()
@@ -103,6 +123,4 @@ class V2cClient:
                 fut.cancel()
 
     def close(self) -> None:
-        for t in self._transports.values():
-            t.close()
-        self._transports.clear()
+        self._udp.close()

@@ -47,7 +47,7 @@ from netprobe.engine.allowlist import AllowList
 from netprobe.errors import ConfigError
 from netprobe.inventory.model import SnmpSettings, SnmpV2c, SnmpV3
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
-from netprobe.probes.snmp import ber
+from netprobe.probes.snmp import ber, usm
 from netprobe.probes.snmp import counters as C
 from netprobe.probes.snmp.fastv2c import SnmpTimeout, V2cClient
 
@@ -158,14 +158,18 @@ def _value(tagged: Tagged, kind: str, oid: str) -> int | str | None:
 class SnmpProbe:
     kind = ProbeKind.SNMP
 
-    def __init__(self, allow: AllowList, concurrency: int = 256) -> None:
+    def __init__(self, allow: AllowList, concurrency: int = 256, *, fast_v3: bool = True) -> None:
         self.allow = allow
         self.concurrency = concurrency
+        self.fast_v3 = fast_v3  # False: every v3 poll through pysnmp (the reference implementation)
         self._v2c = V2cClient()
+        self._v3 = usm.V3Client()
         self._engines: dict[tuple[str, ...], SnmpEngine] = {}
         self._transports: dict[tuple[str, int, float, int], Any] = {}
         self._previous: dict[str, _Previous] = {}
-        self._if_index: dict[str, dict[str | int, int]] = {}
+        self._if_index: dict[str, dict[str | int, int]] = {}  # per target: selector → ifIndex
+        self._name_maps: dict[tuple[str, int, str], dict[str, int]] = {}  # per agent and column: name → ifIndex
+        self._walk_locks: dict[tuple[str, int, str], asyncio.Lock] = {}
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -174,7 +178,20 @@ class SnmpProbe:
             async with gate:
                 return await self.poll(t, deadline)
 
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        try:
+            return list(await asyncio.gather(*(one(t) for t in targets)))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the sockets (they belong to this event loop); per-target history and engine IDs stay."""
+        self._v2c.close()
+        self._v3.close()
+        for engine in self._engines.values():
+            engine.close_dispatcher()
+        self._engines.clear()
+        self._transports.clear()
+        self._walk_locks.clear()  # asyncio locks belong to the loop that used them
 
     async def poll(self, target: Target, deadline: float) -> Measurement:
         """One poll of one agent; every failure becomes a Measurement with a status."""
@@ -189,7 +206,8 @@ class SnmpProbe:
             return Measurement(target, started, Status.NOT_ALLOWED, {}, self.allow.refusal(target.address, target.key))
         if target.snmp_profile is None:
             return Measurement(target, started, Status.ERROR, {}, "no snmp_profile for this device")
-        budget = min(settings.timeout_ms / 1000.0 * (settings.retries + 1) + 0.2, deadline - loop.time())
+        # each request has its own timeout × retries inside; this bound only keeps the poll inside the run
+        budget = deadline - loop.time()
         if budget <= 0:
             return Measurement(target, started, Status.TIMEOUT, {}, "deadline passed before the poll")
         try:
@@ -214,6 +232,16 @@ class SnmpProbe:
             return _FastV2c(self._v2c, ip.compressed, port, community, s.timeout_ms / 1000.0, s.retries)
         assert isinstance(p, SnmpV3)
         auth_key, priv_key = p.auth_key.resolve(where), p.priv_key.resolve(where)
+        if self.fast_v3 and usm.supported(p.auth_protocol, p.priv_protocol):
+            creds = usm.Credentials(
+                p.user.encode(),
+                p.auth_protocol,
+                auth_key.encode(),
+                p.priv_protocol,
+                priv_key.encode(),
+                p.context.encode(),
+            )
+            return _FastV3(self._v3, ip.compressed, port, creds, s.timeout_ms / 1000.0, s.retries)
         key = ("3", p.user, p.auth_protocol, auth_key, p.priv_protocol, priv_key)
         engine = self._engines.get(key)
         if engine is None:  # one engine per credential set: USM users are keyed by name, keys must not meet
@@ -252,6 +280,8 @@ class SnmpProbe:
             return Measurement(target, started, Status.BAD_REPLY, {}, f"malformed reply: {exc}")
         except _Indication as exc:
             return self._indication(target, started, str(exc))
+        except usm.UsmError as exc:
+            return Measurement(target, started, Status.AUTH, {}, f"SNMPv3: {exc}")
         response_ms = (time.perf_counter() - t0) * 1000.0
         wall = time.time()
         ticks = _value(values[0], "ticks", SYS_UPTIME)
@@ -286,6 +316,8 @@ class SnmpProbe:
             rows.append(row)
         if reboot:
             self._if_index.pop(target.key, None)  # ifIndex may be renumbered after a reboot
+            for column in (IF_NAME, IF_DESCR):
+                self._name_maps.pop((target.address, target.port or 0, column), None)
         self._previous[target.key] = current
         error = f"interface(s) not found by ifName/ifDescr/ifIndex: {', '.join(map(str, missing))}" if missing else None
         return Measurement(target, started, Status.OK, fields, error, rows)
@@ -330,7 +362,8 @@ class SnmpProbe:
         return row, counters
 
     async def _resolve(self, target: Target, agent: _Agent) -> tuple[dict[str | int, int], list[str | int]]:
-        """ifIndex of each watched interface (names looked up once by walking ifName, then ifDescr)."""
+        """ifIndex of each watched interface; names are looked up by walking ifName, then ifDescr, once per
+        agent (shared by every target on it, one walk at a time), and remembered until the agent reboots."""
         cached = self._if_index.get(target.key)
         if cached is not None:
             return cached, [s for s in target.interfaces if s not in cached]
@@ -340,7 +373,13 @@ class SnmpProbe:
             wanted = [n for n in names if n not in found]
             if not wanted:
                 break
-            by_name = {text: idx for idx, text in sorted((await _walk_names(agent, column)).items())}
+            key = (target.address, target.port or 0, column)
+            lock = self._walk_locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                by_name = self._name_maps.get(key)
+                if by_name is None:
+                    walked = await _walk_names(agent, column)
+                    by_name = self._name_maps[key] = {text: idx for idx, text in sorted(walked.items(), reverse=True)}
             for n in wanted:
                 if n in by_name:
                     found[n] = by_name[n]
@@ -398,6 +437,24 @@ class _FastV2c:
 
     async def next(self, oid: str) -> tuple[str, Tagged]:
         return (await self._ask([oid], ber.GET_NEXT))[0]
+
+
+class _FastV3(_FastV2c):
+    """v3 authPriv with SHA-1/SHA-2 + AES: netprobe.probes.snmp.usm over the probe's shared socket."""
+
+    def __init__(
+        self, client: usm.V3Client, address: str, port: int, creds: usm.Credentials, timeout: float, retries: int
+    ):
+        self.v3, self.address, self.port, self.creds = client, address, port, creds
+        self.timeout, self.retries = timeout, retries
+
+    async def _ask(self, oids: list[str], tag: int) -> list[tuple[str, Tagged]]:
+        pdu = await self.v3.request(self.address, self.port, self.creds, oids, self.timeout, self.retries, tag)
+        if pdu.tag != ber.RESPONSE:
+            raise BadReply("a report where a response was expected")
+        if pdu.error_status:
+            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
+        return _check([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
 
 
 class _Pysnmp:
