@@ -10,6 +10,7 @@ exponentially with jitter. One drainer per outbox at a time (a lock file next to
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -70,10 +71,10 @@ class DrainLock:
             text = f.read().strip()
             f.close()
             return int(text) if text.isdigit() else 0
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        # Unbuffered: the pid is only informative ("who is draining?"); a full disk must not stop the drain.
+        with contextlib.suppress(OSError):
+            os.ftruncate(f.fileno(), 0)
+            os.pwrite(f.fileno(), str(os.getpid()).encode(), 0)
         self.file = f
         return None
 
