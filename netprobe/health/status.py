@@ -102,7 +102,7 @@ def problems_of(
         v = now.communes[commune]
         behind = sum(1 for n in now.nodes.values() if n.state is State.UNREACHABLE and _commune(topology, n) == commune)
         problem = _row(v, commune, names.get(commune, commune), "", "", catalogue, behind)
-        rows.append(((1, _RANK[State.DOWN], 0.0, commune), problem))
+        rows.append(((1, 0, 0.0, commune), problem))  # above any single line
     listed: set[str] = set()
     for v in now.nodes.values():
         node = topology.nodes[v.subject]
