@@ -15,6 +15,7 @@ from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
 from netprobe.cli.probe_cmd import probe
+from netprobe.cli.report_cmd import report
 from netprobe.cli.run_cmd import run
 from netprobe.cli.status_cmd import status
 from netprobe.cli.storage_cmd import outbox
@@ -52,6 +53,7 @@ cli.add_command(run)
 cli.add_command(outbox)
 cli.add_command(status)
 cli.add_command(probe)
+cli.add_command(report)
 
 
 def entry(argv: list[str] | None = None) -> None:

@@ -25,7 +25,7 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f}"
+    return f"{seconds / 60:.2f}"
 
 
 def _when(report: SlaReport, t: float) -> str:
