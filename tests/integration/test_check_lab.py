@@ -126,3 +126,38 @@ def test_unknown_commune_is_unknown_with_suggestions(lab: dict[str, Any]) -> Non
     code, out, err, _ = check(lab, "Vo Cuongg", "--lang", "vi")
     assert code == 3 and out == ""
     assert "Có phải: Phường Võ Cường (vo-cuong)?" in err
+
+
+BIG_COMMUNE = """
+name: check-budget
+dcs: 2
+lifetime_s: 300
+communes:
+  - name: Phường Yên Phong
+    lines: [{provider: VNPT}, {provider: Viettel}, {provider: FPT}]
+    devices: [switch, firewall, video_endpoint, access_point, server]
+faults:
+  - {target: yen-phong-l2, fault: loss, start_s: 0, duration_s: 300, loss_pct: 20}
+  - {target: yen-phong-sw, fault: snmp_dead, start_s: 0, duration_s: 300}
+"""
+
+
+def test_three_lines_six_devices_within_15_seconds(tmp_path: Path) -> None:
+    """The issue's budget, on its worst case: a lossy line (traceroute + hop pings) and a hung SNMP agent."""
+    lab_id = f"cb{os.getpid() % 100000}"
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(BIG_COMMUNE, encoding="utf-8")
+    netprobe("lab", "down", "--id", lab_id)
+    status = json.loads(netprobe("lab", "up", "--id", lab_id, "--scenario", str(scenario), "--json"))
+    try:
+        from netprobe.inventory.loader import load_inventory
+
+        inv = load_inventory(status["inventory"])
+        assert (len(inv.lines_of("yen-phong")), len(inv.devices_of("yen-phong"))) == (3, 6)
+        code, out, err, took = check(status, "yen-phong", "--lang", "en")
+        assert code == 1, out + err
+        assert "Line yen-phong-l2 loses" in out
+        assert "does not answer SNMP" in out  # the hung agent of the switch, while it still pings
+        assert took < 15, f"check took {took:.1f} s"
+    finally:
+        netprobe("lab", "down", "--id", lab_id)

@@ -257,3 +257,30 @@ def test_html_is_self_contained_and_opens_in_headless_chromium(lab_run: dict[str
     assert "<svg" in p.stdout and "Nhà cung cấp VNPT" in p.stdout  # parsed and rendered the document
     console = [x for x in p.stderr.splitlines() if "CONSOLE" in x or "Uncaught" in x or "Failed to load" in x]
     assert console == []
+
+
+def test_check_shows_the_recent_history_from_the_store(lab_run: dict[str, Any]) -> None:
+    """The cut is over, so the line is OK now (exit 0), and check tells it was unstable in the last hours."""
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netprobe",
+            "-i",
+            str(lab_run["inventory"]),
+            "check",
+            "kinh-bac",
+            "--lang",
+            "vi",
+            "--since",
+            "2h",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=lab_run["env"],
+        check=False,
+    )
+    out = " ".join(p.stdout.split())
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Lịch sử: kinh-bac-l1 không ổn định 1 trong 2 giờ qua." in out
