@@ -181,6 +181,7 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
                 Msg("finding.agent_isolated", agent=agent),
                 [Msg("evidence.agent_isolated", agent=agent)],
                 Msg("next.datacentre_uplink", agent=agent),
+                affects_commune=False,
             )
         )
 
@@ -223,6 +224,7 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
         if finding is not None:
             findings.append(finding)
 
+    _note_backups(inv, slug, line_state, findings)
     dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss)
     items += dev_items
     findings += dev_findings
@@ -374,6 +376,15 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
         origin.ttl if origin else None,
         loss,
     )
+
+
+def _note_backups(inv: Inventory, slug: str, line_state: Mapping[str, State], findings: list[Finding]) -> None:
+    """A dead line while another line of the commune still carries traffic: say so (the office still works)."""
+    alive = [r for r in inv.lines_of(slug) if line_state.get(r.id) in (State.OK, State.DEGRADED, State.UNSTABLE)]
+    for f in findings:
+        if f.state is State.DOWN and f.subject in line_state and alive:
+            other = alive[0]
+            f.evidence.append(Msg("evidence.backup_ok", line=other.id, provider=other.line.provider))
 
 
 def _ping_evidence(key: str, line: str, p: PingStats) -> Msg:

@@ -189,6 +189,8 @@ class Finding:
     hotline: str | None = None
     hop: int | None = None  # traceroute hop where the trouble starts
     loss_pct: float | None = None
+    # False for trouble that is not the commune's (a data centre's own uplink): it warns, never more
+    affects_commune: bool = True
 
 
 @dataclass
@@ -213,11 +215,13 @@ class CheckResult:
 
     @property
     def state(self) -> State:
-        return worst([i.state for i in self.items])
+        return worst([i.state for i in self.items] + [f.state for f in self.findings if f.affects_commune])
 
     @property
     def exit(self) -> Exit:
         states = [i.state for i in self.items]
         if not states or all(s is State.UNKNOWN for s in states):
             return Exit.UNKNOWN
+        states += [f.state for f in self.findings if f.affects_commune]
+        states += [State.DEGRADED for f in self.findings if not f.affects_commune]
         return exit_for(worst(states))

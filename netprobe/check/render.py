@@ -27,6 +27,7 @@ STYLE = {
     State.UNREACHABLE: "red",
     State.UNKNOWN: "dim",
 }
+EXIT_STYLE = {Exit.OK: "bold green", Exit.WARNING: "bold yellow", Exit.CRITICAL: "bold red", Exit.UNKNOWN: "dim"}
 NESTED_PREFIXES = ("part.", "kind.", "state.", "thing.")
 
 
@@ -112,7 +113,7 @@ def render_text(result: CheckResult, _: Translator, console: Console) -> None:
             console.print(_("check.history.stable", hours=hours))
     console.print()
     status_line = _(f"check.status.{result.exit.name}")
-    console.print(Text(status_line, style=STYLE[result.state] if result.exit is not Exit.OK else "bold green"))
+    console.print(Text(status_line, style=EXIT_STYLE[result.exit]))
     if not result.findings:
         console.print(_("check.all_ok"))
     for n, f in enumerate(result.findings, 1):

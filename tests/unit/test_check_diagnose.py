@@ -167,6 +167,7 @@ def test_one_data_centre_cut_off_is_its_own_fault(inv: Inventory) -> None:
     r = result_of(inv, obs)
     assert [(f.part, f.subject) for f in r.findings] == [(Part.DATACENTRE, "dc1")]
     assert all(i.state is State.OK for i in r.items)  # the commune itself is fine, seen from dc2
+    assert r.exit is Exit.WARNING  # redundancy lost: worth a warning, not the commune's emergency
     assert broken_agents(inv, "kinh-bac", {}) == set()
 
 
@@ -221,3 +222,10 @@ def test_significantly_more() -> None:
     assert not significantly_more((22.0, 50), (18.0, 50), 2.0)  # noise
     assert significantly_more((60.0, 50), (18.0, 50), 2.0)
     assert not significantly_more(None, (0.0, 50), 2.0)
+
+
+def test_dead_primary_with_working_backup_says_the_office_still_works(inv: Inventory) -> None:
+    r = result_of(inv, observe(inv, {("*", "ping/line/kb-l1/ce"): 0}))
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.state is State.DOWN and r.exit is Exit.CRITICAL
+    assert any(e.key == "evidence.backup_ok" and e.params["line"] == "kb-l2" for e in f.evidence)
