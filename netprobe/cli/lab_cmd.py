@@ -76,7 +76,10 @@ def down(lab_id: str) -> None:
 
     t0 = time.monotonic()
     result = build.down(lab_id)
-    click.echo(f"lab {lab_id} down in {time.monotonic() - t0:.1f} s: {result['namespaces']} namespaces removed")
+    click.echo(
+        f"lab {lab_id} down in {time.monotonic() - t0:.1f} s: {result['namespaces']} namespaces removed, "
+        f"{result['processes']} processes stopped"
+    )
 
 
 @lab.command()

@@ -22,14 +22,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from netprobe.errors import NetprobeError, PrivilegeError
-from netprobe.lab import netns, snmpd
+from netprobe.lab import netns, procs, snmpd
 from netprobe.lab.inventory_out import write_inventory
 from netprobe.lab.plan import Plan, build_plan
 from netprobe.lab.scenario import load_scenario
@@ -144,6 +145,7 @@ def up(lab_id: str, scenario_ref: str, lifetime_s: float | None = None) -> dict[
     plan = build_plan(check_id(lab_id), scenario)
     if lifetime_s is not None:
         plan.lifetime_s = lifetime_s
+    plan.scenario_source = source
     p = paths(lab_id)
     existing = [ns for ns in plan.namespaces if netns.path_of(ns).exists()]
     if p.root.exists() or existing:
@@ -154,14 +156,14 @@ def up(lab_id: str, scenario_ref: str, lifetime_s: float | None = None) -> dict[
     p.root.mkdir(parents=True, mode=0o700)
     p.manifest.write_text("\n".join(plan.namespaces) + "\n", encoding="utf-8")  # before creating anything
     try:
-        _build(plan, p, scenario.model_dump_json(), source)
+        _build(plan, p, scenario.model_dump_json())
     except BaseException:
         down(lab_id)
         raise
     return status(lab_id)
 
 
-def _build(plan: Plan, p: Paths, scenario_json: str, source: str) -> None:
+def _build(plan: Plan, p: Paths, scenario_json: str) -> None:
     creds = _write_secrets(p.root)
     p.plan.write_text(plan.to_json(), encoding="utf-8")
     p.scenario.write_text(scenario_json, encoding="utf-8")
@@ -178,8 +180,8 @@ def _build(plan: Plan, p: Paths, scenario_json: str, source: str) -> None:
         snmpd.write_config(files, device, creds)
         snmpd.start(files, device.ns)
     write_inventory(plan, p.root)
-    _start_conductor(plan, p, source)
-    _wait_agents(plan, p)
+    _wait_agents(plan, p)  # before the conductor: a fault at start_s 0 may need a running agent
+    _start_conductor(plan, p)
 
 
 def _write_secrets(root: Path) -> snmpd.Credentials:
@@ -273,24 +275,19 @@ def _nft_base(plan: Plan, ns: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _start_conductor(plan: Plan, p: Paths, source: str) -> None:
+def _start_conductor(plan: Plan, p: Paths) -> None:
     p.requests.mkdir(mode=0o700, exist_ok=True)
-    log = open(p.conductor_log, "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
+    with open(p.conductor_log, "ab") as log:
+        pid = procs.spawn(
             [sys.executable, "-m", "netprobe.lab.conductor", "--id", plan.lab_id, "--state", str(p.root)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            start_new_session=True,
-            close_fds=True,
         )
-    finally:
-        log.close()
-    p.conductor_pid.write_text(f"{proc.pid}\n", encoding="ascii")
+    p.conductor_pid.write_text(f"{pid}\n", encoding="ascii")
     deadline = time.monotonic() + 20
     while not p.conductor_ready.exists():
-        if proc.poll() is not None:
+        if not procs.alive(pid):
             tail = p.conductor_log.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
             raise LabError(f"the lab conductor exited at start ({p.conductor_log}): {tail[0]}")
         if time.monotonic() > deadline:
@@ -311,16 +308,28 @@ def _wait_agents(plan: Plan, p: Paths) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def running(scenario: str = "demo", lab_id: str | None = None, lifetime_s: float = 1800.0) -> Iterator[dict[str, Any]]:
+    """A lab for the length of a `with` block (tests, demos, benchmarks): yields `status()`, always downs it.
+
+    The default id is unique per process, so parallel users never collide.
+    """
+    chosen = lab_id or f"l{os.getpid() % 10_000_000}"
+    try:
+        yield up(chosen, scenario, lifetime_s)
+    finally:
+        down(chosen)
+
+
 # ---------------------------------------------------------------------------------------------------
 # down
 # ---------------------------------------------------------------------------------------------------
 def _lab_namespaces(lab_id: str, p: Paths) -> list[str]:
     names: dict[str, None] = {}
-    for source in (p.manifest,):
-        if source.exists():
-            for line in source.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    names[line.strip()] = None
+    if p.manifest.exists():
+        for line in p.manifest.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                names[line.strip()] = None
     if p.plan.exists():
         try:
             for ns in Plan.load(p.plan).namespaces:
@@ -369,7 +378,7 @@ def _stop_conductor(p: Paths, lab_id: str) -> None:
         return
     if b"netprobe.lab.conductor" not in cmdline or lab_id.encode() not in cmdline:
         return  # the pid was reused by something else: not ours
-    snmpd.stop(pid, timeout_s=5.0)
+    procs.stop(pid, timeout_s=5.0)
 
 
 def down(lab_id: str) -> dict[str, int]:
@@ -379,25 +388,24 @@ def down(lab_id: str) -> dict[str, int]:
     _stop_conductor(p, lab_id)
     names = [n for n in _lab_namespaces(lab_id, p) if netns.path_of(n).exists()]
     victims = pids_in(names)
-    for pid in victims:
-        for sig in (signal.SIGKILL,):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+    pids_killed = list(victims)
+    for pid in victims:  # agents, loads, probes someone left running in the lab: all of them go
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while victims and time.monotonic() < deadline:
-        for pid in list(victims):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        victims = [pid for pid in victims if snmpd.alive(pid)]
+        victims = [pid for pid in victims if procs.alive(pid)]
         if victims:
             time.sleep(0.02)
+    for pid in pids_killed:
+        procs.reap(pid)
     if names:
         ip_batch((f"netns del {n}" for n in names), force=True)
     left = [n for n in names if netns.path_of(n).exists()]
     if left:
         raise LabError(f"could not delete namespaces {', '.join(left[:5])}; try `ip netns del {left[0]}`")
     shutil.rmtree(p.root, ignore_errors=True)
-    return {"namespaces": len(names), "processes": len(pids_in(names)) if names else 0}
+    return {"namespaces": len(names), "processes": len(pids_killed)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -417,7 +425,7 @@ def status(lab_id: str) -> dict[str, Any]:
     agents_up = 0
     for d in plan.snmp_devices():
         pid = snmpd.read_pid(snmpd.agent_files(p.root, d.id))
-        agents_up += bool(pid and snmpd.alive(pid))
+        agents_up += bool(pid and procs.alive(pid))
     try:
         conductor = int(p.conductor_pid.read_text().strip())
     except (OSError, ValueError):
@@ -431,6 +439,7 @@ def status(lab_id: str) -> dict[str, Any]:
     return {
         "id": lab_id,
         "scenario": plan.scenario,
+        "scenario_source": plan.scenario_source,
         "state_dir": str(p.root),
         "inventory": str(p.inventory),
         "truth": str(p.truth),
@@ -443,7 +452,7 @@ def status(lab_id: str) -> dict[str, Any]:
         "snmp_agents": len(plan.snmp_devices()),
         "snmp_agents_running": agents_up,
         "conductor_pid": conductor,
-        "conductor_running": bool(conductor and snmpd.alive(conductor)),
+        "conductor_running": bool(conductor and procs.alive(conductor)),
         "up_at": truth.get("up_at"),
         "active_faults": [f for f in truth.get("faults", []) if f.get("start") and f.get("end") is None],
     }

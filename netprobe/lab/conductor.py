@@ -7,7 +7,7 @@ the delay lines and congestion loads, and takes `netprobe lab impair` requests f
 Ground truth (truth.json, rewritten atomically on every change):
   {"lab": ID, "scenario": NAME, "up_at": unix, "lifetime_s": S, "faults": [
      {"id": 1, "target": "kinh-bac-l1", "target_kind": "line", "lines": ["kinh-bac-l1"], "fault": "loss",
-      "params": {"loss_pct": 20}, "source": "scenario", "planned_start": unix, "planned_end": unix,
+      "devices": [], "params": {"loss_pct": 20}, "source": "scenario", "planned_start": unix, "planned_end": unix,
       "start": unix or null, "end": unix or null, "transitions": [[down, up], ...] (flap only)}]}
 `start`/`end` are when the fault was actually imposed and lifted (null: not yet).
 """
@@ -66,6 +66,25 @@ def target_kind(plan: Plan, target: str) -> str:
     return "unknown"
 
 
+def affected(plan: Plan, target: str, fault: str) -> tuple[list[str], list[str]]:
+    """(lines, devices) the fault takes out. A rebooting device takes the gear behind it along; a rebooting
+    router takes its commune's lines too. Line faults list their lines; what sits behind them follows from
+    the inventory's `parent` chain (a backup line may keep the LAN reachable)."""
+    if target not in plan.devices:
+        return [t for t in expand_target(plan, target) if t in plan.lines], []
+    if fault != "reboot":
+        return [], [target]
+    behind = {target}
+    grew = True
+    while grew:
+        more = {d.id for d in plan.devices.values() if d.parent in behind} - behind
+        behind |= more
+        grew = bool(more)
+    device = plan.devices[target]
+    lines = list(plan.communes[device.commune].lines) if device.kind == "router" else []
+    return lines, [d for d in plan.communes[device.commune].devices if d in behind]
+
+
 def check_fault(plan: Plan, fault: Any) -> str | None:
     """Why this fault cannot be imposed on this lab, or None."""
     kind = target_kind(plan, fault.target)
@@ -95,11 +114,13 @@ class Conductor:
     # ------------------------------------------------------------------ truth
     def _schedule(self, fault: Any, source: str, at: float) -> dict[str, Any]:
         params = fault.model_dump(exclude={"target", "fault", "start_s", "duration_s"})
+        lines, devices = affected(self.plan, fault.target, fault.fault)
         entry: dict[str, Any] = {
             "id": len(self.faults) + 1,
             "target": fault.target,
             "target_kind": target_kind(self.plan, fault.target),
-            "lines": [t for t in expand_target(self.plan, fault.target) if t in self.plan.lines],
+            "lines": lines,
+            "devices": devices,
             "fault": fault.fault,
             "params": params,
             "source": source,
@@ -117,6 +138,7 @@ class Conductor:
         data = {
             "lab": self.plan.lab_id,
             "scenario": self.plan.scenario,
+            "scenario_source": self.plan.scenario_source,
             "up_at": round(self.up_wall, 3),
             "lifetime_s": self.plan.lifetime_s,
             "faults": self.faults,
@@ -205,8 +227,11 @@ class Conductor:
         while not self.stopping.is_set() and time.monotonic() < self.deadline:
             if not self.paths.root.exists():
                 break  # the lab was removed under us
-            if self.step():
-                self.write_truth()
+            try:
+                if self.step():
+                    self.write_truth()
+            except Exception:  # keep conducting: one failed action must not leave the other faults unlifted
+                log.exception("conductor step failed")
             self.stopping.wait(TICK_S)
         for act in list(self.active):
             self.active.remove(act)

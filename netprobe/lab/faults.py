@@ -296,9 +296,11 @@ class Congestion(Handler):
 
 class SnmpDead(Handler):
     def start(self) -> None:
-        self.pid = snmpd.read_pid(snmpd.agent_files(self.paths.root, self.entry["target"]))
-        if self.pid:
-            os.kill(self.pid, signal.SIGSTOP)
+        files = snmpd.agent_files(self.paths.root, self.entry["target"])
+        self.pid = snmpd.read_pid(files)
+        if not self.pid or not snmpd.alive(self.pid):
+            raise LabError(f"the agent of {self.entry['target']} is not running (see {files.log})")
+        os.kill(self.pid, signal.SIGSTOP)
 
     def stop(self) -> None:
         if self.pid:

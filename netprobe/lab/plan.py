@@ -110,6 +110,7 @@ class Plan:
     routes: dict[str, list[str]] = field(default_factory=dict)  # ns → `ip route` batch lines (replace)
     bridges: dict[str, dict[str, Any]] = field(default_factory=dict)  # ns → {name, ports, address}
     forwarding: list[str] = field(default_factory=list)  # namespaces that route
+    scenario_source: str = ""  # the scenario file, or <shipped NAME>
 
     # ------------------------------------------------------------------ derived
     @property

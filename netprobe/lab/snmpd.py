@@ -8,18 +8,16 @@ A reboot is a restart: sysUpTime (agent uptime in net-snmp) starts again from 0.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from netprobe.lab.netns import path_of
 from netprobe.lab.plan import DevicePlan
+from netprobe.lab.procs import alive, spawn, stop
 
 SNMPD = "/usr/sbin/snmpd"
+__all__ = ["AgentFiles", "Credentials", "agent_files", "alive", "is_ready", "read_pid", "start", "stop", "write_config"]
 
 
 @dataclass(frozen=True)
@@ -90,31 +88,27 @@ def start(files: AgentFiles, ns: str) -> int:
         "MIBS": "",  # numeric OIDs: no MIB parsing at start (faster, no log noise)
         "MIBDIRS": str(files.dir),
     }
-    with open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(
-            [
-                "nsenter",
-                f"--net={path_of(ns)}",
-                SNMPD,
-                "-f",
-                "-C",
-                "-c",
-                str(files.conf),
-                "-p",
-                str(files.pidfile),
-                "-Lf",
-                str(files.log),
-                "-M",
-                str(files.dir),
-            ],
-            stdin=devnull,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # not in our process group: a ^C on `lab up` does not kill the agents
-            close_fds=True,
-        )
-    return proc.pid
+    return spawn(
+        [
+            "nsenter",
+            f"--net={path_of(ns)}",
+            SNMPD,
+            "-f",
+            "-C",
+            "-c",
+            str(files.conf),
+            "-p",
+            str(files.pidfile),
+            "-Lf",
+            str(files.log),
+            "-M",
+            str(files.dir),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
 
 
 def is_ready(files: AgentFiles) -> bool:
@@ -129,32 +123,3 @@ def read_pid(files: AgentFiles) -> int | None:
         return int(files.pidfile.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def stop(pid: int, timeout_s: float = 3.0) -> None:
-    """Stop an agent we started (SIGCONT first: a 'dead' agent may be stopped), then wait for it to go."""
-    for sig in (signal.SIGCONT, signal.SIGTERM):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return
-        except ChildProcessError:
-            if not alive(pid):
-                return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)

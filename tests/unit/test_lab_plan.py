@@ -113,3 +113,19 @@ def test_lab_commands_refuse_non_root(run_cli, monkeypatch: pytest.MonkeyPatch) 
 def test_bad_lab_id(run_cli) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run_cli("lab", "down", "--id", "Bad-Id")
     assert code == 2 and "lab id" in err
+
+
+def test_truth_lists_what_a_fault_takes_out() -> None:
+    from netprobe.lab.conductor import affected
+
+    scenario, _ = load_scenario("demo")
+    plan = build_plan("np", scenario)
+    assert affected(plan, "kinh-bac-sw", "reboot") == ([], ["kinh-bac-sw", "kinh-bac-fw", "kinh-bac-vc"])
+    assert affected(plan, "kinh-bac-rt", "reboot") == (
+        ["kinh-bac-l1", "kinh-bac-l2"],
+        ["kinh-bac-rt", "kinh-bac-sw", "kinh-bac-fw", "kinh-bac-vc"],
+    )
+    assert affected(plan, "kinh-bac-fw", "reboot") == ([], ["kinh-bac-fw"])
+    assert affected(plan, "dong-nguyen-rt", "snmp_dead") == ([], ["dong-nguyen-rt"])
+    assert affected(plan, "hap-linh", "down") == (["hap-linh-l1"], [])
+    assert affected(plan, "dc2", "down") == ([], [])
