@@ -53,6 +53,8 @@ def budget_s(kind: ProbeKind, targets: Sequence[Target], settings: RunnerSetting
         waves = -(-len(targets) // settings.snmp_concurrency)
         # names are resolved by a walk on the first poll: allow a few round trips more
         return max(s.timeout_ms * (s.retries + 1) for s in snmp) / 1000.0 * (waves + 4) + 1.0
+    if kind is ProbeKind.TRACEROUTE:  # one trace at a time, each bounded by the probe's own timeout
+        return len(targets) * 10.0 + 5.0
     return 60.0
 
 

@@ -20,35 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pysnmp.hlapi.v3arch.asyncio import (
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    UsmUserData,
-    get_cmd,
-    next_cmd,
-    usmAesCfb128Protocol,
-    usmAesCfb192Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
-)
-from pysnmp.proto import rfc1902
-
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import ConfigError
 from netprobe.inventory.model import SnmpSettings, SnmpV2c, SnmpV3
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 from netprobe.probes.snmp import ber, usm
 from netprobe.probes.snmp import counters as C
+from netprobe.probes.snmp.common import BadReply, Indication, Tagged, TooBig, check_binds, raise_error_status
 from netprobe.probes.snmp.fastv2c import SnmpTimeout, V2cClient
 
 SYS_UPTIME, SYS_NAME, SYS_DESCR = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.1.0"
@@ -77,21 +55,6 @@ MAX_PER_GET = 48  # varbinds per GET: stays under one 1,472-byte datagram for th
 AUTH_ERRORS = ("unknownusername", "wrongdigest", "decryption", "unknownsecurityname", "unsupportedseclevel",
                "unknownengineid", "notintimewindow", "unknowncommunity", "authorization")  # fmt: skip
 
-AUTH_PROTOCOLS = {
-    "MD5": usmHMACMD5AuthProtocol,
-    "SHA": usmHMACSHAAuthProtocol,
-    "SHA224": usmHMAC128SHA224AuthProtocol,
-    "SHA256": usmHMAC192SHA256AuthProtocol,
-    "SHA384": usmHMAC256SHA384AuthProtocol,
-    "SHA512": usmHMAC384SHA512AuthProtocol,
-}
-PRIV_PROTOCOLS = {
-    "DES": usmDESPrivProtocol,
-    "AES": usmAesCfb128Protocol,
-    "AES128": usmAesCfb128Protocol,
-    "AES192": usmAesCfb192Protocol,
-    "AES256": usmAesCfb256Protocol,
-}
 _KINDS: dict[str, tuple[int, ...]] = {
     "str": (ber.OCTET_STRING,),
     "int": (ber.INTEGER,),
@@ -101,37 +64,6 @@ _KINDS: dict[str, tuple[int, ...]] = {
     "gauge": (ber.GAUGE32,),
 }
 _ABSENT = (ber.NO_SUCH_OBJECT, ber.NO_SUCH_INSTANCE, ber.END_OF_MIB_VIEW, ber.NULL)
-Tagged = tuple[int, ber.Value]  # (BER tag, decoded value): both backends answer in this form
-
-
-def from_pysnmp(value: Any) -> Tagged:
-    """pysnmp's value objects → (BER tag, plain value); subclasses first (Counter32 is an Integer)."""
-    name = type(value).__name__
-    if name in ("NoSuchObject", "NoSuchInstance", "EndOfMibView", "Null"):
-        return ber.NO_SUCH_OBJECT, None
-    for cls, tag in (
-        (rfc1902.Counter64, ber.COUNTER64),
-        (rfc1902.Counter32, ber.COUNTER32),
-        (rfc1902.TimeTicks, ber.TIMETICKS),
-        (rfc1902.Gauge32, ber.GAUGE32),
-        (rfc1902.Unsigned32, ber.GAUGE32),
-        (rfc1902.IpAddress, ber.IP_ADDRESS),
-        (rfc1902.OctetString, ber.OCTET_STRING),
-        (rfc1902.Integer32, ber.INTEGER),
-        (rfc1902.Integer, ber.INTEGER),
-        (rfc1902.ObjectName, ber.OID),
-    ):
-        if isinstance(value, cls):
-            if tag in (ber.OCTET_STRING, ber.IP_ADDRESS):
-                return tag, bytes(value)
-            if tag == ber.OID:
-                return tag, str(value)
-            return tag, int(value)
-    raise BadReply(f"unexpected value type {name}")
-
-
-class BadReply(Exception):
-    """The agent answered something a well-behaved agent cannot: the poll is a BAD_REPLY."""
 
 
 @dataclass(slots=True)
@@ -162,9 +94,10 @@ class SnmpProbe:
         self.allow = allow
         self.concurrency = concurrency
         self.fast_v3 = fast_v3  # False: every v3 poll through pysnmp (the reference implementation)
+        self._active = 0  # runs in progress on this probe
         self._v2c = V2cClient()
         self._v3 = usm.V3Client()
-        self._engines: dict[tuple[str, ...], SnmpEngine] = {}
+        self._engines: dict[tuple[str, ...], Any] = {}  # pysnmp SnmpEngine per credential set
         self._transports: dict[tuple[str, int, float, int], Any] = {}
         self._previous: dict[str, _Previous] = {}
         self._if_index: dict[str, dict[str | int, int]] = {}  # per target: selector → ifIndex
@@ -178,10 +111,13 @@ class SnmpProbe:
             async with gate:
                 return await self.poll(t, deadline)
 
+        self._active += 1
         try:
             return list(await asyncio.gather(*(one(t) for t in targets)))
         finally:
-            self.close()
+            self._active -= 1
+            if self._active == 0:  # an overlapping run may still use the sockets
+                self.close()
 
     def close(self) -> None:
         """Close the sockets (they belong to this event loop); per-target history and engine IDs stay."""
@@ -242,24 +178,10 @@ class SnmpProbe:
                 p.context.encode(),
             )
             return _FastV3(self._v3, ip.compressed, port, creds, s.timeout_ms / 1000.0, s.retries)
+        from netprobe.probes.snmp import pysnmp_backend  # heavy: only for profiles the built-in USM lacks
+
         key = ("3", p.user, p.auth_protocol, auth_key, p.priv_protocol, priv_key)
-        engine = self._engines.get(key)
-        if engine is None:  # one engine per credential set: USM users are keyed by name, keys must not meet
-            engine = self._engines[key] = SnmpEngine()
-        auth = UsmUserData(
-            p.user,
-            authKey=auth_key,
-            privKey=priv_key,
-            authProtocol=AUTH_PROTOCOLS[p.auth_protocol],
-            privProtocol=PRIV_PROTOCOLS[p.priv_protocol],
-        )
-        tkey = (ip.compressed, port, s.timeout_ms, s.retries)
-        transport = self._transports.get(tkey)
-        if transport is None:
-            cls = UdpTransportTarget if ip.version == 4 else Udp6TransportTarget
-            transport = await cls.create((ip.compressed, port), timeout=s.timeout_ms / 1000.0, retries=s.retries)
-            self._transports[tkey] = transport
-        return _Pysnmp(engine, auth, transport, ContextData(contextName=p.context))
+        return await pysnmp_backend.agent(self._engines, self._transports, key, p, ip, port, s, auth_key, priv_key)
 
     # -- one poll ----------------------------------------------------------------------------------------
 
@@ -271,14 +193,12 @@ class SnmpProbe:
             oids = [SYS_UPTIME, SYS_NAME, SYS_DESCR]
             for index in indexes.values():
                 oids += [f"{col}.{index}" for col, _ in IF_COLUMNS.values()]
-            values: list[Tagged] = []
-            for i in range(0, len(oids), MAX_PER_GET):
-                values += await agent.get(oids[i : i + MAX_PER_GET])
+            values = await _get_all(agent, oids)
         except SnmpTimeout as exc:
             return Measurement(target, started, Status.TIMEOUT, {}, f"{exc}; for v2c also check the community")
         except ber.BerError as exc:
             return Measurement(target, started, Status.BAD_REPLY, {}, f"malformed reply: {exc}")
-        except _Indication as exc:
+        except Indication as exc:
             return self._indication(target, started, str(exc))
         except usm.UsmError as exc:
             return Measurement(target, started, Status.AUTH, {}, f"SNMPv3: {exc}")
@@ -397,24 +317,10 @@ class SnmpProbe:
         return Measurement(target, started, Status.ERROR, {}, f"SNMP error: {text}")
 
 
-class _Indication(Exception):
-    """pysnmp's errorIndication (timeout, auth failure...) carried out of the request helpers."""
-
-
 class _Agent(Protocol):
     async def get(self, oids: list[str]) -> list[Tagged]: ...
 
     async def next(self, oid: str) -> tuple[str, Tagged]: ...
-
-
-def _check(pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: bool) -> list[tuple[str, Tagged]]:
-    if len(pdu_or_binds) != len(oids):
-        raise BadReply(f"{len(pdu_or_binds)} varbinds for {len(oids)} requested")
-    if exact:
-        for (name, _), oid in zip(pdu_or_binds, oids, strict=True):
-            if name != oid:
-                raise BadReply(f"answer for {name} where {oid} was asked")
-    return pdu_or_binds
 
 
 class _FastV2c:
@@ -428,9 +334,8 @@ class _FastV2c:
         pdu = await self.client.get(self.address, self.port, self.community, oids, self.timeout, self.retries, tag)
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
-        if pdu.error_status:
-            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
-        return _check([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+        raise_error_status(pdu.error_status, pdu.error_index)
+        return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
 
     async def get(self, oids: list[str]) -> list[Tagged]:
         return [v for _, v in await self._ask(oids, ber.GET_REQUEST)]
@@ -452,34 +357,25 @@ class _FastV3(_FastV2c):
         pdu = await self.v3.request(self.address, self.port, self.creds, oids, self.timeout, self.retries, tag)
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
-        if pdu.error_status:
-            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
-        return _check([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+        raise_error_status(pdu.error_status, pdu.error_index)
+        return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
 
 
-class _Pysnmp:
-    """v3 (and anything not v2c): pysnmp's engine does USM, keys, discovery and time windows."""
-
-    def __init__(self, engine: SnmpEngine, auth: Any, transport: Any, ctx: Any) -> None:
-        self.engine, self.auth, self.transport, self.ctx = engine, auth, transport, ctx
-
-    async def _ask(self, oids: list[str], command: Any) -> list[tuple[str, Tagged]]:
-        objs = (ObjectType(ObjectIdentity(o)) for o in oids)
-        err_ind, err_status, err_index, var_binds = await command(
-            self.engine, self.auth, self.transport, self.ctx, *objs, lookupMib=False
-        )
-        if err_ind:
-            raise _Indication(str(err_ind))
-        if err_status:
-            raise BadReply(f"agent error-status {err_status.prettyPrint()} at varbind {int(err_index)}")
-        binds = [(str(name), from_pysnmp(value)) for name, value in var_binds]
-        return _check(binds, oids, command is get_cmd)
-
-    async def get(self, oids: list[str]) -> list[Tagged]:
-        return [v for _, v in await self._ask(oids, get_cmd)]
-
-    async def next(self, oid: str) -> tuple[str, Tagged]:
-        return (await self._ask([oid], next_cmd))[0]
+async def _get_all(agent: _Agent, oids: list[str]) -> list[Tagged]:
+    """GET in chunks of MAX_PER_GET varbinds, halving the chunk when the agent answers tooBig."""
+    values: list[Tagged] = []
+    step, i = MAX_PER_GET, 0
+    while i < len(oids):
+        chunk = oids[i : i + step]
+        try:
+            values += await agent.get(chunk)
+        except TooBig:
+            if step == 1:
+                raise BadReply("agent says tooBig for a single varbind") from None
+            step = max(1, step // 2)
+            continue
+        i += len(chunk)
+    return values
 
 
 async def _walk_names(agent: _Agent, column: str) -> dict[int, str]:
