@@ -8,8 +8,10 @@ outbox, times the drain, then counts what arrived with InfluxQL. Last line:
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from netprobe.config import Config
@@ -57,14 +59,25 @@ def sample_points(n: int, series: int, t0: int) -> list[Point]:
     return out
 
 
-def reference_post(influxd: InfluxD, lines: list[str], batch_size: int) -> float:
-    """The same lines POSTed straight to /write, nothing else: influxd's own ceiling on this machine now."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reference_post(influxd: InfluxD, lines: list[str], batch_size: int, concurrency: int) -> float:
+    """The same lines POSTed straight to /write with the same concurrency, nothing else: influxd's own
+    ceiling on this machine, now."""
     bodies = ["\n".join(lines[i : i + batch_size]).encode() for i in range(0, len(lines), batch_size)]
-    started = time.perf_counter()
-    for body in bodies:
+
+    def post(body: bytes) -> None:
         status, _, text = http_request(influxd.port, "POST", "/write?db=reference&precision=ns", body)
         if status != 204:
             raise RuntimeError(f"reference write failed: {status} {text[:200]!r}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(post, bodies))
     return time.perf_counter() - started
 
 
@@ -74,6 +87,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--series", type=int, default=1_000)
     parser.add_argument("--fields", type=int, default=12, help="Fields per point (a full ping point has 12).")
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2, help="Batches in flight (storage.write_concurrency).")
     parser.add_argument("--gzip", action="store_true", help="Compress bodies (pointless on loopback; on for WANs).")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="netprobe-replay-") as tmp, InfluxD.start(Path(tmp) / "influxd") as influxd:
@@ -85,6 +99,7 @@ def main(argv: list[str]) -> int:
                 "storage": {
                     "sink": "influxdb",
                     "batch_size": args.batch_size,
+                    "write_concurrency": args.concurrency,
                     "influxdb": {"url": influxd.url, "database": "replay", "gzip": args.gzip},
                 },
             }
@@ -94,22 +109,31 @@ def main(argv: list[str]) -> int:
             Point(p.measurement, p.tags, dict(list(p.fields.items())[: args.fields]), p.time_ns)
             for p in sample_points(args.points, args.series, t0)
         ]
+        # The reference runs first: a warm influxd would favour whichever runs second.
+        lines = [lineproto.encode(p) for p in points]
+        reference_s = reference_post(influxd, lines, args.batch_size, args.concurrency)
+        counted = next(iter(points[0].fields))
+        reference_arrived = influxd.count("reference", "ping", counted)
         with open_storage(config) as storage:
             started = time.perf_counter()
             storage.write(points)
             enqueue_s = time.perf_counter() - started
-            started = time.perf_counter()
+            assert influxd.proc is not None
+            server_cpu, started = cpu_s(influxd.proc.pid), time.perf_counter()
             result = storage.flush(timeout_s=600)
             drain_s = time.perf_counter() - started
-        arrived = influxd.count("replay", "ping", "packets_received")
-        reference_s = reference_post(influxd, [lineproto.encode(p) for p in points], args.batch_size)
-        reference_arrived = influxd.count("reference", "ping", "packets_received")
+            server_cpu = cpu_s(influxd.proc.pid) - server_cpu
+        arrived = influxd.count("replay", "ping", counted)
     lost = args.points - arrived
     rate, ref_rate = args.points / drain_s, reference_arrived / reference_s
     print(
         f"enqueue (encode + SQLite, fsynced): {args.points / enqueue_s:,.0f} points/s; "
         f"drain: {result.sent} sent in {drain_s:.2f} s (batch {args.batch_size}, {args.fields} fields, "
-        f"{args.series} series, gzip {args.gzip}); error: {result.error}"
+        f"{args.series} series, gzip {args.gzip}, {args.concurrency} in flight); error: {result.error}"
+    )
+    print(
+        f"influxd CPU during the drain: {server_cpu:.1f} s = {server_cpu / args.points * 1e6:.0f} us/point, "
+        f"i.e. one idle core ingests ~{args.points / server_cpu:,.0f} points/s"
     )
     print(
         f"reference (same lines POSTed directly to /write, same influxd): {ref_rate:,.0f} points/s; "

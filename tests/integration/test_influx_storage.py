@@ -3,6 +3,8 @@ outbox → victoria-metrics through influxdb-client (/api/v2/write) read back th
 
 from __future__ import annotations
 
+import json
+import random
 import time
 from pathlib import Path
 
@@ -69,9 +71,9 @@ def test_points_read_back_with_influxql_exact(influxd: InfluxD, tmp_path: Path) 
         assert influxd.count("e2e", "ping", "packets_received") == sum(p.measurement == "ping" for p in points)
 
 
-def test_malformed_point_quarantined_not_the_batch(influxd: InfluxD, tmp_path: Path) -> None:
+def test_malformed_point_quarantined_not_the_batch(influxd: InfluxD, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     influxd.create_database("quarantine")
-    cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="quarantine", batch_size=1000))
+    cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="quarantine", batch_size=300))
     t0 = time.time_ns() - 10**9
     good = [Point("ping", {"target": f"t{i % 10}"}, {"packets_received": i}, t0 + i) for i in range(1000)]
     # The server decides what is malformed: a string where the field is already an integer …
@@ -92,6 +94,11 @@ def test_malformed_point_quarantined_not_the_batch(influxd: InfluxD, tmp_path: P
             f'ping,target=t3 packets_received="nhiều" {t0 + 5000}',
         }
     assert influxd.count("quarantine", "ping", "packets_received") == 1000
+    cfg_file = tmp_path / "netprobe.yaml"
+    cfg_file.write_text(json.dumps(influx_config(tmp_path, influxd.url, database="quarantine")))
+    code, out, err = run_cli("-c", str(cfg_file), "outbox", "status", "--quarantined")
+    assert code == 1 and err == "" and "2 points the database refused" in out
+    assert "quarantined: ping,target=t1 packets_received= 123" in out and "because: 400 from" in out
 
 
 def test_api_detection(influxd: InfluxD, victoria: VictoriaMetrics) -> None:
@@ -121,3 +128,47 @@ def test_influxdb_client_v2_write_into_victoria_metrics(victoria: VictoriaMetric
     series = list(victoria.export('{__name__="ping_average_response_ms",target="line-7"}'))
     assert len(series) == 1 and series[0]["metric"]["commune"] == "Phường Kinh Bắc"
     assert len(series[0]["values"]) == 75 and set(series[0]["values"]) == {1.5}
+
+
+def test_points_beyond_retention_are_counted_not_retried(influxd: InfluxD, tmp_path: Path) -> None:
+    influxd.query("", 'CREATE DATABASE "rp1h" WITH DURATION 1h')
+    cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="rp1h", batch_size=100))
+    now = time.time_ns()
+    fresh = [Point("ping", {"target": "a"}, {"packets_received": i}, now - i * 10**6) for i in range(150)]
+    stale = [Point("ping", {"target": "a"}, {"packets_received": i}, now - 3 * 3600 * 10**9 - i) for i in range(50)]
+    with open_storage(cfg) as storage:
+        storage.write([*fresh[:75], *stale, *fresh[75:]])
+        result = storage.flush(timeout_s=20)
+        assert result.error is None and result.remaining == 0 and result.quarantined == 0 and result.sent == 150
+        status = storage.status()
+        assert status.outbox is not None and status.outbox.beyond_retention == 50
+    assert influxd.count("rp1h", "ping", "packets_received") == 150
+
+
+def test_escaping_survives_influxd_exactly(influxd: InfluxD, tmp_path: Path) -> None:
+    """Random text full of what line protocol must escape, written to influxd and read back unchanged."""
+    rng = random.Random(7)
+    alphabet = [*"aăâđêôơưyÝỹỸẫẬ ,=\"'\\\t{}[]#@xã Đông Cứu—phường😀", " ", ",", "=", '"', "\\"]
+
+    def text(n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(n)).strip() or "x"
+
+    influxd.create_database("escaping")
+    cfg = Config.model_validate(influx_config(tmp_path, influxd.url, database="escaping", api="v1"))
+    t0 = time.time_ns() - 10**10
+    points = [
+        Point(
+            "link_health",
+            {"commune": text(12), "site": text(6), "target": f"t{i}"},
+            {"state": "OK", "state_code": 0, "score": 99.5, "reasons": text(30)},
+            t0 + i,
+        )
+        for i in range(300)
+    ]
+    with open_storage(cfg) as storage:
+        storage.write(points)
+        assert storage.flush(timeout_s=20).sent == 300
+        got = list(storage.source().read("link_health", t0, t0 + 300))
+    # What line protocol cannot carry is documented: a backslash in a tag becomes "/".
+    expected = [({k: v.replace("\\", "/") for k, v in p.tags.items()}, p.fields, p.time_ns) for p in points]
+    assert [(p.tags, p.fields, p.time_ns) for p in got] == expected

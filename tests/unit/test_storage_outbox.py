@@ -147,3 +147,19 @@ def test_version_detection_and_influxql() -> None:
         "SELECT * FROM \"ping\" WHERE time >= 1 AND time < 2 AND \"commune\" = 'Kinh Bắc \\'x\\'' GROUP BY *"
     )
     assert lineproto.decode(lines(1)[0]).fields == {"packets_received": 0}
+
+
+def test_flush_while_another_process_drains(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "state"
+    cfg = tmp_path / "netprobe.yaml"
+    cfg.write_text(f"state_dir: {state}\nstorage: {{sink: influxdb, influxdb: {{url: 'http://127.0.0.1:9'}}}}\n")
+    with open_storage(Config(state_dir=str(state), storage={"sink": "influxdb"})) as storage:  # type: ignore[arg-type]
+        storage.write([Point("ping", {"target": "a"}, {"packets_received": 1}, 1)])
+    lock = DrainLock(state / "outbox.db")
+    assert lock.acquire() is None
+    try:
+        code, _, err = run_cli("-c", str(cfg), "outbox", "flush")
+    finally:
+        lock.release()
+    assert code == 1 and err.count("\n") == 1
+    assert f"another netprobe process (pid {os.getpid()}) is draining the outbox right now; 1 points queued" in err
