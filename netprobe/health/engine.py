@@ -19,11 +19,16 @@ evaluation times ⇒ the same verdicts, whatever order the observations arrived 
 
 from __future__ import annotations
 
+import gzip
+import json
+import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from netprobe.health.observation import Observation, Source
+from netprobe.health.observation import Observation, Source, decode_series, encode_series, from_measurement
 from netprobe.health.reasons import Code, Reason
 from netprobe.health.signals import (
     Baseline,
@@ -31,6 +36,7 @@ from netprobe.health.signals import (
     Series,
     SnmpStats,
     as_reachability,
+    explained,
     own_flaps,
     ping_stats,
     snmp_stats,
@@ -38,8 +44,10 @@ from netprobe.health.signals import (
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
 from netprobe.inventory.model import Level, Thresholds
+from netprobe.probes.base import Measurement
 
-STATE_VERSION = 1
+log = logging.getLogger(__name__)
+STATE_VERSION = 2
 SeriesKey = tuple[str, str, str]  # (subject, role, agent)
 
 
@@ -214,6 +222,10 @@ class HealthEngine:
         """Queue observations; they are applied in a canonical order at the next evaluate()."""
         self._pending.extend(o for o in observations if o.subject in self.topology.nodes)
 
+    def ingest_measurements(self, measurements: Iterable[Measurement], agent: str) -> None:
+        """Live probe results of this agent (the same adapter rules as stored points)."""
+        self.ingest(o for m in measurements for o in from_measurement(m, agent))
+
     def _apply_pending(self) -> None:
         for o in _canonical(self._pending):
             if o.source is Source.PING:
@@ -264,9 +276,8 @@ class HealthEngine:
         for key, series in self.ping.items():
             node = nodes[key[0]]
             th = node.thresholds
-            s = ping_stats(
-                series.between(now - th.long_window_s, now), now, th, node.ping_interval_s, self.baselines.get(key)
-            )
+            window, flags = series.window(now - th.long_window_s, now)
+            s = ping_stats(window, now, th, node.ping_interval_s, self.baselines.get(key), flags)
             if s is not None:
                 out[key] = s
         # gear that is not pinged: its SNMP polls are its reachability
@@ -391,10 +402,10 @@ class HealthEngine:
         machine = self.machines.setdefault(node.id, Machine())
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
-        parent_outages = self._outages(node.parent, stats) if node.parent else []
-        slack = 2 * max(node.ping_interval_s, 30.0)
+        parent_lost = self._lost_times(node.parent) if node.parent else []
+        slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
         views = [
-            self._view(node, s, snmp, machine, own_flaps(s, parent_outages, slack) if parent_outages else s.flaps)
+            self._view(node, s, snmp, machine, own_flaps(s, parent_lost, slack) if parent_lost else s.flaps)
             for agent, s in sorted(mine.items())
             if s.fresh and agent not in impaired
         ]
@@ -404,8 +415,12 @@ class HealthEngine:
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
         parent = done.get(node.parent) if node.parent else None
+        # The parent is to blame when it is dead, failing right now, or failed at some point during the
+        # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
-            parent.state in (State.DOWN, State.UNREACHABLE) or self._suspect(node.parent or "", stats, impaired)
+            parent.state in (State.DOWN, State.UNREACHABLE)
+            or self._suspect(node.parent or "", stats, impaired)
+            or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
         )
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
@@ -433,9 +448,9 @@ class HealthEngine:
         )
         return verdict
 
-    def _outages(self, node_id: str, stats: dict[SeriesKey, PingStats]) -> list[tuple[float, float]]:
-        """Every outage any vantage point saw on the node."""
-        return [o for s in self._views_of(node_id).values() for o in s.outages]
+    def _lost_times(self, node_id: str) -> list[float]:
+        """When any vantage point saw the node lose a whole burst, sorted."""
+        return sorted(t for s in self._views_of(node_id).values() for t in s.lost_times)
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
@@ -639,7 +654,7 @@ class HealthEngine:
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
-            "observations": [o.to_json() for s in [*self.ping.values(), *snmp] for o in s.obs],
+            "series": [encode_series(s.obs) for s in [*self.ping.values(), *snmp] if s.obs],
             "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
@@ -655,14 +670,14 @@ class HealthEngine:
         if data.get("version") != STATE_VERSION:
             return engine  # an unknown format: start afresh rather than misread it
         engine.last_time = data.get("last_time")
-        for row in data.get("observations", []):
-            o = Observation.from_json(row)
-            if o.subject not in topology.nodes:
-                continue
-            if o.source is Source.PING:
-                engine.ping.setdefault(o.series, Series()).add(o)
-            else:
-                engine._snmp_series(o).add(o)
+        for encoded in data.get("series", []):
+            for o in decode_series(encoded):
+                if o.subject not in topology.nodes:
+                    break
+                if o.source is Source.PING:
+                    engine.ping.setdefault(o.series, Series()).add(o)
+                else:
+                    engine._snmp_series(o).add(o)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
@@ -670,3 +685,30 @@ class HealthEngine:
         engine.agent_machines = {k: Machine.from_json(v) for k, v in data.get("agents", {}).items()}
         engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
         return engine
+
+
+def save_state(engine: HealthEngine, path: Path) -> None:
+    """Write the engine's state atomically (a crash mid-write leaves the previous state intact);
+    gzip-compressed when the name ends in .gz (recommended: a province's state is tens of MB as JSON)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    blob = json.dumps(engine.to_json(), separators=(",", ":")).encode()
+    tmp.write_bytes(gzip.compress(blob, compresslevel=1) if path.suffix == ".gz" else blob)
+    os.replace(tmp, path)
+
+
+def load_state(topology: Topology, path: Path, settings: EngineSettings | None = None) -> HealthEngine:
+    """The engine as saved at `path`; a fresh one when there is no state or it is unreadable (logged)."""
+    try:
+        raw = path.read_bytes()
+        data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    except FileNotFoundError:
+        return HealthEngine(topology, settings)
+    except (OSError, ValueError, EOFError) as exc:
+        log.warning("verdict state %s unreadable (%s): starting afresh", path, exc)
+        return HealthEngine(topology, settings)
+    try:
+        return HealthEngine.from_json(topology, data, settings)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("verdict state %s malformed (%s): starting afresh", path, exc)
+        return HealthEngine(topology, settings)

@@ -55,56 +55,12 @@ class Observation:
     def lost_all(self) -> bool:
         return self.source is Source.PING and self.sent > 0 and self.received == 0
 
-    def to_json(self) -> list[Any]:
-        return [
-            self.time,
-            self.source.value,
-            self.subject,
-            self.role,
-            self.agent,
-            self.ok,
-            self.sent,
-            self.received,
-            self.rtt_ms,
-            self.jitter_ms,
-            self.uptime_s,
-            self.rebooted,
-            self.ifname,
-            self.oper_status,
-            self.admin_status,
-            self.last_change_s,
-            self.errors_per_s,
-        ]
-
-    @classmethod
-    def from_json(cls, row: list[Any]) -> Observation:
-        (t, src, subject, role, agent, ok, sent, received, rtt, jit, up, reb, ifn, oper, admin, lc, err) = row
-        return cls(
-            float(t),
-            Source(src),
-            subject,
-            role,
-            agent,
-            bool(ok),
-            int(sent),
-            int(received),
-            rtt,
-            jit,
-            up,
-            bool(reb),
-            ifn,
-            oper,
-            admin,
-            lc,
-            err,
-        )
-
 
 def _float(fields: Mapping[str, Any], name: str) -> float | None:
     value = fields.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+    if type(value) is float or type(value) is int:  # exact types: a bool is an int and is not a number here
+        return float(value)
+    return None
 
 
 def _int(fields: Mapping[str, Any], name: str) -> int | None:
@@ -210,3 +166,40 @@ def from_measurement(m: Measurement, agent: str) -> list[Observation]:
                 row_fields = {k: v for k, v in row.items() if k != "ifname"}
                 out.append(observe("snmp_if", {**tags, "ifname": str(ifname)}, row_fields, m.time, agent))
     return [o for o in out if o is not None]
+
+
+# Columnar encoding of one series for the engine's saved state (a province holds ~500k observations:
+# one list per field keeps it several times smaller than one record per observation).
+_COLUMNS: dict[Source, tuple[str, ...]] = {
+    Source.PING: ("ok", "sent", "received", "rtt_ms", "jitter_ms"),
+    Source.SNMP_SYS: ("ok", "uptime_s", "rebooted"),
+    Source.SNMP_IF: ("ok", "oper_status", "admin_status", "last_change_s", "errors_per_s"),
+}
+
+
+def encode_series(obs: list[Observation]) -> dict[str, Any]:
+    """One series (same source, subject, role, agent, ifname) as columns; exact (floats round-trip)."""
+    first = obs[0]
+    columns = _COLUMNS[first.source]
+    out: dict[str, Any] = {
+        "key": [first.source.value, first.subject, first.role, first.agent, first.ifname],
+        "time": [o.time for o in obs],
+    }
+    for name in columns:
+        values = [getattr(o, name) for o in obs]
+        out[name] = [int(v) if isinstance(v, bool) else v for v in values]
+    return out
+
+
+def decode_series(data: dict[str, Any]) -> list[Observation]:
+    source, subject, role, agent, ifname = data["key"]
+    src = Source(source)
+    columns = _COLUMNS[src]
+    out = []
+    for i, t in enumerate(data["time"]):
+        values: dict[str, Any] = {name: data[name][i] for name in columns}
+        for flag in ("ok", "rebooted"):
+            if flag in values:
+                values[flag] = bool(values[flag])
+        out.append(Observation(float(t), src, subject, role, agent, ifname=ifname, **values))
+    return out
