@@ -52,6 +52,7 @@ class PointStore(Protocol):
     def close(self, flush_timeout_s: float = 5.0) -> None: ...
 
 
+SMALL_RCVBUF = 1 << 20
 ToPoints = Callable[[Measurement, str], list[Point]]
 ProbeFactory = Callable[[Config, Iterable[ProbeKind]], dict[ProbeKind, Probe]]
 
@@ -326,7 +327,14 @@ def make_probes(config: Config, kinds: Iterable[ProbeKind]) -> dict[ProbeKind, P
         from netprobe.probes.icmp.probe import IcmpProbe
         from netprobe.probes.icmp.sockets import open_icmp_socket
 
-        open_icmp_socket(socket.AF_INET).sock.close()  # raises PrivilegeError with the three ways to fix it
+        probe_socket = open_icmp_socket(socket.AF_INET)  # raises PrivilegeError with the three ways to fix it
+        if probe_socket.rcvbuf < SMALL_RCVBUF:
+            log.warning(
+                "ICMP receive buffer is only %d KB: replies may be dropped at scale (false loss); "
+                "set net.core.rmem_max=33554432 (deploy/90-netprobe.conf)",
+                probe_socket.rcvbuf // 1024,
+            )
+        probe_socket.close()
         probes[ProbeKind.PING] = IcmpProbe(allow, config.max_packets_per_s)
     if ProbeKind.TCP in wanted:
         from netprobe.probes.tcp.probe import TcpProbe
