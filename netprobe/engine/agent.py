@@ -64,7 +64,7 @@ class AgentOptions:
     shard: Shard | None = None
     slot_s: float = 1.0
     stop_timeout_s: float = 20.0
-    state_every_s: float = 300.0  # verdict state is also saved on every stop; this bounds a crash's loss
+    state_every_s: float = 900.0  # verdict state is also saved on every stop; this bounds a crash's loss
     verdicts: bool = True
 
 
@@ -311,7 +311,8 @@ class Agent:
         except OSError as exc:
             log.error("cannot save state to %s: %s", self.state.path, exc.strerror)
             return
-        log.debug("state saved to %s in %.2f s", self.state.path, time.monotonic() - started)
+        size = self.state.path.stat().st_size / 2**20
+        log.info("state saved: %s %.1f MB in %.1f s", self.state.path, size, time.monotonic() - started)
 
 
 def make_probes(config: Config, kinds: Iterable[ProbeKind]) -> dict[ProbeKind, Probe]:
