@@ -235,7 +235,7 @@ class Agent:
                 return False
         before = self.plan.describe()
         for observer in self.observers:
-            await loop.run_in_executor(self._io, observer.reload, plan.inventory)
+            await loop.run_in_executor(self._io, observer.reload, plan.inventory, plan.targets)
         self.plan = plan
         self.scheduler.set_targets(plan.targets)
         log.info("reloaded: %s (was %s)", plan.describe(), before)

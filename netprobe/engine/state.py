@@ -11,11 +11,12 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from netprobe.inventory.loader import Inventory
-from netprobe.probes.base import Measurement
+from netprobe.probes.base import Measurement, Target
 from netprobe.storage.point import Point
 
 log = logging.getLogger("netprobe.state")
@@ -66,7 +67,7 @@ class StatefulObserver(Protocol):
 
     def restore(self, blob: dict[str, Any]) -> None: ...
 
-    def reload(self, inventory: Inventory) -> None:
+    def reload(self, inventory: Inventory, targets: Sequence[Target]) -> None:
         """The inventory changed (SIGHUP): keep what still applies."""
         ...
 
