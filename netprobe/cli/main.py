@@ -15,6 +15,7 @@ from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.run_cmd import run
 from netprobe.cli.status_cmd import status
 from netprobe.cli.storage_cmd import outbox
+from netprobe.cli.probe_cmd import probe
 from netprobe.errors import EXIT_FAILURE, EXIT_USAGE, NetprobeError
 
 
@@ -46,6 +47,7 @@ cli.add_command(demo)
 cli.add_command(run)
 cli.add_command(outbox)
 cli.add_command(status)
+cli.add_command(probe)
 
 
 def entry(argv: list[str] | None = None) -> None:

@@ -63,23 +63,41 @@ class _Job:
     status: Status | None = None  # decided before sending (not allowed, bad address, no socket)
 
 
+DEFAULT_SETTINGS = PingSettings()
+
+
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Strict and ~3× faster than ipaddress.ip_address on text (matters at 10,000 targets per cycle)."""
+    for family, cls in ((socket.AF_INET, ipaddress.IPv4Address), (socket.AF_INET6, ipaddress.IPv6Address)):
+        try:
+            return cls(socket.inet_pton(family, text))
+        except OSError:
+            continue
+    return None
+
+
 class _Session:
-    """Replies in flight for one run, and the reader that matches them."""
+    """Replies in flight for one run, and the reader that matches them.
+
+    `pending` maps (source, id, seq) to (the job's RTT list, packet index, send time ns, timeout ns): the
+    hot path touches one dict and one list; it is also the count of replies still awaited.
+    """
 
     def __init__(self, token: bytes, builders: dict[socket.AddressFamily, EchoBuilder]) -> None:
         self.token = token
         self.builders = builders
-        self.pending: dict[tuple[str, int, int], tuple[_Job, int]] = {}
-        self.outstanding = 0
+        self.pending: dict[tuple[str, int, int], tuple[list[float | None], int, int, int]] = {}
+        self.jobs_by_list: dict[int, _Job] = {}  # id(rtt list) → job, for the rare ICMP error
         self.sending = True
         self.done = asyncio.Event()
 
     def on_readable(self, s: IcmpSocket) -> None:
         """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse()."""
         recvmsg, pending, token = s.sock.recvmsg, self.pending, self.token
-        off_fixed = 0 if s.header_included else -1
+        header = s.header_included
         reply_type = ECHO_REPLY[s.family]
         dgram = s.mode is IcmpMode.DGRAM
+        unpack_ts, unpack_id_seq = _TS.unpack_from, _ID_SEQ.unpack_from
         for _ in range(READS_PER_WAKEUP):
             try:
                 data, anc, _flags, addr = recvmsg(2048, _CMSG)
@@ -87,34 +105,30 @@ class _Session:
                 break
             except OSError:
                 break  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
-            rx_ns = 0
-            for level, kind, payload in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TS.size:
-                    sec, nsec = _TS.unpack_from(payload)
-                    rx_ns = sec * 1_000_000_000 + nsec
-            if not rx_ns:
+            if anc and anc[0][1] == SO_TIMESTAMPNS and len(anc[0][2]) >= 16:  # the kernel's receive time
+                sec, nsec = unpack_ts(anc[0][2])
+                rx_ns = sec * 1_000_000_000 + nsec
+            else:
                 rx_ns = time.time_ns()
-            off = 0 if off_fixed < 0 else ((data[0] & 0x0F) * 4 if data else 0)
+            off = (data[0] & 0x0F) * 4 if header and data else 0
             if len(data) >= off + 8 and data[off] == reply_type:
-                ident, seq = _ID_SEQ.unpack_from(data, off + 4)
+                ident, seq = unpack_id_seq(data, off + 4)
                 key = (addr[0], 0 if dgram else ident, seq)
                 hit = pending.get(key)
                 if hit is None or data[off + 8 : off + 8 + TOKEN_LEN] != token[: len(data) - off - 8]:
                     continue  # someone else's ping, or a stale/duplicate reply
                 del pending[key]
-                job, k = hit
-                rtt = (rx_ns - job.sent_ns[k]) / 1e6
-                if 0 <= rtt <= job.settings.timeout_ms:
-                    job.rtt_ms[k] = rtt
-                self.outstanding -= 1
-                if self.outstanding <= 0 and not self.sending:
+                rtts, k, sent_ns, timeout_ns = hit
+                if 0 <= rx_ns - sent_ns <= timeout_ns:
+                    rtts[k] = (rx_ns - sent_ns) / 1e6
+                if not pending and not self.sending:
                     self.done.set()
                 continue
             reply = parse(data, s.family, s.header_included, addr[0], TOKEN_LEN)
             if reply is not None and reply.is_error:
                 hit = pending.get((reply.source, 0 if dgram else reply.ident, reply.seq))
                 if hit is not None:  # the reply will never come; the packet stays lost
-                    hit[0].unreachable = f"ICMP type {reply.icmp_type} for packet {hit[1]}"
+                    self.jobs_by_list[id(hit[0])].unreachable = f"ICMP type {reply.icmp_type} for packet {hit[1]}"
 
 
 class IcmpProbe:
@@ -152,10 +166,9 @@ class IcmpProbe:
         return [self._measure(j) for j in jobs]
 
     def _job(self, target: Target) -> _Job:
-        settings = target.ping or PingSettings()
-        try:
-            ip = ipaddress.ip_address(target.address)
-        except ValueError:
+        settings = target.ping or DEFAULT_SETTINGS
+        ip = parse_ip(target.address)
+        if ip is None:
             job = _Job(target, settings, target.address, socket.AF_INET, status=Status.ERROR)
             job.errors.append(f"{target.address!r} is not an IP address")
             return job
@@ -175,7 +188,7 @@ class IcmpProbe:
             loop.add_reader(s.sock.fileno(), session.on_readable, s)
         last_send = await self._send_all(jobs, sockets, session, deadline)
         session.sending = False
-        if session.outstanding > 0:
+        if session.pending:
             longest = max(j.settings.timeout_ms for j in jobs) / 1000.0
             wait = min(deadline, last_send + longest) - loop.time()
             if wait > 0:
@@ -198,44 +211,61 @@ class IcmpProbe:
         slot = clock()  # the global pacing schedule: the earliest time the next packet may leave
         burst = 0
         rounds = max(j.settings.count for j in jobs)
-        plan = [(j, sockets[j.family], session.builders[j.family].build, j.settings.spacing_ms / 1000.0) for j in jobs]
+        plan = [
+            (
+                j,
+                j.rtt_ms,
+                j.settings.count,
+                sockets[j.family].sock.sendto,
+                0 if sockets[j.family].mode is IcmpMode.DGRAM else self.ident,
+                session.builders[j.family].build,
+                j.settings.spacing_ms / 1000.0,
+                int(j.settings.timeout_ms * 1e6),
+                (j.address, 0),
+            )
+            for j in jobs
+        ]
+        for j in jobs:
+            session.jobs_by_list[id(j.rtt_ms)] = j
+        ident = self.ident
+        seq = self._seq
         for k in range(rounds):
-            for job, s, build, spacing in plan:
-                if k >= job.settings.count:
+            for job, rtts, count, sendto, key_ident, build, spacing, timeout_ns, sockaddr in plan:
+                if k >= count:
                     continue
-                due = max(slot, job.last_send + spacing)
+                due = job.last_send + spacing
+                if slot > due:
+                    due = slot
                 now = clock()
                 if due > now or burst >= BURST:
                     await asyncio.sleep(max(TICK_S, due - now) if due > now else 0)  # the loop reads replies here
                     burst = 0
                     now = clock()
                 if now >= deadline:
+                    self._seq = seq
                     return now
-                ident = 0 if s.mode is IcmpMode.DGRAM else self.ident
-                seq = self._seq
-                self._seq = (seq + 1) & 0xFFFF
                 if k == 0:
                     job.started = time.time()
                 job.last_send = now
-                job.rtt_ms.append(None)
-                key = (job.address, ident, seq)
-                pending[key] = (job, k)
-                packet = build(self.ident, seq)
+                rtts.append(None)
+                packet = build(ident, seq)
                 t_ns = wall_ns()
                 try:
-                    s.sock.sendto(packet, (job.address, 0))
+                    sendto(packet, sockaddr)
                 except OSError as exc:
-                    del pending[key]
                     t_ns = 0
                     if exc.errno not in (errno.EPERM, errno.ENOBUFS, errno.EAGAIN):
                         job.errors.append(f"send: {exc.strerror}")
                         if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
                             job.unreachable = exc.strerror
                 else:
-                    session.outstanding += 1
+                    # registered after the send: the reader only runs when this loop awaits
+                    pending[(job.address, key_ident, seq)] = (rtts, k, t_ns, timeout_ns)
                 job.sent_ns.append(t_ns)
-                slot = max(slot, now - CATCH_UP_S) + gap  # catch up a late timer, but bank no idle time
+                seq = (seq + 1) & 0xFFFF
+                slot = (slot if slot > now - CATCH_UP_S else now - CATCH_UP_S) + gap  # catch up, bank no idle time
                 burst += 1
+        self._seq = seq
         return clock()
 
     def _measure(self, job: _Job) -> Measurement:

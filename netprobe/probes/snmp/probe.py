@@ -18,37 +18,16 @@ import ipaddress
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    UsmUserData,
-    get_cmd,
-    usmAesCfb128Protocol,
-    usmAesCfb192Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
-    walk_cmd,
-)
-from pysnmp.proto import rfc1902
+from typing import Any, Protocol
 
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import ConfigError
 from netprobe.inventory.model import SnmpSettings, SnmpV2c, SnmpV3
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+from netprobe.probes.snmp import ber, usm
 from netprobe.probes.snmp import counters as C
+from netprobe.probes.snmp.common import BadReply, Indication, Tagged, check_binds
+from netprobe.probes.snmp.fastv2c import SnmpTimeout, V2cClient
 
 SYS_UPTIME, SYS_NAME, SYS_DESCR = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.1.0"
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
@@ -72,36 +51,19 @@ IF_COLUMNS: dict[str, tuple[str, str]] = {
 }
 MAX_TEXT = 255  # sysName/sysDescr longer than this are cut: a hostile agent must not bloat the database
 MAX_WALK_ROWS = 10_000  # bounded interface-name walk
+MAX_PER_GET = 48  # varbinds per GET: stays under one 1,472-byte datagram for these OIDs
 AUTH_ERRORS = ("unknownusername", "wrongdigest", "decryption", "unknownsecurityname", "unsupportedseclevel",
                "unknownengineid", "notintimewindow", "unknowncommunity", "authorization")  # fmt: skip
 
-AUTH_PROTOCOLS = {
-    "MD5": usmHMACMD5AuthProtocol,
-    "SHA": usmHMACSHAAuthProtocol,
-    "SHA224": usmHMAC128SHA224AuthProtocol,
-    "SHA256": usmHMAC192SHA256AuthProtocol,
-    "SHA384": usmHMAC256SHA384AuthProtocol,
-    "SHA512": usmHMAC384SHA512AuthProtocol,
+_KINDS: dict[str, tuple[int, ...]] = {
+    "str": (ber.OCTET_STRING,),
+    "int": (ber.INTEGER,),
+    "ticks": (ber.TIMETICKS,),
+    "c64": (ber.COUNTER64,),
+    "c32": (ber.COUNTER32,),
+    "gauge": (ber.GAUGE32,),
 }
-PRIV_PROTOCOLS = {
-    "DES": usmDESPrivProtocol,
-    "AES": usmAesCfb128Protocol,
-    "AES128": usmAesCfb128Protocol,
-    "AES192": usmAesCfb192Protocol,
-    "AES256": usmAesCfb256Protocol,
-}
-_TYPES: dict[str, tuple[type, ...]] = {
-    "str": (rfc1902.OctetString,),
-    "int": (rfc1902.Integer32, rfc1902.Integer),
-    "ticks": (rfc1902.TimeTicks,),
-    "c64": (rfc1902.Counter64,),
-    "c32": (rfc1902.Counter32,),
-    "gauge": (rfc1902.Gauge32, rfc1902.Unsigned32),
-}
-
-
-class BadReply(Exception):
-    """The agent answered something a well-behaved agent cannot: the poll is a BAD_REPLY."""
+_ABSENT = (ber.NO_SUCH_OBJECT, ber.NO_SUCH_INSTANCE, ber.END_OF_MIB_VIEW, ber.NULL)
 
 
 @dataclass(slots=True)
@@ -111,27 +73,36 @@ class _Previous:
     interfaces: dict[int, C.IfCounters] = field(default_factory=dict)
 
 
-def _value(vb_value: Any, kind: str, oid: str) -> int | str | None:
+def _value(tagged: Tagged, kind: str, oid: str) -> int | str | None:
     """A checked Python value from one varbind; None when the agent has no such object."""
-    if isinstance(vb_value, rfc1902.Null) or type(vb_value).__name__ in ("NoSuchObject", "NoSuchInstance", "EndOfMibView"):
+    tag, value = tagged
+    if tag in _ABSENT:
         return None
-    if not isinstance(vb_value, _TYPES[kind]):
-        raise BadReply(f"{oid}: expected {kind}, got {type(vb_value).__name__}")
+    if tag not in _KINDS[kind]:
+        raise BadReply(f"{oid}: expected {kind}, got BER tag 0x{tag:02x}")
     if kind == "str":
-        return bytes(vb_value)[: MAX_TEXT * 4].decode("utf-8", "replace")[:MAX_TEXT]
-    return int(vb_value)
+        assert isinstance(value, bytes)
+        return value[: MAX_TEXT * 4].decode("utf-8", "replace")[:MAX_TEXT]
+    assert isinstance(value, int)
+    return value
 
 
 class SnmpProbe:
     kind = ProbeKind.SNMP
 
-    def __init__(self, allow: AllowList, concurrency: int = 256) -> None:
+    def __init__(self, allow: AllowList, concurrency: int = 256, *, fast_v3: bool = True) -> None:
         self.allow = allow
         self.concurrency = concurrency
-        self._engines: dict[tuple[str, ...], SnmpEngine] = {}
+        self.fast_v3 = fast_v3  # False: every v3 poll through pysnmp (the reference implementation)
+        self._active = 0  # runs in progress on this probe
+        self._v2c = V2cClient()
+        self._v3 = usm.V3Client()
+        self._engines: dict[tuple[str, ...], Any] = {}  # pysnmp SnmpEngine per credential set
         self._transports: dict[tuple[str, int, float, int], Any] = {}
         self._previous: dict[str, _Previous] = {}
-        self._if_index: dict[str, dict[str | int, int]] = {}
+        self._if_index: dict[str, dict[str | int, int]] = {}  # per target: selector → ifIndex
+        self._name_maps: dict[tuple[str, int, str], dict[str, int]] = {}  # per agent and column: name → ifIndex
+        self._walk_locks: dict[tuple[str, int, str], asyncio.Lock] = {}
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -140,7 +111,23 @@ class SnmpProbe:
             async with gate:
                 return await self.poll(t, deadline)
 
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        self._active += 1
+        try:
+            return list(await asyncio.gather(*(one(t) for t in targets)))
+        finally:
+            self._active -= 1
+            if self._active == 0:  # an overlapping run may still use the sockets
+                self.close()
+
+    def close(self) -> None:
+        """Close the sockets (they belong to this event loop); per-target history and engine IDs stay."""
+        self._v2c.close()
+        self._v3.close()
+        for engine in self._engines.values():
+            engine.close_dispatcher()
+        self._engines.clear()
+        self._transports.clear()
+        self._walk_locks.clear()  # asyncio locks belong to the loop that used them
 
     async def poll(self, target: Target, deadline: float) -> Measurement:
         """One poll of one agent; every failure becomes a Measurement with a status."""
@@ -155,7 +142,8 @@ class SnmpProbe:
             return Measurement(target, started, Status.NOT_ALLOWED, {}, self.allow.refusal(target.address, target.key))
         if target.snmp_profile is None:
             return Measurement(target, started, Status.ERROR, {}, "no snmp_profile for this device")
-        budget = min(settings.timeout_ms / 1000.0 * (settings.retries + 1) + 0.2, deadline - loop.time())
+        # each request has its own timeout × retries inside; this bound only keeps the poll inside the run
+        budget = deadline - loop.time()
         if budget <= 0:
             return Measurement(target, started, Status.TIMEOUT, {}, "deadline passed before the poll")
         try:
@@ -169,92 +157,53 @@ class SnmpProbe:
         except Exception as exc:  # pysnmp decoding a hostile packet, or a bug: data, not a crash
             return Measurement(target, started, Status.BAD_REPLY, {}, f"{type(exc).__name__}: {exc}"[:300])
 
-    # -- pysnmp plumbing -------------------------------------------------------------------------------
+    # -- backends --------------------------------------------------------------------------------------
 
-    def _auth(self, target: Target) -> tuple[tuple[str, ...], Any, Any]:
+    async def _agent(self, target: Target, ip: Any, s: SnmpSettings) -> _Agent:
         p = target.snmp_profile
-        if isinstance(p, SnmpV2c):
-            community = p.community.resolve(target.where or target.key)
-            return ("2c", community), CommunityData(community, mpModel=1), ContextData()
-        assert isinstance(p, SnmpV3)
         where = target.where or target.key
+        port = target.port or (p.port if p is not None else 161)
+        if isinstance(p, SnmpV2c):
+            community = p.community.resolve(where).encode()
+            return _FastV2c(self._v2c, ip.compressed, port, community, s.timeout_ms / 1000.0, s.retries)
+        assert isinstance(p, SnmpV3)
         auth_key, priv_key = p.auth_key.resolve(where), p.priv_key.resolve(where)
+        if self.fast_v3 and usm.supported(p.auth_protocol, p.priv_protocol):
+            creds = usm.Credentials(
+                p.user.encode(),
+                p.auth_protocol,
+                auth_key.encode(),
+                p.priv_protocol,
+                priv_key.encode(),
+                p.context.encode(),
+            )
+            return _FastV3(self._v3, ip.compressed, port, creds, s.timeout_ms / 1000.0, s.retries)
+        from netprobe.probes.snmp import pysnmp_backend  # heavy: only for profiles the built-in USM lacks
+
         key = ("3", p.user, p.auth_protocol, auth_key, p.priv_protocol, priv_key)
-        data = UsmUserData(
-            p.user,
-            authKey=auth_key,
-            privKey=priv_key,
-            authProtocol=AUTH_PROTOCOLS[p.auth_protocol],
-            privProtocol=PRIV_PROTOCOLS[p.priv_protocol],
-        )
-        return key, data, ContextData(contextName=p.context)
-
-    async def _transport(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, s: SnmpSettings) -> Any:
-        key = (ip.compressed, port, s.timeout_ms, s.retries)
-        transport = self._transports.get(key)
-        if transport is None:
-            cls = UdpTransportTarget if ip.version == 4 else Udp6TransportTarget
-            transport = await cls.create((ip.compressed, port), timeout=s.timeout_ms / 1000.0, retries=s.retries)
-            self._transports[key] = transport
-        return transport
-
-    def _engine(self, key: tuple[str, ...]) -> SnmpEngine:
-        # one engine per credential set: USM users are keyed by name, two keys for one name must not meet
-        engine = self._engines.get(key)
-        if engine is None:
-            engine = self._engines[key] = SnmpEngine()
-        return engine
-
-    async def _get(self, engine: SnmpEngine, auth: Any, transport: Any, ctx: Any, oids: list[str]) -> list[Any]:
-        err_ind, err_status, err_index, var_binds = await get_cmd(
-            engine, auth, transport, ctx, *(ObjectType(ObjectIdentity(o)) for o in oids), lookupMib=False
-        )
-        if err_ind:
-            raise _Indication(str(err_ind))
-        if err_status:
-            raise BadReply(f"agent error-status {err_status.prettyPrint()} at varbind {int(err_index)}")
-        if len(var_binds) != len(oids):
-            raise BadReply(f"{len(var_binds)} varbinds for {len(oids)} requested")
-        values = []
-        for (name, value), oid in zip(var_binds, oids, strict=True):
-            if str(name) != oid:
-                raise BadReply(f"answer for {name} where {oid} was asked")
-            values.append(value)
-        return values
-
-    async def _walk(self, engine: SnmpEngine, auth: Any, transport: Any, ctx: Any, column: str) -> dict[int, str]:
-        out: dict[int, str] = {}
-        async for err_ind, err_status, _idx, var_binds in walk_cmd(
-            engine, auth, transport, ctx, ObjectType(ObjectIdentity(column)), lookupMib=False, lexicographicMode=False
-        ):
-            if err_ind:
-                raise _Indication(str(err_ind))
-            if err_status:
-                break
-            for name, value in var_binds:
-                text = _value(value, "str", str(name))
-                suffix = str(name)[len(column) + 1 :]
-                if text is not None and suffix.isdigit():
-                    out[int(suffix)] = text
-            if len(out) >= MAX_WALK_ROWS:
-                break
-        return out
+        return await pysnmp_backend.agent(self._engines, self._transports, key, p, ip, port, s, auth_key, priv_key)
 
     # -- one poll ----------------------------------------------------------------------------------------
 
     async def _poll(self, target: Target, s: SnmpSettings, ip: Any, started: float) -> Measurement:
-        key, auth, ctx = self._auth(target)
-        engine = self._engine(key)
-        transport = await self._transport(ip, target.port or target.snmp_profile.port, s)  # type: ignore[union-attr]
+        agent = await self._agent(target, ip, s)
         t0 = time.perf_counter()
         try:
-            indexes, missing = await self._resolve(target, engine, auth, transport, ctx)
+            indexes, missing = await self._resolve(target, agent)
             oids = [SYS_UPTIME, SYS_NAME, SYS_DESCR]
             for index in indexes.values():
                 oids += [f"{col}.{index}" for col, _ in IF_COLUMNS.values()]
-            values = await self._get(engine, auth, transport, ctx, oids)
-        except _Indication as exc:
+            values: list[Tagged] = []
+            for i in range(0, len(oids), MAX_PER_GET):
+                values += await agent.get(oids[i : i + MAX_PER_GET])
+        except SnmpTimeout as exc:
+            return Measurement(target, started, Status.TIMEOUT, {}, f"{exc}; for v2c also check the community")
+        except ber.BerError as exc:
+            return Measurement(target, started, Status.BAD_REPLY, {}, f"malformed reply: {exc}")
+        except Indication as exc:
             return self._indication(target, started, str(exc))
+        except usm.UsmError as exc:
+            return Measurement(target, started, Status.AUTH, {}, f"SNMPv3: {exc}")
         response_ms = (time.perf_counter() - t0) * 1000.0
         wall = time.time()
         ticks = _value(values[0], "ticks", SYS_UPTIME)
@@ -289,12 +238,19 @@ class SnmpProbe:
             rows.append(row)
         if reboot:
             self._if_index.pop(target.key, None)  # ifIndex may be renumbered after a reboot
+            for column in (IF_NAME, IF_DESCR):
+                self._name_maps.pop((target.address, target.port or 0, column), None)
         self._previous[target.key] = current
         error = f"interface(s) not found by ifName/ifDescr/ifIndex: {', '.join(map(str, missing))}" if missing else None
         return Measurement(target, started, Status.OK, fields, error, rows)
 
-    def _row(self, selector: str | int, index: int, chunk: list[Any], ticks: int) -> tuple[dict[str, Any], C.IfCounters | None]:
-        v = {name: _value(val, kind, f"{oid}.{index}") for (name, (oid, kind)), val in zip(IF_COLUMNS.items(), chunk, strict=True)}
+    def _row(
+        self, selector: str | int, index: int, chunk: list[Tagged], ticks: int
+    ) -> tuple[dict[str, Any], C.IfCounters | None]:
+        v = {
+            name: _value(val, kind, f"{oid}.{index}")
+            for (name, (oid, kind)), val in zip(IF_COLUMNS.items(), chunk, strict=True)
+        }
         name = selector if isinstance(selector, str) else (v["name"] or str(index))
         row: dict[str, Any] = {"ifname": name, "if_index": index}
         for field_name in ("oper_status", "admin_status"):
@@ -320,14 +276,16 @@ class SnmpProbe:
             octets[0],
             octets[1],
             octets[2],
-            *(x if isinstance(x, int) else None for x in (v["in_errors"], v["out_errors"], v["in_discards"], v["out_discards"])),
+            *(
+                x if isinstance(x, int) else None
+                for x in (v["in_errors"], v["out_errors"], v["in_discards"], v["out_discards"])
+            ),
         )
         return row, counters
 
-    async def _resolve(
-        self, target: Target, engine: SnmpEngine, auth: Any, transport: Any, ctx: Any
-    ) -> tuple[dict[str | int, int], list[str | int]]:
-        """ifIndex of each watched interface (names looked up once by walking ifName, then ifDescr)."""
+    async def _resolve(self, target: Target, agent: _Agent) -> tuple[dict[str | int, int], list[str | int]]:
+        """ifIndex of each watched interface; names are looked up by walking ifName, then ifDescr, once per
+        agent (shared by every target on it, one walk at a time), and remembered until the agent reboots."""
         cached = self._if_index.get(target.key)
         if cached is not None:
             return cached, [s for s in target.interfaces if s not in cached]
@@ -337,7 +295,13 @@ class SnmpProbe:
             wanted = [n for n in names if n not in found]
             if not wanted:
                 break
-            by_name = {text: idx for idx, text in sorted((await self._walk(engine, auth, transport, ctx, column)).items())}
+            key = (target.address, target.port or 0, column)
+            lock = self._walk_locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                by_name = self._name_maps.get(key)
+                if by_name is None:
+                    walked = await _walk_names(agent, column)
+                    by_name = self._name_maps[key] = {text: idx for idx, text in sorted(walked.items(), reverse=True)}
             for n in wanted:
                 if n in by_name:
                     found[n] = by_name[n]
@@ -347,11 +311,73 @@ class SnmpProbe:
     def _indication(self, target: Target, started: float, text: str) -> Measurement:
         low = text.lower().replace(" ", "")
         if "timeout" in low or "timedout" in low:
-            return Measurement(target, started, Status.TIMEOUT, {}, f"no SNMP answer ({text}); for v2c also check the community")
+            return Measurement(
+                target, started, Status.TIMEOUT, {}, f"no SNMP answer ({text}); for v2c also check the community"
+            )
         if any(word in low for word in AUTH_ERRORS):
             return Measurement(target, started, Status.AUTH, {}, f"SNMP authentication failed: {text}")
         return Measurement(target, started, Status.ERROR, {}, f"SNMP error: {text}")
 
 
-class _Indication(Exception):
-    """pysnmp's errorIndication (timeout, auth failure...) carried out of the request helpers."""
+class _Agent(Protocol):
+    async def get(self, oids: list[str]) -> list[Tagged]: ...
+
+    async def next(self, oid: str) -> tuple[str, Tagged]: ...
+
+
+class _FastV2c:
+    """v2c: hand-encoded BER over the probe's shared socket."""
+
+    def __init__(self, client: V2cClient, address: str, port: int, community: bytes, timeout: float, retries: int):
+        self.client, self.address, self.port, self.community = client, address, port, community
+        self.timeout, self.retries = timeout, retries
+
+    async def _ask(self, oids: list[str], tag: int) -> list[tuple[str, Tagged]]:
+        pdu = await self.client.get(self.address, self.port, self.community, oids, self.timeout, self.retries, tag)
+        if pdu.tag != ber.RESPONSE:
+            raise BadReply("a report where a response was expected")
+        if pdu.error_status:
+            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
+        return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+
+    async def get(self, oids: list[str]) -> list[Tagged]:
+        return [v for _, v in await self._ask(oids, ber.GET_REQUEST)]
+
+    async def next(self, oid: str) -> tuple[str, Tagged]:
+        return (await self._ask([oid], ber.GET_NEXT))[0]
+
+
+class _FastV3(_FastV2c):
+    """v3 authPriv with SHA-1/SHA-2 + AES: netprobe.probes.snmp.usm over the probe's shared socket."""
+
+    def __init__(
+        self, client: usm.V3Client, address: str, port: int, creds: usm.Credentials, timeout: float, retries: int
+    ):
+        self.v3, self.address, self.port, self.creds = client, address, port, creds
+        self.timeout, self.retries = timeout, retries
+
+    async def _ask(self, oids: list[str], tag: int) -> list[tuple[str, Tagged]]:
+        pdu = await self.v3.request(self.address, self.port, self.creds, oids, self.timeout, self.retries, tag)
+        if pdu.tag != ber.RESPONSE:
+            raise BadReply("a report where a response was expected")
+        if pdu.error_status:
+            raise BadReply(f"agent error-status {pdu.error_status} at varbind {pdu.error_index}")
+        return check_binds([(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds], oids, tag == ber.GET_REQUEST)
+
+
+async def _walk_names(agent: _Agent, column: str) -> dict[int, str]:
+    """index → text of one string column (ifName/ifDescr), by GETNEXT; bounded in rows."""
+    out: dict[int, str] = {}
+    oid = column
+    for _ in range(MAX_WALK_ROWS):
+        name, tagged = await agent.next(oid)
+        if not name.startswith(column + ".") or tagged[0] in _ABSENT:
+            break
+        suffix = name[len(column) + 1 :]
+        if not suffix.isdigit() or int(suffix) <= int(oid[len(column) + 1 :] or 0):
+            raise BadReply(f"GETNEXT went backwards or sideways: {name} after {oid}")
+        text = _value(tagged, "str", name)
+        if isinstance(text, str):
+            out[int(suffix)] = text
+        oid = name
+    return out

@@ -82,6 +82,10 @@ class LocalSnmpd:
         self.stop()
         raise NetprobeError(f"local snmpd on 127.0.0.1:{self.port} did not answer within {timeout_s} s: {log!r}")
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def stop(self) -> None:
         if self._proc is not None:
             self._proc.terminate()

@@ -1,0 +1,111 @@
+"""ICMP on loopback (v4 + v6), in a lab namespace with real loss, unprivileged mode, privilege errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from netprobe.engine.allowlist import AllowList
+from netprobe.inventory.model import PingSettings
+from netprobe.probes.base import ProbeKind, Status, Target
+from netprobe.probes.icmp.probe import IcmpProbe
+from netprobe.probes.icmp.sockets import IcmpMode
+from netprobe.probes.testbed import Testbed, lab_address
+
+pytestmark = pytest.mark.root
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets and namespaces need root")
+ALLOW = AllowList.build(None, {"NETPROBE_ALLOWED_NETS": "198.18.0.0/15"})
+NETPROBE = [sys.executable, "-m", "netprobe"]
+
+
+def _ping(addresses: list[str], count: int = 5, spacing_ms: float = 10, mode: IcmpMode = IcmpMode.AUTO):  # type: ignore[no-untyped-def]
+    settings = PingSettings(count=count, spacing_ms=spacing_ms, timeout_ms=500)
+    targets = [Target(f"t/{a}", ProbeKind.PING, a, {}, ping=settings) for a in addresses]
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await IcmpProbe(ALLOW, 10_000, mode).run(targets, asyncio.get_running_loop().time() + 10)
+
+    return asyncio.run(go())
+
+
+@needs_root
+def test_loopback_v4_and_v6() -> None:
+    addresses = ["127.0.0.1", "::1", *(f"127.3.0.{i}" for i in range(1, 51))]
+    ms = _ping(addresses)
+    assert [m.target.address for m in ms] == addresses
+    for m in ms:
+        assert m.status is Status.OK, m.error
+        assert m.fields["packets_transmitted"] == 5 and m.fields["percent_packet_loss"] == 0.0
+        assert 0 < float(m.fields["median_response_ms"]) < 5  # kernel timestamps: µs on loopback, not ms
+        assert len(m.samples) == 5 and all(s is not None for s in m.samples)
+        assert "status" not in m.fields
+
+
+@needs_root
+def test_refused_target_is_never_pinged() -> None:
+    ms = _ping(["8.8.8.8", "127.0.0.1"])
+    assert ms[0].status is Status.NOT_ALLOWED and "allow-list" in (ms[0].error or "")
+    assert ms[1].status is Status.OK
+
+
+@needs_root
+def test_loss_behind_nft_drop_agrees_with_fping_and_healthy_is_zero() -> None:
+    lossy = [lab_address(i, lossy=True) for i in range(4)]
+    healthy = [lab_address(i, lossy=False) for i in range(4)]
+    exact = [lab_address(i, lossy=False) for i in range(100, 103)]  # every 4th request dropped: exactly 25%
+    with Testbed("it").up(loss_pct=20) as tb:
+        tb.drop_every(4, exact)
+        addresses = [*lossy, *healthy, *exact]
+        ours = tb.run(tb.prober, [*NETPROBE, "probe", "ping", "--json", "-c", "500", "--spacing-ms", "1",
+                                  "--timeout-ms", "300", *addresses])  # fmt: skip
+        theirs = tb.run(tb.prober, ["fping", "-C", "500", "-p", "1", "-i", "0.1", "-t", "300", "-q", *addresses])
+    assert ours.returncode == 0, ours.stderr  # every target answered at least once
+    loss = {d["target"]: d["fields"]["percent_packet_loss"] for d in map(json.loads, ours.stdout.splitlines())}
+    fping = {}
+    for line in theirs.stderr.splitlines():
+        address, _, rest = line.partition(" : ")
+        values = rest.split()
+        fping[address.strip()] = 100.0 * values.count("-") / len(values)
+    for a in healthy:
+        assert loss[a] == 0.0 and fping[a] == 0.0
+    for a in exact:  # no sampling noise here: both pingers must count the same packets lost
+        assert loss[a] == fping[a] == 25.0, (a, loss[a], fping[a])
+    # 20% random drop over 500 packets: σ ≈ 1.8 points per target, 0.9 over the four
+    for a in lossy:
+        assert 12.0 <= loss[a] <= 28.0, (a, loss[a])
+    mean_ours = sum(loss[a] for a in lossy) / len(lossy)
+    mean_fping = sum(fping[a] for a in lossy) / len(lossy)
+    assert abs(mean_ours - mean_fping) <= 4.0, (mean_ours, mean_fping)
+
+
+@needs_root
+def test_unprivileged_datagram_mode_in_a_namespace_that_allows_it() -> None:
+    with Testbed("dg").up(ping_group_open=True) as tb:
+        run = tb.run(tb.prober, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *NETPROBE, "probe",
+                                 "ping", "--json", "--mode", "dgram", "-c", "3", "--spacing-ms", "5", "127.0.0.1",
+                                 "198.19.128.7"])  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for d in map(json.loads, run.stdout.splitlines()):
+        assert d["status"] == "ok" and d["fields"]["packets_received"] == 3
+
+
+@needs_root
+def test_no_privilege_is_one_line_with_the_three_fixes() -> None:
+    # nobody, in the root namespace where ping_group_range is closed: neither raw nor datagram sockets
+    run = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *NETPROBE, "probe", "ping", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | {"HOME": "/tmp"},
+    )
+    if "ping_group_range" not in run.stderr and run.returncode == 0:
+        pytest.skip("this host lets everyone open ICMP sockets (ping_group_range is open)")
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert "root" in lines[0] and "CAP_NET_RAW" in lines[0] and "ping_group_range" in lines[0]
