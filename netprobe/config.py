@@ -46,6 +46,7 @@ class StorageConfig(Strict):
     outbox_max_age_h: Annotated[float, Field(gt=0)] = 24.0 * 7
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000  # points per write request
     flush_interval_s: Annotated[float, Field(gt=0)] = 1.0  # how often the agent drains the outbox
+    write_concurrency: Annotated[int, Field(ge=1, le=8)] = 2  # batches in flight at once while draining
 
 
 class Config(Strict):

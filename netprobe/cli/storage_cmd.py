@@ -10,6 +10,7 @@ import click
 from netprobe.cli.context import App, pass_app
 from netprobe.errors import EXIT_FAILURE, NetprobeError
 from netprobe.storage.facade import StorageStatus, open_storage
+from netprobe.storage.sinks import detect_api
 
 
 def _age(seconds: float | None) -> str:
@@ -43,6 +44,10 @@ def status_lines(st: StorageStatus) -> list[str]:
             f"ALERT: {o.dropped:,} points were dropped (outbox over its size/age bound while the database was "
             "unreachable); raise storage.outbox_max_mb/outbox_max_age_h or fix the database"
         )
+    if o.beyond_retention:
+        lines.append(
+            f"{o.beyond_retention:,} points were older than the database's retention policy and were refused by it"
+        )
     if o.quarantined:
         lines.append(f"{o.quarantined:,} points the database refused are kept in the outbox's quarantine table")
     if st.unencodable:
@@ -57,12 +62,14 @@ def outbox() -> None:
 
 @outbox.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--quarantined", "show_quarantined", is_flag=True, help="Also list the last 20 refused points.")
 @pass_app
-def status_cmd(app: App, as_json: bool) -> None:
+def status_cmd(app: App, as_json: bool, show_quarantined: bool) -> None:
     """Points waiting for the database, sent, dropped, quarantined; the last error. Exit 1 when something
     needs attention (points dropped or quarantined, or the last write failed)."""
     with open_storage(app.config) as storage:
         st = storage.status()
+        refused = storage.outbox.quarantined_lines() if storage.outbox is not None and show_quarantined else []
     if as_json:
         o = st.outbox
         data: dict[str, object] = {"sink": st.sink, "local_points": st.local_points}
@@ -77,11 +84,14 @@ def status_cmd(app: App, as_json: bool) -> None:
                 quarantined=o.quarantined,
                 last_error=o.last_error,
                 last_ok_age_s=o.last_ok_age_s,
+                beyond_retention=o.beyond_retention,
             )
         click.echo(json.dumps(data, ensure_ascii=False))
     else:
         for line in status_lines(st):
             click.echo(line)
+        for point, reason in refused:
+            click.echo(f"quarantined: {point}\n  because: {reason}")
     if st.needs_attention:
         sys.exit(EXIT_FAILURE)
 
@@ -123,4 +133,9 @@ def flush_cmd(app: App, timeout_s: float) -> None:
             "run again or raise --timeout",
             exit_code=EXIT_FAILURE,
         )
+    if result.sent == 0:
+        # Nothing was queued: still prove the database is reachable, so a wrong URL shows up now.
+        with open_storage(app.config) as storage:
+            api = detect_api(storage.storage_cfg.influxdb)
+            sink = f"{storage.describe_sink()} (reachable, {api} API)"
     click.echo(f"flushed {result.sent:,} points to {sink}; outbox empty{note}")

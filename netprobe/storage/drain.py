@@ -10,13 +10,15 @@ exponentially with jitter. One drainer per outbox at a time (a lock file next to
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -24,7 +26,7 @@ from typing import IO
 from netprobe.errors import EXIT_USAGE
 from netprobe.storage.errors import StorageError
 from netprobe.storage.outbox import Outbox, Row
-from netprobe.storage.sinks import Rejected, Sink, SinkError, TooLarge
+from netprobe.storage.sinks import BeyondRetention, Rejected, Sink, SinkError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,10 @@ class DrainLock:
             text = f.read().strip()
             f.close()
             return int(text) if text.isdigit() else 0
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        # Unbuffered: the pid is only informative ("who is draining?"); a full disk must not stop the drain.
+        with contextlib.suppress(OSError):
+            os.ftruncate(f.fileno(), 0)
+            os.pwrite(f.fileno(), str(os.getpid()).encode(), 0)
         self.file = f
         return None
 
@@ -85,21 +87,63 @@ class DrainLock:
 
 
 class Drainer:
-    def __init__(self, outbox: Outbox, sink: Sink, batch_size: int = 5000) -> None:
+    def __init__(self, outbox: Outbox, sink: Sink, batch_size: int = 5000, extra_sinks: Sequence[Sink] = ()) -> None:
+        """`extra_sinks`: more connections to the same database, to keep several batches in flight."""
         self.outbox, self.sink, self.batch_size = outbox, sink, batch_size
+        self.sinks = [sink, *extra_sinks]
         self.backoff = Backoff()
+        self._pool: ThreadPoolExecutor | None = None
 
-    def flush_once(self, result: FlushResult) -> bool:
-        """Send the oldest batch; False when the outbox was empty. Raises SinkError (batch kept)."""
-        rows = self.outbox.peek(self.batch_size)
-        if not rows:
-            return False
-        self._send(rows, result)
-        return True
+    def drain_round(self, result: FlushResult, deadline: float, stop: threading.Event | None = None) -> None:
+        """Send batches until the outbox is empty or time is up; raises SinkError (after the batches in flight
+        have settled) when one failed — what was not acknowledged stays queued.
+
+        A sliding window keeps up to len(sinks) batches in flight (the database ingests on several cores,
+        a WAN hides its latency); each batch is acknowledged on its own as soon as it is accepted — order
+        does not matter, every point carries its own timestamp. Peeks and acks overlap the sends.
+        """
+        assert self._pool is not None
+        free = list(self.sinks)
+        in_flight: dict[Future[None], tuple[Sink, list[Row]]] = {}
+        rejected: list[list[Row]] = []
+        error: SinkError | None = None
+        after_id = 0
+        while True:
+            while error is None and free and time.monotonic() < deadline and not (stop and stop.is_set()):
+                rows = self.outbox.peek(self.batch_size, after_id=after_id)
+                if not rows:
+                    break
+                after_id = rows[-1].id
+                sink = free.pop()
+                in_flight[self._pool.submit(sink.send, [r.line for r in rows])] = (sink, rows)
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                sink, rows = in_flight.pop(future)
+                free.append(sink)
+                try:
+                    future.result()
+                except BeyondRetention as exc:
+                    self._beyond_retention(rows, exc, result)
+                except (Rejected, TooLarge):
+                    rejected.append(rows)
+                except SinkError as exc:
+                    error = error or exc
+                else:
+                    self.outbox.ack(rows)
+                    result.sent += len(rows)
+        for rows in rejected:  # every connection is idle now: find the bad point(s) on the first one
+            self._send(rows, result)
+        if error is not None:
+            raise error
 
     def _send(self, rows: list[Row], result: FlushResult) -> None:
         try:
             self.sink.send([r.line for r in rows])
+        except BeyondRetention as exc:
+            self._beyond_retention(rows, exc, result)
+            return
         except (Rejected, TooLarge) as exc:
             if len(rows) == 1:
                 self.outbox.quarantine(rows[0], str(exc))
@@ -111,6 +155,17 @@ class Drainer:
             return
         self.outbox.ack(rows)
         result.sent += len(rows)
+
+    def _beyond_retention(self, rows: list[Row], exc: BeyondRetention, result: FlushResult) -> None:
+        """The database wrote the batch except points older than its retention: acknowledge, count, say so."""
+        self.outbox.ack(rows, beyond_retention=exc.dropped)
+        result.sent += len(rows) - exc.dropped
+        log.error(
+            "storage: the database refused %d points older than its retention policy (%s); they are counted "
+            "as beyond_retention in `netprobe outbox status`",
+            exc.dropped,
+            exc,
+        )
 
     def flush(
         self, timeout_s: float, stop: threading.Event | None = None, *, stop_on_config_error: bool = False
@@ -128,16 +183,17 @@ class Drainer:
             result.remaining = self.outbox.depth()
             return result
         deadline = time.monotonic() + timeout_s
+        self._pool = ThreadPoolExecutor(len(self.sinks), thread_name_prefix="netprobe-write")
         try:
             while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
                 try:
-                    if not self.flush_once(result):
-                        break
+                    self.drain_round(result, deadline, stop)
                     if result.error is not None or self.backoff.failures:
                         self.outbox.record_error(None)
                         log.warning("storage: writing again to %s", self.sink.description)
                     result.error = None
                     self.backoff.reset()
+                    break
                 except SinkError as exc:
                     if result.error is None or str(result.error) != str(exc):
                         log.warning("storage: %s (points kept in the outbox)", exc)
@@ -151,6 +207,9 @@ class Drainer:
                     else:
                         time.sleep(delay)
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
             lock.release()
         result.remaining = self.outbox.depth()
         return result
@@ -176,6 +235,8 @@ class BackgroundDrainer:
                     self.last = drainer.flush(timeout_s=max(self.interval_s * 30, 30.0), stop=self.stop_event)
                 except StorageError as exc:
                     log.error("storage: %s", exc)
+                except Exception:  # a bug must not stop the drain silently: the outbox would only grow
+                    log.exception("storage: unexpected error while draining the outbox; retrying")
                 self.stop_event.wait(self.interval_s)
         finally:
             drainer.outbox.close()

@@ -59,6 +59,7 @@ class Storage:
         self._lock = threading.Lock()
         self._background: BackgroundDrainer | None = None
         self._sink: Sink | None = None
+        self._extra_sinks: list[Sink] = []
         self._source: PointSource | None = None
         self.unencodable = 0
         self.local: LocalStore | None = None
@@ -104,7 +105,10 @@ class Storage:
             return self.outbox.enqueue(lines)
 
     def _drainer(self) -> Drainer:
-        return Drainer(self._open_outbox(), self.sink(), self.storage_cfg.batch_size)
+        sink = self.sink()
+        while len(self._extra_sinks) < self.storage_cfg.write_concurrency - 1:
+            self._extra_sinks.append(make_sink(self.storage_cfg.influxdb))
+        return Drainer(self._open_outbox(), sink, self.storage_cfg.batch_size, self._extra_sinks)
 
     def flush(self, timeout_s: float = 30.0, *, stop_on_config_error: bool = False) -> FlushResult:
         """Drain the outbox into the database until empty or `timeout_s` (retrying with backoff)."""
@@ -158,8 +162,8 @@ class Storage:
             self._background = None
             if self.outbox is not None and self.outbox.depth():
                 self.flush(flush_timeout_s)
-        if self._sink is not None:
-            self._sink.close()
+        for sink in [*([self._sink] if self._sink else []), *self._extra_sinks]:
+            sink.close()
         if isinstance(self._source, InfluxQLSource):
             self._source.close()
         if self.outbox is not None:

@@ -25,9 +25,25 @@ class EncodeError(ValueError):
     """A point line protocol cannot carry (no fields left)."""
 
 
+_SPECIAL_KEY = frozenset(",= \n\r\\")
+_escaped: dict[str, str] = {}  # tag keys/values and field keys repeat across points: escape each once
+
+
+def _escape_key(text: str) -> str:
+    """Escape a tag key/value or field key (cached: a province has a bounded set of them)."""
+    cached = _escaped.get(text)
+    if cached is None:
+        cached = text.translate(_KEY) if not _SPECIAL_KEY.isdisjoint(text) else text
+        if len(_escaped) < 200_000:
+            _escaped[text] = cached
+    return cached
+
+
 def encode_field(value: FieldValue) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
     if isinstance(value, int):
         return f"{value}i"
     if isinstance(value, float):
@@ -37,19 +53,18 @@ def encode_field(value: FieldValue) -> str | None:
 
 def encode(point: Point) -> str:
     """One line of line protocol, nanosecond precision, tags sorted (InfluxDB's preferred order)."""
-    parts = [point.measurement.translate(_MEAS)]
-    for key in sorted(point.tags):
-        tag = point.tags[key]
-        if tag != "":
-            parts.append(f"{key.translate(_KEY)}={tag.translate(_KEY)}")
+    tags = point.tags
+    head = point.measurement.translate(_MEAS)
+    if tags:
+        head += "".join(f",{_escape_key(k)}={_escape_key(tags[k])}" for k in sorted(tags) if tags[k] != "")
     fields = []
     for key, value in point.fields.items():
         encoded = encode_field(value)
         if encoded is not None:
-            fields.append(f"{key.translate(_KEY)}={encoded}")
+            fields.append(f"{_escape_key(key)}={encoded}")
     if not fields:
         raise EncodeError(f"{point.measurement} at {point.time_ns}: no field line protocol can carry")
-    return f"{','.join(parts)} {','.join(fields)} {point.time_ns}"
+    return f"{head} {','.join(fields)} {point.time_ns}"
 
 
 # --- parsing (for the embedded store and for tests) -------------------------------------------------------

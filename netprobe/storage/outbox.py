@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from netprobe.storage.errors import StorageError, prepare_dir, sqlite_error
+from netprobe.storage.errors import OutboxFull, StorageError, prepare_dir, sqlite_error
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,13 @@ class OutboxStats:
     last_error: str | None
     last_error_age_s: float | None
     last_ok_age_s: float | None
+    beyond_retention: int = 0
+
+
+# Space set aside next to the outbox so that acknowledging (deleting) sent points still works when the disk
+# is full: SQLite needs a few free pages to delete. Released on SQLITE_FULL during an ack, re-made later.
+RESERVE_MAX_BYTES = 4 << 20
+_SMALL_ACK = 100  # rows per delete when the disk is full
 
 
 class Outbox:
@@ -74,9 +83,39 @@ class Outbox:
             self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk (WAL fsynced) before write() returns — survives power loss too.
             self.db.execute("PRAGMA synchronous=FULL")
+            # A small WAL (~1 MB) is checkpointed into pages the database file already has, so draining
+            # on a full disk only needs the reserve below, not room for a big WAL.
+            self.db.execute("PRAGMA wal_autocheckpoint=256")
             self.db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise sqlite_error(exc, self.path, "outbox") from None
+        self.reserve_path = self.path.with_name(self.path.name + ".reserve")
+        self._make_reserve()
+
+    def _make_reserve(self) -> None:
+        if self.reserve_path.exists():
+            return
+        try:
+            usage = shutil.disk_usage(self.path.parent)
+            size = min(RESERVE_MAX_BYTES, usage.total // 10)
+            if usage.free < 3 * size:
+                return  # not while space is short; tried again at the next open
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, size)
+            finally:
+                os.close(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.reserve_path.unlink()
+
+    def _release_reserve(self) -> bool:
+        try:
+            self.reserve_path.unlink()
+        except OSError:
+            return False
+        log.warning("outbox %s: disk full — released the reserve space to keep draining", self.path)
+        return True
 
     def close(self) -> None:
         self.db.close()
@@ -128,21 +167,35 @@ class Outbox:
 
     # --- drainer side ---------------------------------------------------------------------------------
 
-    def peek(self, limit: int) -> list[Row]:
-        """The oldest `limit` queued rows, oldest first (left in place until acked)."""
+    def peek(self, limit: int, after_id: int = 0) -> list[Row]:
+        """The oldest `limit` queued rows after `after_id`, oldest first (left in place until acked)."""
         try:
-            cur = self.db.execute("SELECT id, line FROM outbox ORDER BY id LIMIT ?", (limit,))
+            cur = self.db.execute("SELECT id, line FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
             return [Row(i, line) for i, line in cur]
         except sqlite3.Error as exc:
             raise sqlite_error(exc, self.path, "outbox") from None
 
-    def ack(self, rows: Sequence[Row]) -> None:
-        """The database accepted `rows` (a contiguous slice of one peek): delete them."""
+    def ack(self, rows: Sequence[Row], *, beyond_retention: int = 0) -> None:
+        """The database accepted `rows` (a contiguous slice of one peek): delete them. `beyond_retention`:
+        how many of them the database dropped as older than its retention (counted, not resent)."""
         if not rows:
             return
+        if beyond_retention:
+            with contextlib.suppress(sqlite3.Error), self._tx():
+                self._bump("beyond_retention", beyond_retention)
+        try:
+            self._delete_range(rows)
+        except OutboxFull:
+            # Disk full: free the reserve, then delete in small steps (each needs only a few free pages).
+            # A step that still fails leaves the rest queued: they are resent, and resending overwrites.
+            self._release_reserve()
+            for start in range(0, len(rows), _SMALL_ACK):
+                self._delete_range(rows[start : start + _SMALL_ACK])
+
+    def _delete_range(self, rows: Sequence[Row]) -> None:
         try:
             with self._tx():
-                # A peek returns consecutive ids and new rows get larger ids, so the range is exactly `rows`.
+                # A peek returns consecutive ids and new rows get larger ids: the range is exactly `rows`.
                 self.db.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?", (rows[0].id, rows[-1].id))
                 self._bump("sent", len(rows))
                 self._set("last_ok_ns", time.time_ns())
@@ -216,6 +269,7 @@ class Outbox:
             last_error=meta.get("last_error"),
             last_error_age_s=age(meta.get("last_error_ns")),
             last_ok_age_s=age(meta.get("last_ok_ns")),
+            beyond_retention=int(meta.get("beyond_retention") or 0),
         )
 
     # --- helpers ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 import urllib.parse
@@ -34,6 +35,15 @@ class SinkError(StorageError):
 
 class Rejected(SinkError):
     """HTTP 400: the database refuses (part of) the batch's content; resending it unchanged cannot help."""
+
+
+class BeyondRetention(SinkError):
+    """HTTP 400 "partial write: points beyond retention policy dropped=N": the server wrote the rest and
+    will never take those points (older than its retention); resending cannot help."""
+
+    def __init__(self, message: str, dropped: int) -> None:
+        super().__init__(message)
+        self.dropped = dropped
 
 
 class TooLarge(SinkError):
@@ -179,6 +189,9 @@ def raise_for_status(status: int, body: bytes, headers: dict[str, str], url: str
             exit_code=EXIT_USAGE,
         )
     if status == 400:
+        if "beyond retention policy" in msg and "unable to parse" not in msg and "conflict" not in msg:
+            match = re.search(r"dropped=(\d+)", msg)
+            raise BeyondRetention(f"400 from {url}: {msg}", int(match.group(1)) if match else 0)
         raise Rejected(f"400 from {url}: {msg}")
     if status == 413:
         raise TooLarge(f"413 from {url}: batch too large ({msg})")

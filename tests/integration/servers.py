@@ -80,7 +80,9 @@ class InfluxD:
             if server._spawn():
                 if auth:
                     # With no user yet, influxd lets the first admin be created without credentials.
-                    server.query("", f"CREATE USER {server.admin[0]} WITH PASSWORD '{server.admin[1]}' WITH ALL PRIVILEGES")
+                    server.query(
+                        "", f"CREATE USER {server.admin[0]} WITH PASSWORD '{server.admin[1]}' WITH ALL PRIVILEGES"
+                    )
                 return server
         raise RuntimeError(f"influxd would not start; see {server.root / 'influxd.log'}")
 
@@ -191,8 +193,9 @@ class VictoriaMetrics:
     extra_args: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, root: Path) -> VictoriaMetrics:
-        server = cls(root=Path(root))
+    def start(cls, root: Path, extra_args: list[str] | None = None) -> VictoriaMetrics:
+        """`extra_args` e.g. ["-httpAuth.username=u", "-httpAuth.password=p"] to require credentials."""
+        server = cls(root=Path(root), extra_args=list(extra_args or []))
         server.root.mkdir(parents=True, exist_ok=True)
         log = server.root / "victoria.log"
         for _attempt in range(5):
@@ -206,6 +209,7 @@ class VictoriaMetrics:
                         "-retentionPeriod=100y",
                         "-search.disableCache",
                         "-search.latencyOffset=0s",
+                        *server.extra_args,
                     ],
                     stdout=out,
                     stderr=out,
@@ -228,6 +232,15 @@ class VictoriaMetrics:
         for line in body.splitlines():
             if line.strip():
                 yield json.loads(line)
+
+    def count_samples(self, match: str, expected: int, timeout_s: float = 15.0) -> int:
+        """Samples matching `match`, waiting up to `timeout_s` for `expected` (ingestion is buffered ~1 s)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            n = sum(len(s["values"]) for s in self.export(match))
+            if n >= expected or time.monotonic() > deadline:
+                return n
+            time.sleep(0.3)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
