@@ -19,11 +19,15 @@ evaluation times ⇒ the same verdicts, whatever order the observations arrived 
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from netprobe.health.observation import Observation, Source
+from netprobe.health.observation import Observation, Source, from_measurement
 from netprobe.health.reasons import Code, Reason
 from netprobe.health.signals import (
     Baseline,
@@ -38,7 +42,9 @@ from netprobe.health.signals import (
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
 from netprobe.inventory.model import Level, Thresholds
+from netprobe.probes.base import Measurement
 
+log = logging.getLogger(__name__)
 STATE_VERSION = 1
 SeriesKey = tuple[str, str, str]  # (subject, role, agent)
 
@@ -214,6 +220,10 @@ class HealthEngine:
         """Queue observations; they are applied in a canonical order at the next evaluate()."""
         self._pending.extend(o for o in observations if o.subject in self.topology.nodes)
 
+    def ingest_measurements(self, measurements: Iterable[Measurement], agent: str) -> None:
+        """Live probe results of this agent (the same adapter rules as stored points)."""
+        self.ingest(o for m in measurements for o in from_measurement(m, agent))
+
     def _apply_pending(self) -> None:
         for o in _canonical(self._pending):
             if o.source is Source.PING:
@@ -264,9 +274,8 @@ class HealthEngine:
         for key, series in self.ping.items():
             node = nodes[key[0]]
             th = node.thresholds
-            s = ping_stats(
-                series.between(now - th.long_window_s, now), now, th, node.ping_interval_s, self.baselines.get(key)
-            )
+            window, flags = series.window(now - th.long_window_s, now)
+            s = ping_stats(window, now, th, node.ping_interval_s, self.baselines.get(key), flags)
             if s is not None:
                 out[key] = s
         # gear that is not pinged: its SNMP polls are its reachability
@@ -670,3 +679,27 @@ class HealthEngine:
         engine.agent_machines = {k: Machine.from_json(v) for k, v in data.get("agents", {}).items()}
         engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
         return engine
+
+
+def save_state(engine: HealthEngine, path: Path) -> None:
+    """Write the engine's state atomically (a crash mid-write leaves the previous state intact)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(engine.to_json(), separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_state(topology: Topology, path: Path, settings: EngineSettings | None = None) -> HealthEngine:
+    """The engine as saved at `path`; a fresh one when there is no state or it is unreadable (logged)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return HealthEngine(topology, settings)
+    except (OSError, ValueError) as exc:
+        log.warning("verdict state %s unreadable (%s): starting afresh", path, exc)
+        return HealthEngine(topology, settings)
+    try:
+        return HealthEngine.from_json(topology, data, settings)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("verdict state %s malformed (%s): starting afresh", path, exc)
+        return HealthEngine(topology, settings)

@@ -102,9 +102,9 @@ class Observation:
 
 def _float(fields: Mapping[str, Any], name: str) -> float | None:
     value = fields.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+    if type(value) is float or type(value) is int:  # exact types: a bool is an int and is not a number here
+        return float(value)
+    return None
 
 
 def _int(fields: Mapping[str, Any], name: str) -> int | None:

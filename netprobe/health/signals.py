@@ -30,6 +30,7 @@ class Series:
 
     obs: list[Observation] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    lost: list[bool] = field(default_factory=list)  # the burst got no reply at all (kept for fast scans)
 
     def add(self, o: Observation) -> Observation | None:
         """Insert in time order; an observation at an existing time replaces it (replays overwrite).
@@ -38,9 +39,11 @@ class Series:
         if i < len(self.times) and self.times[i] == o.time:
             old = self.obs[i]
             self.obs[i] = o
+            self.lost[i] = o.lost_all
             return old
         self.times.insert(i, o.time)
         self.obs.insert(i, o)
+        self.lost.insert(i, o.lost_all)
         return None
 
     def trim(self, before: float) -> None:
@@ -48,17 +51,15 @@ class Series:
         if i:
             del self.times[:i]
             del self.obs[:i]
-
-    def upto(self, now: float) -> list[Observation]:
-        return self.obs[: bisect.bisect_right(self.times, now)]
+            del self.lost[:i]
 
     def between(self, start: float, now: float) -> list[Observation]:
         """Observations with start <= time <= now."""
         return self.obs[bisect.bisect_left(self.times, start) : bisect.bisect_right(self.times, now)]
 
-    def last_time(self, now: float) -> float | None:
-        i = bisect.bisect_right(self.times, now)
-        return self.times[i - 1] if i else None
+    def window(self, start: float, now: float) -> tuple[list[Observation], list[bool]]:
+        lo, hi = bisect.bisect_left(self.times, start), bisect.bisect_right(self.times, now)
+        return self.obs[lo:hi], self.lost[lo:hi]
 
 
 @dataclass
@@ -125,28 +126,35 @@ class PingStats:
 
 
 def ping_stats(
-    window: Sequence[Observation], now: float, th: Thresholds, interval_s: float, baseline: Baseline | None = None
+    window: Sequence[Observation],
+    now: float,
+    th: Thresholds,
+    interval_s: float,
+    baseline: Baseline | None = None,
+    lost_flags: list[bool] | None = None,
 ) -> PingStats | None:
-    """`window`: one series over the long window [now - long_window_s, now], time-ordered.
-    None when there is nothing in it."""
+    """`window`: one series over the long window [now - long_window_s, now], time-ordered (with its
+    all-lost flags when the caller has them). None when there is nothing in it."""
     if not window:
         return None
-    # This runs for every series at every evaluation: plain loops over flags, no calls per burst.
+    # This runs for every series at every evaluation: list.index jumps between all-lost runs in C.
     # Outages: runs of all-lost bursts at least down_probes long (and min_lost_packets); they count as
     # flaps, and are left out of the loss/latency figures so a recovered line is not "lossy" for 5 min.
     n = len(window)
-    all_lost = [o.sent > 0 and o.received == 0 for o in window]
+    all_lost = lost_flags if lost_flags is not None else [o.lost_all for o in window]
     excluded: set[int] = set()
     outages: list[tuple[float, float]] = []
     down = False
     i = 0
-    while i < n:
-        if not all_lost[i]:
-            i += 1
-            continue
-        j = i
-        while j < n and all_lost[j]:
-            j += 1
+    while True:
+        try:
+            i = all_lost.index(True, i)
+        except ValueError:
+            break
+        try:
+            j = all_lost.index(False, i)
+        except ValueError:
+            j = n
         if j - i >= th.down_probes and sum(o.sent for o in window[i:j]) >= th.min_lost_packets:
             excluded.update(range(i, j))
             outages.append((window[i].time, window[j - 1].time))

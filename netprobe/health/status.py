@@ -102,7 +102,26 @@ def problems_of(
         v = now.communes[commune]
         behind = sum(1 for n in now.nodes.values() if n.state is State.UNREACHABLE and _commune(topology, n) == commune)
         problem = _row(v, commune, names.get(commune, commune), "", "", catalogue, behind)
-        rows.append(((1, _RANK[State.DOWN], 0.0, commune), problem))
+        rows.append(((1, 0, 0.0, commune), problem))  # above any single line
+    # a commune where nothing at all is measured: one row, not one per line and device
+    silent = {
+        c
+        for c in topology.communes()
+        if all(
+            now.nodes[n.id].state is State.UNKNOWN
+            and not any(r.code is Code.AGENT_IMPAIRED for r in now.nodes[n.id].reasons)
+            for n in topology.nodes.values()
+            if n.commune == c
+        )
+    }
+    for commune in sorted(silent):
+        members = [n for n in topology.nodes.values() if n.commune == commune]
+        lines = sum(1 for n in members if n.kind == "line")
+        first = now.nodes[members[0].id]
+        evidence = f"{first.text(catalogue)} ({lines} lines, {len(members) - lines} devices)"
+        problem = Problem("commune", commune, commune, names.get(commune, commune), "", "", State.UNKNOWN,
+                          first.since, first.score, evidence)  # fmt: skip
+        rows.append(((1, _RANK[State.UNKNOWN], first.score, commune), problem))
     listed: set[str] = set()
     for v in now.nodes.values():
         node = topology.nodes[v.subject]
@@ -110,6 +129,8 @@ def problems_of(
             continue
         if v.state is State.UNKNOWN and any(r.code is Code.AGENT_IMPAIRED for r in v.reasons):
             continue  # told once, in the agent's row
+        if v.state is State.UNKNOWN and node.commune in silent:
+            continue  # told once, in the commune's row
         if v.state is State.UNREACHABLE:
             continue  # told in the row of what it sits behind
         behind = sum(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from netprobe.health.engine import HealthEngine
+import json
+from pathlib import Path
+
+import pytest
+
+from netprobe.health.engine import HealthEngine, load_state, save_state
 from netprobe.health.observation import Source, from_measurement, from_point, observe
 from netprobe.health.points import to_points
 from netprobe.health.reasons import Code, Reason, duration, render, render_en
@@ -127,3 +132,68 @@ def test_topology_from_the_example_inventory() -> None:
     assert (sw.line, sw.provider, sw.parent) == ("kinh-bac-vnpt-1", "VNPT", "kinh-bac-fw1")
     assert topo.agents == ("dc-bac-ninh", "dc-bac-giang")
     assert topo.nodes["kinh-bac-vnpt-1"].thresholds.rtt_ms.degraded == 60  # the province's defaults apply
+
+
+def _small_run(engine: HealthEngine, end: float) -> list:  # type: ignore[type-arg]
+    obs = pings("kb-1", "ce", "dc-a", T0, end, lost=lambda t: 3 if t >= T0 + 300 else 0)
+    return list(replay(engine, obs, T0, end, 30.0))
+
+
+def test_state_file_round_trip_and_bad_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",))
+    engine = HealthEngine(topo)
+    _small_run(engine, T0 + 600)
+    path = tmp_path / "state" / "verdicts.json"
+    save_state(engine, path)
+    restored = load_state(topo, path)
+    assert restored.to_json() == engine.to_json()
+    assert load_state(topo, tmp_path / "missing.json").to_json()["machines"] == {}
+    path.write_text("{not json")
+    assert load_state(topo, path).last_time is None and "unreadable" in caplog.text
+    path.write_text("[1, 2]")
+    assert load_state(topo, path).last_time is None and "malformed" in caplog.text
+    path.write_text(json.dumps({**engine.to_json(), "version": 999}))
+    assert load_state(topo, path).last_time is None  # another format: start afresh, never misread
+
+
+def test_restored_state_drops_what_left_the_inventory() -> None:
+    topo = topology({"kinh-bac": ["kb-1", "kb-2"]}, agents=("dc-a",))
+    engine = HealthEngine(topo)
+    engine.ingest(pings("kb-2", "ce", "dc-a", T0, T0 + 300))
+    _small_run(engine, T0 + 600)
+    smaller = topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",))
+    restored = HealthEngine.from_json(smaller, json.loads(json.dumps(engine.to_json())))
+    assert set(restored.machines) == {"kb-1"} and all(k[0] == "kb-1" for k in restored.ping)
+    assert restored.evaluate(T0 + 630).nodes["kb-1"].state is State.UNSTABLE
+
+
+def test_live_measurements_feed_the_engine() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",))
+    target = Target("ping/line/kb-1/ce", ProbeKind.PING, "198.18.0.2", {**LINE_TAGS, "commune": "kinh-bac"})
+    engine = HealthEngine(topo)
+    for i in range(4):
+        fields: dict[str, float | int | str | bool] = {"packets_transmitted": 5, "packets_received": 0}
+        engine.ingest_measurements([Measurement(target, T0 + 30 * i, Status.TIMEOUT, fields)], "dc-a")
+        last = engine.evaluate(T0 + 30 * i + 1)
+    assert last.nodes["kb-1"].state is State.DOWN
+
+
+def test_rich_table_shows_the_problems() -> None:
+    from rich.console import Console
+
+    from netprobe.cli.status_cmd import render_rich
+    from netprobe.health.status import status_from_points
+
+    topo = topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",))
+    points = [
+        Point("ping", {**LINE_TAGS, "agent": "dc-a"},
+              {"packets_transmitted": 10, "packets_received": 7, "median_response_ms": 9.0, "status": "ok"},
+              int((T0 + 30 * i) * 1e9))
+        for i in range(20)
+    ]  # fmt: skip
+    report = status_from_points(topo, points, T0 + 600, 600)
+    console = Console(record=True, width=140, color_system=None)
+    render_rich(report, console)
+    text = console.export_text()
+    assert "UNSTABLE" in text and "kb-1" in text and "loss 30% over 5 min" in text and "VNPT" in text
+    assert "1 problem(s) now" in text
