@@ -316,18 +316,16 @@ class Agent:
 
 
 def make_probes(config: Config, kinds: Iterable[ProbeKind]) -> dict[ProbeKind, Probe]:
-    """One long-lived probe per kind in use (the SNMP probe keeps counters between polls for rates).
+    """The engine runner's long-lived probes (the SNMP probe keeps counters between polls for rates).
 
     ICMP privilege is checked here, at start, so a missing CAP_NET_RAW is one clear error, not a
     stream of failed measurements.
     """
-    allow = config.allow_list()
-    wanted = set(kinds)
-    probes: dict[ProbeKind, Probe] = {}
-    if ProbeKind.PING in wanted:
-        from netprobe.probes.icmp.probe import IcmpProbe
-        from netprobe.probes.icmp.sockets import open_icmp_socket
+    from netprobe.engine.runner import Runner, RunnerSettings
+    from netprobe.probes.icmp.sockets import open_icmp_socket
 
+    wanted = set(kinds)
+    if ProbeKind.PING in wanted:
         probe_socket = open_icmp_socket(socket.AF_INET)  # raises PrivilegeError with the three ways to fix it
         if probe_socket.rcvbuf < SMALL_RCVBUF:
             log.warning(
@@ -336,13 +334,5 @@ def make_probes(config: Config, kinds: Iterable[ProbeKind]) -> dict[ProbeKind, P
                 probe_socket.rcvbuf // 1024,
             )
         probe_socket.close()
-        probes[ProbeKind.PING] = IcmpProbe(allow, config.max_packets_per_s)
-    if ProbeKind.TCP in wanted:
-        from netprobe.probes.tcp.probe import TcpProbe
-
-        probes[ProbeKind.TCP] = TcpProbe(allow)
-    if ProbeKind.SNMP in wanted:
-        from netprobe.probes.snmp.probe import SnmpProbe
-
-        probes[ProbeKind.SNMP] = SnmpProbe(allow)
-    return probes
+    runner = Runner(config.allow_list(), RunnerSettings(max_packets_per_s=config.max_packets_per_s))
+    return {kind: probe for kind, probe in runner.probes.items() if kind in wanted}
