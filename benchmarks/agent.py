@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     log_path = work / "agent.log"
     cycles: list[tuple[str, int, int, int, int, int, float, float]] = []
     try:
-        with log_path.open("w", encoding="utf-8") as log_file:
+        with log_path.open("w", encoding="utf-8", buffering=1) as log_file:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "netprobe", "-i", str(inv), "run", "--agent", "dc1"]
                 + (["--no-verdicts"] if args.no_verdicts else []),
