@@ -113,6 +113,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--targets", type=int, default=2000)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--no-snmp", action="store_true", help="ping targets only")
+    parser.add_argument("--no-verdicts", action="store_true", help="run the agent without live verdicts")
     parser.add_argument("--keep", metavar="DIR", help="keep the inventory, state and log in DIR")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -137,9 +138,10 @@ def main(argv: list[str]) -> int:
     log_path = work / "agent.log"
     cycles: list[tuple[str, int, int, int, int, int, float, float]] = []
     try:
-        with log_path.open("w", encoding="utf-8") as log_file:
+        with log_path.open("w", encoding="utf-8", buffering=1) as log_file:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "netprobe", "-i", str(inv), "run", "--agent", "dc1"],
+                [sys.executable, "-m", "netprobe", "-i", str(inv), "run", "--agent", "dc1"]
+                + (["--no-verdicts"] if args.no_verdicts else []),
                 env=env,
                 stderr=subprocess.PIPE,
                 text=True,

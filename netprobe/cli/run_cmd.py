@@ -46,7 +46,8 @@ def _log_to_stderr(verbose: int) -> None:
 @click.option(
     "--no-verdicts",
     is_flag=True,
-    help="Store probe results only; no live link_health verdicts (e.g. when a central host judges).",
+    help="Store probe results only; no live link_health verdicts (e.g. when a central host judges). "
+    "Implied by --shard.",
 )
 @pass_app
 def run(app: App, once: bool, agent: str | None, shard: str | None, stop_timeout: float, no_verdicts: bool) -> None:
@@ -62,7 +63,12 @@ def run(app: App, once: bool, agent: str | None, shard: str | None, stop_timeout
     plan = plan_targets(config, options)  # inventory, agent and allow-list errors before anything opens
     storage = open_storage(config)
     try:
-        observers = [] if no_verdicts else [VerdictObserver(plan.inventory, plan.agent, verdict_every_s(plan))]
+        observers = []
+        if not no_verdicts and options.shard is None:
+            observers.append(VerdictObserver(plan.inventory, plan.targets, plan.agent, verdict_every_s(plan)))
+        elif not no_verdicts:
+            # a shard sees part of a line's targets (CE here, PE there): judging on that would mislead
+            logging.getLogger("netprobe.agent").info("verdicts off with --shard: judge centrally (netprobe status)")
         runner = Agent(
             config, options, plan, storage, points_from_measurement, probe_factory=make_probes, observers=observers
         )

@@ -52,6 +52,7 @@ class PointStore(Protocol):
     def close(self, flush_timeout_s: float = 5.0) -> None: ...
 
 
+SMALL_RCVBUF = 1 << 20
 ToPoints = Callable[[Measurement, str], list[Point]]
 ProbeFactory = Callable[[Config, Iterable[ProbeKind]], dict[ProbeKind, Probe]]
 
@@ -63,7 +64,7 @@ class AgentOptions:
     shard: Shard | None = None
     slot_s: float = 1.0
     stop_timeout_s: float = 20.0
-    state_every_s: float = 300.0  # verdict state is also saved on every stop; this bounds a crash's loss
+    state_every_s: float = 900.0  # verdict state is also saved on every stop; this bounds a crash's loss
     verdicts: bool = True
 
 
@@ -234,7 +235,7 @@ class Agent:
                 return False
         before = self.plan.describe()
         for observer in self.observers:
-            await loop.run_in_executor(self._io, observer.reload, plan.inventory)
+            await loop.run_in_executor(self._io, observer.reload, plan.inventory, plan.targets)
         self.plan = plan
         self.scheduler.set_targets(plan.targets)
         log.info("reloaded: %s (was %s)", plan.describe(), before)
@@ -310,30 +311,28 @@ class Agent:
         except OSError as exc:
             log.error("cannot save state to %s: %s", self.state.path, exc.strerror)
             return
-        log.debug("state saved to %s in %.2f s", self.state.path, time.monotonic() - started)
+        size = self.state.path.stat().st_size / 2**20
+        log.info("state saved: %s %.1f MB in %.1f s", self.state.path, size, time.monotonic() - started)
 
 
 def make_probes(config: Config, kinds: Iterable[ProbeKind]) -> dict[ProbeKind, Probe]:
-    """One long-lived probe per kind in use (the SNMP probe keeps counters between polls for rates).
+    """The engine runner's long-lived probes (the SNMP probe keeps counters between polls for rates).
 
     ICMP privilege is checked here, at start, so a missing CAP_NET_RAW is one clear error, not a
     stream of failed measurements.
     """
-    allow = config.allow_list()
+    from netprobe.engine.runner import Runner, RunnerSettings
+    from netprobe.probes.icmp.sockets import open_icmp_socket
+
     wanted = set(kinds)
-    probes: dict[ProbeKind, Probe] = {}
     if ProbeKind.PING in wanted:
-        from netprobe.probes.icmp.probe import IcmpProbe
-        from netprobe.probes.icmp.sockets import open_icmp_socket
-
-        open_icmp_socket(socket.AF_INET).sock.close()  # raises PrivilegeError with the three ways to fix it
-        probes[ProbeKind.PING] = IcmpProbe(allow, config.max_packets_per_s)
-    if ProbeKind.TCP in wanted:
-        from netprobe.probes.tcp.probe import TcpProbe
-
-        probes[ProbeKind.TCP] = TcpProbe(allow)
-    if ProbeKind.SNMP in wanted:
-        from netprobe.probes.snmp.probe import SnmpProbe
-
-        probes[ProbeKind.SNMP] = SnmpProbe(allow)
-    return probes
+        probe_socket = open_icmp_socket(socket.AF_INET)  # raises PrivilegeError with the three ways to fix it
+        if probe_socket.rcvbuf < SMALL_RCVBUF:
+            log.warning(
+                "ICMP receive buffer is only %d KB: replies may be dropped at scale (false loss); "
+                "set net.core.rmem_max=33554432 (deploy/90-netprobe.conf)",
+                probe_socket.rcvbuf // 1024,
+            )
+        probe_socket.close()
+    runner = Runner(config.allow_list(), RunnerSettings(max_packets_per_s=config.max_packets_per_s))
+    return {kind: probe for kind, probe in runner.probes.items() if kind in wanted}

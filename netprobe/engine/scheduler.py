@@ -10,9 +10,9 @@ The plan, per group of targets with the same probe kind and interval:
 - a target still running when its slot comes is not started twice: it is started as soon as its run
   ends (a catch-up batch) and counted late; if even that slot passes, the run is counted as skipped and
   logged — a late cycle is measured and reported, never silently lost;
-- every probe call has a deadline from the probe's own settings (count × spacing + timeout for ping,
-  timeout × tries for SNMP, ...), capped at the interval; a probe that overruns it by GRACE_S is cancelled
-  and its targets get an ERROR measurement (probe failures are data).
+- every probe call has a deadline from the probe's own settings (engine.runner.budget_s: count × spacing
+  + timeout for ping, timeout × tries for SNMP, ...), capped at the interval; a probe that overruns it
+  by GRACE_S is cancelled and its targets get an ERROR measurement (probe failures are data).
 A cycle closes when all its slots have fired and all its batches have finished; `on_cycle` then gets
 a CycleReport (the per-cycle log line and the `netprobe_agent` self-metrics are made from it).
 """
@@ -28,8 +28,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from netprobe.engine.runner import RunnerSettings, budget_s
 from netprobe.errors import NetprobeError
-from netprobe.inventory.model import PingSettings, SnmpSettings, TcpSettings
 from netprobe.probes.base import Measurement, Probe, ProbeKind, Status, Target
 
 log = logging.getLogger("netprobe.scheduler")
@@ -46,21 +46,6 @@ def phase_fraction(agent: str, key: str) -> float:
     """A stable position in [0, 1) for a target: where in its interval it is probed."""
     digest = hashlib.blake2b(f"{agent}\x00{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64
-
-
-def probe_budget_s(kind: ProbeKind, targets: Sequence[Target], max_packets_per_s: float) -> float:
-    """How long one probe call over `targets` may take, from the probes' own settings."""
-    if kind is ProbeKind.PING:
-        pings = [t.ping or PingSettings() for t in targets]
-        per_target = max(((p.count - 1) * p.spacing_ms + p.timeout_ms) / 1000.0 for p in pings)
-        packets = sum(p.count for p in pings)
-        return per_target + packets / max_packets_per_s + 0.5
-    if kind is ProbeKind.SNMP:
-        snmps = [t.snmp or SnmpSettings() for t in targets]
-        per_target = max(s.timeout_ms * (s.retries + 1) / 1000.0 for s in snmps)
-        return per_target + len(targets) / 300.0 + 0.5  # pysnmp: ~2-3 ms of CPU per request
-    tcps = [t.tcp or TcpSettings() for t in targets]
-    return max(s.timeout_ms / 1000.0 for s in tcps) + len(targets) / 2000.0 + 0.5
 
 
 @dataclass
@@ -171,7 +156,7 @@ class Scheduler:
         self.on_cycle = on_cycle
         self.agent = agent
         self.slot_s = slot_s
-        self.max_packets_per_s = max_packets_per_s
+        self.budgets = RunnerSettings(max_packets_per_s=max_packets_per_s)
         self.late_after_s = late_after_s
         self.clock = clock
         self.groups: list[Group] = []
@@ -383,7 +368,7 @@ class Scheduler:
         self, kind: ProbeKind, targets: list[Target], interval: float, started: float, report: CycleReport
     ) -> list[Measurement]:
         loop = asyncio.get_running_loop()
-        budget = min(probe_budget_s(kind, targets, self.max_packets_per_s), interval)
+        budget = min(budget_s(kind, targets, self.budgets), interval)  # the runner's per-kind worst case
         try:
             async with asyncio.timeout(budget + GRACE_S):
                 found = await self.probes[kind].run(targets, loop.time() + budget)

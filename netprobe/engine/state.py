@@ -11,16 +11,47 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from netprobe.inventory.loader import Inventory
-from netprobe.probes.base import Measurement
+from netprobe.probes.base import Measurement, Target
 from netprobe.storage.point import Point
 
 log = logging.getLogger("netprobe.state")
 
 FORMAT = 1
+CHUNK = 2000  # list items / dict entries per json.dumps call
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def write_chunked(fh: TextIO, value: Any) -> None:
+    """json.dump, in pieces: the C encoder holds the GIL for a whole call, and one call over tens of MB
+    (the verdict state of thousands of targets) would stall the probing event loop for seconds. Big
+    lists and dicts are encoded CHUNK items at a time, so other threads run between the pieces."""
+    if isinstance(value, dict) and len(value) > CHUNK:
+        items = list(value.items())
+        fh.write("{")
+        for i in range(0, len(items), CHUNK):
+            fh.write(("," if i else "") + _dumps(dict(items[i : i + CHUNK]))[1:-1])
+        fh.write("}")
+    elif isinstance(value, dict) and any(isinstance(v, dict | list) for v in value.values()):
+        fh.write("{")
+        for i, (key, item) in enumerate(value.items()):
+            fh.write(("," if i else "") + _dumps(str(key)) + ":")
+            write_chunked(fh, item)
+        fh.write("}")
+    elif isinstance(value, list) and len(value) > CHUNK:
+        fh.write("[")
+        for i in range(0, len(value), CHUNK):
+            fh.write(("," if i else "") + _dumps(value[i : i + CHUNK])[1:-1])
+        fh.write("]")
+    else:
+        fh.write(_dumps(value))
 
 
 class StatefulObserver(Protocol):
@@ -36,7 +67,7 @@ class StatefulObserver(Protocol):
 
     def restore(self, blob: dict[str, Any]) -> None: ...
 
-    def reload(self, inventory: Inventory) -> None:
+    def reload(self, inventory: Inventory, targets: Sequence[Target]) -> None:
         """The inventory changed (SIGHUP): keep what still applies."""
         ...
 
@@ -64,7 +95,7 @@ class StateFile:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"format": FORMAT, "state": state}, fh, separators=(",", ":"))
+                write_chunked(fh, {"format": FORMAT, "state": state})
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)

@@ -10,7 +10,7 @@ Runs on the agent's I/O thread (never on the probing event loop): evaluating 10k
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from netprobe.engine.agent import Plan
@@ -19,7 +19,7 @@ from netprobe.health.observation import from_measurement
 from netprobe.health.points import to_points
 from netprobe.health.topology import Topology
 from netprobe.inventory.loader import Inventory
-from netprobe.probes.base import Measurement, ProbeKind
+from netprobe.probes.base import Measurement, ProbeKind, Target
 from netprobe.storage.point import Point
 
 
@@ -27,13 +27,19 @@ class VerdictObserver:
     state_name = "verdicts"
 
     def __init__(
-        self, inventory: Inventory, agent: str, evaluate_every_s: float = 30.0, clock: Callable[[], float] = time.time
+        self,
+        inventory: Inventory,
+        targets: Sequence[Target],
+        agent: str,
+        evaluate_every_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.agent = agent
         self.every = evaluate_every_s
         self.clock = clock
         self.topology = Topology.from_inventory(inventory)
         self.engine = HealthEngine(self.topology)
+        self.nodes, self.communes = probed_subjects(targets)
         self._last: float | None = None  # last evaluation; kept in the state so `run --once` from cron judges too
 
     def observe(self, measurements: list[Measurement]) -> list[Point]:
@@ -44,7 +50,16 @@ class VerdictObserver:
         if now - self._last < self.every:
             return []
         self._last = now
-        return to_points(self.engine.evaluate(now), self.topology, agent=self.agent)
+        return [p for p in to_points(self.engine.evaluate(now), self.topology, agent=self.agent) if self._ours(p)]
+
+    def _ours(self, point: Point) -> bool:
+        """Only verdicts on what this agent probes: the rest of the inventory is another agent's to judge."""
+        kind, subject = point.tags.get("kind"), point.tags.get("target", "")
+        if kind == "commune":
+            return subject in self.communes
+        if kind == "agent":
+            return subject == self.agent
+        return subject in self.nodes
 
     def snapshot(self) -> dict[str, Any]:
         return {"engine": self.engine.to_json(), "last_evaluated": self._last}
@@ -54,11 +69,25 @@ class VerdictObserver:
         last = blob.get("last_evaluated")
         self._last = float(last) if isinstance(last, int | float) else None
 
-    def reload(self, inventory: Inventory) -> None:
+    def reload(self, inventory: Inventory, targets: Sequence[Target]) -> None:
         """A new inventory: keep the state of every line and device still in it."""
         state = self.engine.to_json()
         self.topology = Topology.from_inventory(inventory)
         self.engine = HealthEngine.from_json(self.topology, state)
+        self.nodes, self.communes = probed_subjects(targets)
+
+
+def probed_subjects(targets: Iterable[Target]) -> tuple[set[str], set[str]]:
+    """The lines and devices (ids) and the communes (slugs) these targets probe."""
+    nodes: set[str] = set()
+    communes: set[str] = set()
+    for t in targets:
+        parts = t.key.split("/")
+        if len(parts) >= 3 and parts[1] in ("line", "device"):
+            nodes.add(parts[2])
+            if commune := t.tags.get("commune"):
+                communes.add(commune)
+    return nodes, communes
 
 
 def verdict_every_s(plan: Plan) -> float:

@@ -7,9 +7,7 @@ import itertools
 import time
 from collections.abc import Sequence
 
-import pytest
-
-from netprobe.engine.scheduler import ONCE, CycleReport, Scheduler, build_groups, phase_fraction, probe_budget_s
+from netprobe.engine.scheduler import ONCE, CycleReport, Scheduler, build_groups, phase_fraction
 from netprobe.inventory.model import PingSettings
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 
@@ -79,11 +77,6 @@ def test_groups_spread_targets_evenly_over_slots() -> None:
     per_slot = [len(ts) for _, ts in group.slots]
     assert len(per_slot) == 30  # every second of the interval gets a batch
     assert max(per_slot) < 100 * 1.5 and min(per_slot) > 100 * 0.5  # no burst: ~100 ± noise each
-
-
-def test_budget_follows_probe_settings() -> None:
-    t = Target("k", ProbeKind.PING, "127.0.0.1", {}, ping=PingSettings(count=10, spacing_ms=1000, timeout_ms=2000))
-    assert probe_budget_s(ProbeKind.PING, [t], 10_000) == pytest.approx(9 + 2 + 10 / 10_000 + 0.5)
 
 
 def test_targets_run_once_per_interval_spread_over_it() -> None:
