@@ -6,10 +6,10 @@ A vantage point is an inventory agent. In the lab (and on a host that runs sever
 namespace the machine probes as the configured agent (`--agent`, config `agent:`), or as itself.
 
 Per vantage point, in order, all bounded by one deadline:
-  1. SNMP poll #1 (interface state; it also primes the counters),
-  2. ping (lines' CE/PE, devices) and TCP (device ports, data-centre services) together,
-  3. SNMP poll #2 (error/discard rates need two polls; ≥ 1 s after the first),
-  4. traceroute to each failing line's CE, then a ping burst to every hop on the way (per-hop loss).
+  1. ping (lines' CE/PE, devices) together with SNMP poll #1 (interface state; primes the counters),
+  2. TCP (device ports, data-centre services),
+  3. together: SNMP poll #2 (error/discard rates need two polls, RATE_GAP_S apart), and a traceroute
+     to each failing line's CE followed by a ping burst to every hop on the way (per-hop loss).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ from netprobe.probes.snmp.probe import SnmpProbe
 from netprobe.probes.tcp.probe import TcpProbe
 
 NETNS_DIR = Path("/run/netns")
+# between the two SNMP polls: agents cache interface counters (net-snmp: ifTable for ~3 s), so a shorter
+# gap reads "no change" and every rate as 0
+RATE_GAP_S = 3.5
 LOCAL_AGENT = "local"
 
 
@@ -164,7 +167,7 @@ def _vantage_thread(
         result.elapsed_s = time.monotonic() - started
 
 
-STEPS = ("snmp", "ping+tcp", "snmp-rates", "traceroute")
+STEPS = ("ping+snmp", "tcp", "snmp-rates+traceroute", "done")
 
 
 async def _probe(
@@ -191,25 +194,30 @@ async def _probe(
     icmp = IcmpProbe(allow)
     snmp = SnmpProbe(allow)
     step(0)
-    # SNMP #1 before the timed probes: pysnmp's engine set-up blocks the event loop for a moment, which
-    # would show up as TCP connect time
     first_poll = loop.time()
-    first = await snmp.run(snmp_targets, min(deadline - 6.0, loop.time() + 4.5))
-    step(1)
-    pings, tcps = await asyncio.gather(icmp.run(ping, deadline - 3.0), TcpProbe(allow).run(tcp, deadline - 3.0))
+    pings, first = await asyncio.gather(
+        icmp.run(ping, deadline - 3.0), snmp.run(snmp_targets, min(deadline - 6.0, loop.time() + 4.5))
+    )
     _raise_privilege(pings)
+    step(1)
+    # TCP after SNMP #1: pysnmp's engine set-up blocks the event loop for a moment, which would show up as
+    # connect time (ICMP is immune: kernel receive timestamps, send time read right before sendto)
+    tcps = await TcpProbe(allow).run(tcp, deadline - 3.0)
     result.measurements += pings + tcps
     step(2)
     answered = [m.target for m in first if m.status is Status.OK]
-    silent = [m for m in first if m.status is not Status.OK]
-    if answered:
-        await asyncio.sleep(max(0.0, first_poll + 1.0 - loop.time()))
-        result.measurements += await snmp.run(answered, min(deadline, loop.time() + 4.0))
-    result.measurements += silent
-    step(3)
-    if settings.trace and failing is not None:
+    result.measurements += [m for m in first if m.status is not Status.OK]
+
+    async def rates() -> list[Measurement]:
+        if not answered:
+            return []
+        await asyncio.sleep(max(0.0, first_poll + RATE_GAP_S - loop.time()))
+        return await snmp.run(answered, min(deadline, loop.time() + 4.0))
+
+    async def tracing() -> list[Trace]:
+        if not settings.trace or failing is None:
+            return []
         bad = [m for m in pings if m.target.key.startswith("ping/line/") and m.target.key.endswith("/ce")]
-        bad = [m for m in bad if failing(m.target, m)]
         traces = await asyncio.gather(
             *(
                 trace_path(
@@ -221,10 +229,15 @@ async def _probe(
                     deadline=deadline - 1.5,
                 )
                 for m in bad
+                if failing(m.target, m)
             )
         )
         await _hop_loss(list(traces), icmp, allow, ping, settings, deadline)
-        result.traces += traces
+        return list(traces)
+
+    second, traces = await asyncio.gather(rates(), tracing())
+    result.measurements += second
+    result.traces += traces
     step(4)
 
 
