@@ -225,6 +225,9 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
             findings.append(finding)
 
     _note_backups(inv, slug, line_state, findings)
+    lines = inv.lines_of(slug)
+    if len(lines) > 1 and all(line_state.get(r.id) is State.DOWN for r in lines):
+        findings.insert(0, _isolated(inv, slug, findings))
     dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss)
     items += dev_items
     findings += dev_findings
@@ -375,6 +378,22 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
         r.hotline,
         origin.ttl if origin else None,
         loss,
+    )
+
+
+def _isolated(inv: Inventory, slug: str, findings: list[Finding]) -> Finding:
+    """Every line of the commune is down: one headline before the per-line findings, which say whom to call."""
+    commune = inv.commune_by_slug(slug)
+    line_findings = [f for f in findings if f.state is State.DOWN]
+    part = Part.PROVIDER if line_findings and all(f.part is Part.PROVIDER for f in line_findings) else Part.LINE
+    calls = "; ".join(f"{f.provider} {f.hotline or '?'} ({f.circuit_id or '?'})" for f in line_findings)
+    return Finding(
+        part,
+        State.DOWN,
+        slug,
+        Msg("finding.isolated", commune=commune.name, lines=len(inv.lines_of(slug))),
+        [Msg("evidence.isolated", lines=", ".join(r.id for r in inv.lines_of(slug)))],
+        Msg("next.isolated", calls=calls or "?"),
     )
 
 

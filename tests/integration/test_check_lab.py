@@ -122,6 +122,12 @@ def test_dead_commune_json(lab: dict[str, Any]) -> None:
     assert f["subject"] == "hap-linh-l1" and f["circuit_id"] == "BN-VN-2025004" and f["hotline"] == "18001091"
 
 
+def test_one_vantage_point_on_request(lab: dict[str, Any]) -> None:
+    code, out, err, _ = check(lab, "kinh-bac", "--agent", "dc2", "--lang", "en", "--no-trace")
+    assert code == 0, out + err
+    assert "Measured from: dc2 —" in out
+
+
 def test_unknown_commune_is_unknown_with_suggestions(lab: dict[str, Any]) -> None:
     code, out, err, _ = check(lab, "Vo Cuongg", "--lang", "vi")
     assert code == 3 and out == ""

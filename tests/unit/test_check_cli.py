@@ -67,3 +67,20 @@ def test_parse_duration() -> None:
     assert parse_duration("2d") == 172800
     with pytest.raises(NetprobeError):
         parse_duration("1 week")
+
+
+def test_language_from_config_then_environment(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "netprobe.yaml"
+    config.write_text("lang: vi\n", encoding="utf-8")
+    _, _, err = run_cli("-c", str(config), "-i", str(EXAMPLE), "check", "xyz")
+    assert "Không tìm thấy xã/phường" in err
+    _, _, err = run_cli("-c", str(config), "-i", str(EXAMPLE), "check", "xyz", "--lang", "en")
+    assert "No commune/ward called" in err  # --lang wins over the config
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    monkeypatch.setenv("LANG", "vi_VN.UTF-8")
+    _, _, err = run_cli("-i", str(EXAMPLE), "check", "xyz")
+    assert "Không tìm thấy xã/phường" in err
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    _, _, err = run_cli("-i", str(EXAMPLE), "check", "xyz")
+    assert "No commune/ward called" in err

@@ -229,3 +229,14 @@ def test_dead_primary_with_working_backup_says_the_office_still_works(inv: Inven
     (f,) = [f for f in r.findings if f.subject == "kb-l1"]
     assert f.state is State.DOWN and r.exit is Exit.CRITICAL
     assert any(e.key == "evidence.backup_ok" and e.params["line"] == "kb-l2" for e in f.evidence)
+
+
+def test_every_line_down_is_one_isolated_headline_first(inv: Inventory) -> None:
+    dead = ("ping/line/kb-l1/ce", "ping/line/kb-l2/ce", "ping/device/kb-rt", "ping/device/kb-sw", "ping/device/kb-fw")
+    r = result_of(inv, observe(inv, {("*", k): 0 for k in dead}))
+    assert r.exit is Exit.CRITICAL
+    head, *rest = r.findings
+    assert head.subject == "kinh-bac" and head.message.key == "finding.isolated" and head.part is Part.LINE
+    assert "VNPT 18001091 (BN-0123)" in head.next_step.params["calls"]
+    assert "Viettel 18008098 (BN-0456)" in head.next_step.params["calls"]
+    assert sorted(f.subject for f in rest) == ["kb-l1", "kb-l2"]
