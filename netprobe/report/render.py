@@ -170,7 +170,8 @@ h1 { font-size: 1.35em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-t
 .meta { color: #444; font-size: 0.9em; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.85em; }
 th, td { border: 1px solid #999; padding: 0.2em 0.45em; text-align: left; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.id { white-space: nowrap; }
 th { background: #eee; }
 .chart { margin: 0.4em 0; }
 .note { color: #444; font-size: 0.8em; max-width: 60em; }
@@ -179,16 +180,19 @@ section { page-break-inside: avoid; }
 """
 
 
-def _cells(values: Sequence[str], numeric_from: int, tag: str = "td") -> str:
+def _cells(values: Sequence[str], numeric_from: int, tag: str = "td", ids: Sequence[int] = ()) -> str:
     out = []
     for i, v in enumerate(values):
-        cls = ' class="n"' if tag == "td" and i >= numeric_from else ""
+        cls = ""
+        if tag == "td":
+            cls = ' class="n"' if i >= numeric_from else ' class="id"' if i in ids else ""
+            v = v or "—"  # an empty figure: no data
         out.append(f"<{tag}{cls}>{html.escape(v)}</{tag}>")
     return "<tr>" + "".join(out) + "</tr>"
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int) -> str:
-    body = "".join(_cells(r, numeric_from) for r in rows)
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int, ids: Sequence[int] = ()) -> str:
+    body = "".join(_cells(r, numeric_from, ids=ids) for r in rows)
     return f"<table><thead>{_cells(head, 0, 'th')}</thead><tbody>{body}</tbody></table>"
 
 
@@ -251,11 +255,13 @@ def render_html(report: SlaReport, _: Translator, generated_at: float) -> str:
         out.append("<section>")
         out.append(f"<h2>{html.escape(_('sla.provider_heading', provider=p.provider))}</h2>")
         out.append(chart_svg(p.daily_availability(), _("sla.chart_title", provider=p.provider), _("sla.no_data")))
-        out.append(_table(_line_columns(_), [_line_row(x) for x in p.lines], 4))
+        out.append(_table(_line_columns(_), [_line_row(x) for x in p.lines], 4, ids=(2, 3)))
         out.append("</section>")
     rows = _outage_rows(report, _)
     out.append(f"<h2>{html.escape(_('sla.section.outages'))}</h2>")
-    out.append(_table(_outage_columns(_), rows, 6) if rows else f"<p>{html.escape(_('sla.no_outages'))}</p>")
+    out.append(
+        _table(_outage_columns(_), rows, 6, ids=(2, 3, 4, 5)) if rows else f"<p>{html.escape(_('sla.no_outages'))}</p>"
+    )
     out.append(f'<p class="note">{html.escape(_("sla.method"))}</p>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
