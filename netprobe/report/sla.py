@@ -23,6 +23,7 @@ Definitions (docs/check.md, "SLA report", says the same in words a contract mana
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import statistics
@@ -310,15 +311,26 @@ def time_in(segments: Iterable[Segment], state: LineState, start_s: float, end_s
 def unstable_hours(
     segments: list[Segment], bursts: list[Burst], hours: list[tuple[float, float]], degraded_loss_pct: float
 ) -> int:
-    """Hours in which the line was down at any moment, or its mean loss reached `degraded_loss_pct`."""
+    """Hours in which the line was down at any moment, or its mean loss reached `degraded_loss_pct`.
+
+    One pass over sorted data (a month of 30-s bursts from two agents is ~170,000 per line).
+    """
+    downs = sorted((s.start_s, s.end_s) for s in segments if s.state == "down")
+    up = sorted((b.time_s, b.loss_pct) for b in bursts if b.up)
+    up_times = [t for t, _ in up]
+    prefix = [0.0]
+    for _, loss in up:
+        prefix.append(prefix[-1] + loss)
     count = 0
-    downs = [s for s in segments if s.state == "down"]
+    d = 0
     for a, b in hours:
-        if any(s.start_s < b and s.end_s > a for s in downs):
+        while d < len(downs) and downs[d][1] <= a:
+            d += 1
+        if d < len(downs) and downs[d][0] < b:
             count += 1
             continue
-        losses = [x.loss_pct for x in bursts if a <= x.time_s < b and x.up]
-        if losses and statistics.fmean(losses) >= degraded_loss_pct:
+        lo, hi = bisect.bisect_left(up_times, a), bisect.bisect_left(up_times, b)
+        if hi > lo and (prefix[hi] - prefix[lo]) / (hi - lo) >= degraded_loss_pct:
             count += 1
     return count
 
