@@ -36,6 +36,18 @@ def _summary(st: dict[str, Any]) -> str:
         f"{'running' if st['conductor_running'] else 'stopped'}, {len(st['active_faults'])} active faults\n"
         f"  inventory: {st['inventory']}\n  truth:     {st['truth']}\n"
         f"  probe from: {', '.join(st['dc_namespaces'])}  (netprobe lab exec --id {st['id']} -- CMD)"
+        + "".join(f"\n  {_fault_line(f)}" for f in st["active_faults"])
+    )
+
+
+def _fault_line(fault: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fault["params"].items() if v)
+    since = time.strftime("%H:%M:%S", time.localtime(fault["start"]))
+    until = time.strftime("%H:%M:%S", time.localtime(fault["planned_end"]))
+    return (
+        f"#{fault['id']} {fault['fault']} on {fault['target']}"
+        + (f" ({params})" if params else "")
+        + (f" since {since} until {until}")
     )
 
 

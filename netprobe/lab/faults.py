@@ -115,6 +115,7 @@ class Flap(Handler):
         self.is_down = False
         self.next_at = time.monotonic()
         self.entry["transitions"] = []
+        self.tick(self.next_at)  # the first cut is part of imposing the fault
 
     def tick(self, now: float) -> bool:
         if now < self.next_at:

@@ -1,13 +1,15 @@
 """Real net-snmp agents, one per SNMP-capable device namespace, each with its own config and state.
 
-Never the system config: `-C -c <conf>` reads only our file, SNMP_PERSISTENT_DIR points into the lab's
-state dir, `-p` writes a pidfile and `-Lf` logs to a file. v2c community and a v3 authPriv user
-(SHA-256 + AES-128) both serve the whole MIB read-only; IF-MIB reports the namespace's real interfaces.
-A reboot is a restart: sysUpTime (agent uptime in net-snmp) starts again from 0.
+Never the system config: SNMPCONFPATH names only our config dir and its persistent dir
+(SNMP_PERSISTENT_DIR, in the lab's state dir); `-p` writes a pidfile and `-Lf` logs to a file. The v2c
+community and a v3 authPriv user (SHA-256 + AES-128) both read the whole MIB; IF-MIB reports the
+namespace's real interfaces. A reboot is a restart: sysUpTime (agent uptime in net-snmp) and
+snmpEngineTime start again from 0, snmpEngineBoots goes up by one, snmpEngineID stays.
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +57,15 @@ def agent_files(state_dir: Path, device_id: str) -> AgentFiles:
 
 def write_config(files: AgentFiles, device: DevicePlan, creds: Credentials) -> None:
     files.persist.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # A fresh persistent dir on each start: net-snmp would otherwise localise the createUser keys once and
-    # keep the engine boots counter, which is fine, but a clean dir makes a restart a true reboot.
+    # A fixed engine ID per device and a persistent dir kept across restarts: like a real device, a reboot
+    # keeps snmpEngineID, increments snmpEngineBoots and restarts snmpEngineTime and sysUpTime from 0.
+    engine_id = hashlib.sha1(device.id.encode()).hexdigest()[:24]
     text = "\n".join(
         [
             f"# netprobe lab agent for {device.id} ({device.kind}); generated, do not edit",
             "agentaddress udp:161",
             "master no",
+            f"exactEngineID 0x80001f8805{engine_id}",
             "dontLogTCPWrappersConnects yes",
             f"sysName {device.id}",
             f"sysDescr netprobe lab {device.kind} {device.id} (net-snmp in namespace {device.ns})",
@@ -87,6 +91,9 @@ def start(files: AgentFiles, ns: str) -> int:
         "SNMP_PERSISTENT_DIR": str(files.persist),
         "MIBS": "",  # numeric OIDs: no MIB parsing at start (faster, no log noise)
         "MIBDIRS": str(files.dir),
+        # Only our config and our persistent state; never /etc/snmp. (Not `-C -c`: -C would also skip the
+        # persistent file, so snmpEngineBoots would not survive a reboot.)
+        "SNMPCONFPATH": f"{files.dir}:{files.persist}",
     }
     return spawn(
         [
@@ -94,9 +101,6 @@ def start(files: AgentFiles, ns: str) -> int:
             f"--net={path_of(ns)}",
             SNMPD,
             "-f",
-            "-C",
-            "-c",
-            str(files.conf),
             "-p",
             str(files.pidfile),
             "-Lf",
