@@ -156,6 +156,8 @@ def tcp(app: App, addresses: tuple[str, ...], ports: tuple[int, ...], timeout_ms
 @click.option("-I", "--interface", "interfaces", multiple=True, help="ifName/ifDescr or ifIndex to read.")
 @click.option("--timeout-ms", default=2000.0, show_default=True, type=click.FloatRange(1, 60_000))
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 5))
+@click.option("--polls", default=1, show_default=True, type=click.IntRange(1, 100), help="Polls (2+ show rates).")
+@click.option("--interval-s", default=10.0, show_default=True, type=click.FloatRange(1, 3600), help="Between polls.")
 @json_option
 @pass_app
 def snmp(
@@ -171,9 +173,11 @@ def snmp(
     interfaces: tuple[str, ...],
     timeout_ms: float,
     retries: int,
+    polls: int,
+    interval_s: float,
     as_json: bool,
 ) -> None:
-    """One SNMP poll: sysUpTime, sysName, sysDescr and the given interfaces."""
+    """SNMP poll: sysUpTime, sysName, sysDescr and the given interfaces (rates from the second poll on)."""
     allow = app.allow_list()
     _check_allowed(allow, addresses)
     profile: SnmpV2c | SnmpV3
@@ -199,8 +203,15 @@ def snmp(
     ]
 
     async def go() -> list[Measurement]:
+        probe, results = SnmpProbe(allow), []
         budget = timeout_ms / 1000 * (retries + 1) * 6 + 2
-        return await SnmpProbe(allow).run(targets, asyncio.get_running_loop().time() + budget)
+        for n in range(polls):  # bounded: at most 100 polls
+            if n:
+                await asyncio.sleep(interval_s)
+            results = await probe.run(targets, asyncio.get_running_loop().time() + budget)
+            if n < polls - 1:
+                _show(results, as_json)
+        return results
 
     raise SystemExit(_show(_run(go()), as_json))
 

@@ -126,17 +126,20 @@ class Testbed:
         self.run(self.far, ["nft", "-f", "-"], input_text=rules)
 
     def drop_every(self, nth: int, addresses: list[str]) -> None:
-        """Drop exactly every `nth` echo request to each address (one `numgen inc` counter per address):
-        a loss with no sampling noise, so two pingers must report the same figure to the packet."""
-        rules = "".join(f"  ip daddr {a} icmp type echo-request numgen inc mod {nth} == 0 drop\n" for a in addresses)
+        """Drop exactly every `nth` echo request to each address: one `numgen inc` counter per address, in
+        its own chain reached through a verdict map (O(1) per packet even for 10,000 addresses). A loss with
+        no sampling noise, so two pingers must report the same figure to the packet."""
+        chains = "".join(f" chain t{i} {{\n  numgen inc mod {nth} == 0 drop\n }}\n" for i in range(len(addresses)))
+        elements = ", ".join(f"{a} : jump t{i}" for i, a in enumerate(addresses))
         text = (
-            "table ip npp_every {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
-            + rules
-            + " }\n}\n"
+            "table ip npp_every {\n"
+            + chains
+            + " chain input {\n  type filter hook input priority 0; policy accept;\n"
+            + f"  icmp type echo-request ip daddr vmap {{ {elements} }}\n }}\n}}\n"
         )
         result = self.run(self.far, ["nft", "-f", "-"], input_text=text)
         if result.returncode != 0:
-            raise RuntimeError(f"nft: {result.stderr.strip()}")
+            raise RuntimeError(f"nft: {result.stderr.strip()[:500]}")
 
     def blackhole_tcp(self, port: int) -> None:
         """Silently drop TCP SYNs to `port` on the far side: a connect there times out."""

@@ -39,3 +39,43 @@ def test_chunks_shrink_on_too_big_and_keep_order() -> None:
 def test_too_big_for_one_varbind_is_a_bad_reply() -> None:
     with pytest.raises(BadReply):
         asyncio.run(_get_all(SmallAgent(limit=0), ["1.3.6.1.2.1.1.3.0"]))
+
+
+IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+
+
+class PagedAgent:
+    """Answers GETBULK from a fixed table, `page` rows at a time, like an agent walking ifName."""
+
+    def __init__(self, rows: list[tuple[str, Tagged]], page: int = 3) -> None:
+        self.rows, self.page, self.requests = rows, page, 0
+
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+        self.requests += 1
+        after = [r for r in self.rows if _key(r[0]) > _key(oid)]
+        return after[: self.page] or [("1.3.6.1.2.1.99", (ber.END_OF_MIB_VIEW, None))]
+
+
+def _key(oid: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in oid.split("."))
+
+
+def test_bulk_walk_stops_at_the_end_of_the_column() -> None:
+    from netprobe.probes.snmp.probe import _walk_names
+
+    names = [(f"{IF_NAME}.{i}", (ber.OCTET_STRING, f"Gi0/{i}".encode())) for i in (1, 2, 3, 5, 8, 13, 21)]
+    after = [("1.3.6.1.2.1.31.1.1.1.2.1", (ber.OCTET_STRING, b"next column"))]
+    agent = PagedAgent(names + after)
+    assert asyncio.run(_walk_names(agent, IF_NAME)) == {i: f"Gi0/{i}" for i in (1, 2, 3, 5, 8, 13, 21)}
+    assert agent.requests == 3  # 7 rows, 3 per page, the third page crosses into the next column
+
+
+def test_a_walk_that_goes_backwards_is_a_bad_reply() -> None:
+    from netprobe.probes.snmp.probe import _walk_names
+
+    class Backwards(PagedAgent):
+        async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+            return [(f"{IF_NAME}.1", (ber.OCTET_STRING, b"loop"))]  # always the same row: would never end
+
+    with pytest.raises(BadReply):
+        asyncio.run(_walk_names(Backwards([]), IF_NAME))

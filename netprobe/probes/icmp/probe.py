@@ -31,7 +31,7 @@ from netprobe.errors import PrivilegeError
 from netprobe.inventory.model import PingSettings
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 from netprobe.probes.icmp.packets import ECHO_REPLY, EchoBuilder, parse
-from netprobe.probes.icmp.sockets import SO_TIMESTAMPNS, IcmpMode, IcmpSocket, open_icmp_socket
+from netprobe.probes.icmp.sockets import SO_TIMESTAMPNS, IcmpMode, IcmpSocket, attach_id_filter, open_icmp_socket
 from netprobe.probes.icmp.stats import ping_fields
 
 TOKEN_LEN = 8
@@ -64,6 +64,12 @@ class _Job:
 
 
 DEFAULT_SETTINGS = PingSettings()
+
+
+def unsent_fields(result_code: int = RESULT_ERROR) -> dict[str, float | int | str | bool]:
+    """Fields of a ping that never left (refused, bad address, no privilege): the schema's required counts
+    (0 sent, 0 received, 100% loss) — the status says why, and verdicts must read it first."""
+    return {**ping_fields([]), "result_code": result_code}
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -187,6 +193,8 @@ class IcmpProbe:
         ident = int.from_bytes(os.urandom(2), "big")
         session = _Session(token, ident, {fam: EchoBuilder(fam, self._payload(jobs, fam, token)) for fam in sockets})
         for s in sockets.values():
+            attach_id_filter(s, ident)
+        for s in sockets.values():
             loop.add_reader(s.sock.fileno(), session.on_readable, s)
         last_send = await self._send_all(jobs, sockets, session, deadline)
         session.sending = False
@@ -276,9 +284,8 @@ class IcmpProbe:
         t = job.target
         if job.status is not None:
             code = RESULT_BAD_ADDRESS if job.errors and "not an IP" in job.errors[0] else RESULT_ERROR
-            fields: dict[str, float | int | str | bool] = {"result_code": code}
-            return Measurement(t, time.time(), job.status, fields, "; ".join(job.errors))
-        fields = dict(ping_fields(job.rtt_ms))
+            return Measurement(t, time.time(), job.status, unsent_fields(code), "; ".join(job.errors))
+        fields: dict[str, float | int | str | bool] = dict(ping_fields(job.rtt_ms))
         received = int(fields["packets_received"])
         fields["result_code"] = RESULT_OK if not job.errors else RESULT_ERROR
         if received:

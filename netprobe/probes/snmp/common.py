@@ -15,7 +15,14 @@ class Indication(Exception):
     """pysnmp's errorIndication (timeout, auth failure...) carried out of the request helpers."""
 
 
-def check_binds(pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: bool) -> list[tuple[str, Tagged]]:
+def check_binds(
+    pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: bool, bulk: int = 0
+) -> list[tuple[str, Tagged]]:
+    """The answer has one varbind per OID asked (GET: the same OIDs); GETBULK: 1..`bulk` varbinds."""
+    if bulk:
+        if not 1 <= len(pdu_or_binds) <= bulk:
+            raise BadReply(f"{len(pdu_or_binds)} varbinds for a GETBULK of {bulk}")
+        return pdu_or_binds
     if len(pdu_or_binds) != len(oids):
         raise BadReply(f"{len(pdu_or_binds)} varbinds for {len(oids)} requested")
     if exact:

@@ -100,6 +100,9 @@ class PysnmpAgent:
     async def next(self, oid: str) -> tuple[str, Tagged]:
         return (await self._ask([oid], next_cmd))[0]
 
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+        return [await self.next(oid)]  # the fallback path stays simple: one row per request
+
 
 async def agent(
     engines: dict[tuple[str, ...], Any],
