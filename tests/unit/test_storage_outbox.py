@@ -39,7 +39,7 @@ def test_queue_survives_reopen_and_acks_exactly_the_batch(tmp_path: Path) -> Non
     assert box.depth() == 13
     box.ack(batch)
     rest = box.peek(100)
-    assert [r.line for r in rest] == lines(13)[4:]
+    assert [line for _, line in rest] == lines(13)[4:]
     assert box.stats().sent == 4
 
 
@@ -52,7 +52,7 @@ def test_size_bound_drops_oldest_counted_and_logged(tmp_path: Path, caplog: pyte
     assert stats.dropped > 0
     assert stats.depth + stats.dropped == 10_000  # every point is either queued or counted as dropped
     assert box.used_bytes() <= 0.2e6 * 1.1
-    assert box.peek(1)[0].line == lines(10_000)[stats.dropped]  # the oldest went first
+    assert box.peek(1)[0][1] == lines(10_000)[stats.dropped]  # the oldest went first
     assert "DROPPED" in caplog.text
 
 
@@ -70,7 +70,7 @@ def test_quarantine_moves_one_row(tmp_path: Path) -> None:
     bad = box.peek(3)[1]
     box.quarantine(bad, "400: field type conflict")
     assert box.depth() == 2 and box.stats().quarantined == 1
-    assert box.quarantined_lines() == [(bad.line, "400: field type conflict")]
+    assert box.quarantined_lines() == [(bad[1], "400: field type conflict")]
 
 
 def test_drain_lock_is_exclusive(tmp_path: Path) -> None:
