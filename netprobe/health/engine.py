@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import operator
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from netprobe.health.observation import Observation, Source, decode_series, encode_series, from_measurement
-from netprobe.health.reasons import Code, Reason
+from netprobe.health.reasons import Code, ParamValue, Reason
 from netprobe.health.signals import (
     Baseline,
     PingStats,
@@ -165,7 +166,12 @@ class Metric:
     name: str
     value: float
     level: Level
-    reason: Reason
+    code: Code
+    params: dict[str, ParamValue]  # the Reason is built only when the metric is reported
+
+    @property
+    def reason(self) -> Reason:
+        return Reason.of(self.code, **self.params)
 
 
 @dataclass(frozen=True)
@@ -185,13 +191,16 @@ class View:
         return 3 if self.down else max(self.levels.values(), default=0)
 
 
+_SORT_KEY = operator.attrgetter("time", "source", "subject", "role", "agent", "ifname")  # = Observation.sort_key
+
+
 def _canonical(observations: list[Observation]) -> list[Observation]:
     """A total order: by series and time, and by content among exact duplicates (the last one wins)."""
-    ordered = sorted(observations, key=lambda o: o.sort_key)
+    ordered = sorted(observations, key=_SORT_KEY)
     i = 0
     while i < len(ordered):
         j = i + 1
-        while j < len(ordered) and ordered[j].sort_key == ordered[i].sort_key:
+        while j < len(ordered) and _SORT_KEY(ordered[j]) == _SORT_KEY(ordered[i]):
             j += 1
         if j - i > 1:
             ordered[i:j] = sorted(ordered[i:j], key=repr)
@@ -484,12 +493,13 @@ class HealthEngine:
                     "loss",
                     loss,
                     th.loss_pct,
-                    Reason.of(Code.LOSS, loss_pct=round(s.loss_pct, 1), lost=s.lost, sent=s.sent, window_s=th.window_s),
+                    Code.LOSS,
+                    dict(loss_pct=round(s.loss_pct, 1), lost=s.lost, sent=s.sent, window_s=th.window_s),
                 )
             )
         if s.rtt_ms is not None:
             metrics.append(
-                Metric("rtt", s.rtt_ms, th.rtt_ms, Reason.of(Code.RTT, rtt_ms=round(s.rtt_ms, 1), window_s=th.window_s))
+                Metric("rtt", s.rtt_ms, th.rtt_ms, Code.RTT, dict(rtt_ms=round(s.rtt_ms, 1), window_s=th.window_s))
             )
             if s.baseline_ms is not None and s.baseline_ms > 0 and s.rtt_ms - s.baseline_ms >= th.rtt_excess_min_ms:
                 ratio = s.rtt_ms / s.baseline_ms
@@ -498,8 +508,8 @@ class HealthEngine:
                         "rtt_baseline",
                         ratio,
                         th.rtt_vs_baseline,
-                        Reason.of(
-                            Code.RTT_BASELINE,
+                        Code.RTT_BASELINE,
+                        dict(
                             rtt_ms=round(s.rtt_ms, 1),
                             baseline_ms=round(s.baseline_ms, 1),
                             ratio=round(ratio, 1),
@@ -512,7 +522,8 @@ class HealthEngine:
                     "jitter",
                     s.jitter_ms,
                     th.jitter_ms,
-                    Reason.of(Code.JITTER, jitter_ms=round(s.jitter_ms, 1), window_s=th.window_s),
+                    Code.JITTER,
+                    dict(jitter_ms=round(s.jitter_ms, 1), window_s=th.window_s),
                 )
             )
         if flaps:
@@ -521,7 +532,8 @@ class HealthEngine:
                     "flaps",
                     flaps * per_hour,
                     th.flaps_per_hour,
-                    Reason.of(Code.FLAPS, flaps=flaps, window_s=th.long_window_s),
+                    Code.FLAPS,
+                    dict(flaps=flaps, window_s=th.long_window_s),
                 )
             )
         if snmp is not None:
@@ -532,7 +544,8 @@ class HealthEngine:
                         "if_flaps",
                         changes * per_hour,
                         th.flaps_per_hour,
-                        Reason.of(Code.IF_FLAPS, ifname=name, changes=changes, window_s=th.long_window_s),
+                        Code.IF_FLAPS,
+                        dict(ifname=name, changes=changes, window_s=th.long_window_s),
                     )
                 )
             if snmp.reboots:
@@ -541,7 +554,8 @@ class HealthEngine:
                         "reboots",
                         float(snmp.reboots),
                         th.reboots,
-                        Reason.of(Code.REBOOTS, reboots=snmp.reboots, window_s=th.long_window_s),
+                        Code.REBOOTS,
+                        dict(reboots=snmp.reboots, window_s=th.long_window_s),
                     )
                 )
             if snmp.if_errors:
@@ -551,11 +565,12 @@ class HealthEngine:
                         "if_errors",
                         rate,
                         th.errors_per_s,
-                        Reason.of(Code.IF_ERRORS, ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
+                        Code.IF_ERRORS,
+                        dict(ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
                     )
                 )
             for name in snmp.if_down:
-                metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Reason.of(Code.IF_DOWN, ifname=name)))
+                metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
         worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
         return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
@@ -625,9 +640,9 @@ class HealthEngine:
                 )
                 continue
             best = min(known, key=lambda v: (v.state.severity, -v.score, v.subject))
-            state = (
-                State.of_severity(max(0, best.state.severity)) if best.state is not State.UNREACHABLE else State.DOWN
-            )
+            if best.state.severity >= 3:  # every known line down, some unknown: isolated or not, we cannot say
+                best = next(v for v in lines if v.state is State.UNKNOWN)
+            state = best.state if best.state is State.UNKNOWN else State.of_severity(best.state.severity)
             machine.publish(state, now)
             out[commune] = Verdict(
                 commune,
@@ -671,13 +686,16 @@ class HealthEngine:
             return engine  # an unknown format: start afresh rather than misread it
         engine.last_time = data.get("last_time")
         for encoded in data.get("series", []):
-            for o in decode_series(encoded):
-                if o.subject not in topology.nodes:
-                    break
-                if o.source is Source.PING:
-                    engine.ping.setdefault(o.series, Series()).add(o)
-                else:
-                    engine._snmp_series(o).add(o)
+            obs = decode_series(encoded)
+            if not obs or obs[0].subject not in topology.nodes:
+                continue
+            first = obs[0]
+            series = (
+                engine.ping.setdefault(first.series, Series())
+                if first.source is Source.PING
+                else (engine._snmp_series(first))
+            )
+            series.extend(obs)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)

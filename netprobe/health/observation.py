@@ -22,7 +22,7 @@ class Source(StrEnum):
     SNMP_IF = "snmp_if"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is ~3× slower to build, and we build millions
 class Observation:
     time: float  # unix seconds the probe started
     source: Source
@@ -194,12 +194,22 @@ def encode_series(obs: list[Observation]) -> dict[str, Any]:
 def decode_series(data: dict[str, Any]) -> list[Observation]:
     source, subject, role, agent, ifname = data["key"]
     src = Source(source)
-    columns = _COLUMNS[src]
-    out = []
-    for i, t in enumerate(data["time"]):
-        values: dict[str, Any] = {name: data[name][i] for name in columns}
-        for flag in ("ok", "rebooted"):
-            if flag in values:
-                values[flag] = bool(values[flag])
-        out.append(Observation(float(t), src, subject, role, agent, ifname=ifname, **values))
-    return out
+    t, ok = data["time"], data["ok"]
+    if src is Source.PING:
+        return [
+            Observation(time, src, subject, role, agent, bool(k), sent, rec, rtt, jit)
+            for time, k, sent, rec, rtt, jit in zip(
+                t, ok, data["sent"], data["received"], data["rtt_ms"], data["jitter_ms"], strict=True
+            )
+        ]
+    if src is Source.SNMP_SYS:
+        return [
+            Observation(time, src, subject, role, agent, bool(k), 0, 0, None, None, up, bool(reb))
+            for time, k, up, reb in zip(t, ok, data["uptime_s"], data["rebooted"], strict=True)
+        ]
+    return [
+        Observation(time, src, subject, role, agent, bool(k), 0, 0, None, None, None, False, ifname, op, ad, lc, err)
+        for time, k, op, ad, lc, err in zip(
+            t, ok, data["oper_status"], data["admin_status"], data["last_change_s"], data["errors_per_s"], strict=True
+        )
+    ]

@@ -46,6 +46,17 @@ class Series:
         self.lost.insert(i, o.lost_all)
         return None
 
+    def extend(self, observations: list[Observation]) -> None:
+        """Add many at once (restoring saved state): in bulk when they come sorted after what is here."""
+        ordered = all(a.time < b.time for a, b in itertools.pairwise(observations))
+        if ordered and observations and (not self.times or self.times[-1] < observations[0].time):
+            self.obs.extend(observations)
+            self.times.extend(o.time for o in observations)
+            self.lost.extend(o.lost_all for o in observations)
+        else:
+            for o in observations:
+                self.add(o)
+
     def trim(self, before: float) -> None:
         i = bisect.bisect_left(self.times, before)
         if i:

@@ -200,3 +200,30 @@ def test_rich_table_shows_the_problems() -> None:
     text = console.export_text()
     assert "UNSTABLE" in text and "kb-1" in text and "loss 30% over 5 min" in text and "VNPT" in text
     assert "1 problem(s) now" in text
+
+
+def test_hysteresis_thresholds_inherit_and_override_per_line(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        """
+province: {slug: test, name: Test}
+defaults:
+  thresholds: {clear_s: 300, loss_pct: {degraded: 3}}
+agents: [{name: dc-a}]
+communes:
+  - slug: kinh-bac
+    name: Kinh Bắc
+    sites:
+      - id: ubnd
+        lines:
+          - {id: kb-fiber, provider: VNPT, ce: 198.18.0.2}
+          - {id: kb-4g, provider: Viettel, ce: 198.18.0.6, media: 4g,
+             thresholds: {rtt_ms: {degraded: 300, unstable: 600}, loss_pct: {unstable: 20}, min_state_s: 600,
+                          down_probes: 3}}
+""",
+        encoding="utf-8",
+    )
+    topo = Topology.from_inventory(load_inventory(tmp_path))
+    fiber, lte = topo.nodes["kb-fiber"].thresholds, topo.nodes["kb-4g"].thresholds
+    assert (fiber.clear_s, fiber.loss_pct.degraded, fiber.loss_pct.unstable, fiber.down_probes) == (300, 3, 10, 2)
+    assert (lte.clear_s, lte.loss_pct.degraded, lte.loss_pct.unstable, lte.min_state_s) == (300, 3, 20, 600)
+    assert (lte.rtt_ms.degraded, lte.down_probes, lte.errors_per_s.degraded) == (300, 3, 1)
