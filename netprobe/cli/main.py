@@ -12,10 +12,10 @@ from netprobe import __version__
 from netprobe.cli.context import App
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
+from netprobe.cli.probe_cmd import probe
 from netprobe.cli.run_cmd import run
 from netprobe.cli.status_cmd import status
 from netprobe.cli.storage_cmd import outbox
-from netprobe.cli.probe_cmd import probe
 from netprobe.errors import EXIT_FAILURE, EXIT_USAGE, NetprobeError
 
 
