@@ -159,6 +159,12 @@ class Agent:
             os.getpid(),
             "once" if once else "daemon",
         )
+        if not self.plan.targets:
+            log.warning(
+                "agent %s has no targets in %s (agents: communes, --shard): nothing to probe until a reload",
+                self.plan.agent,
+                self.options.inventory,
+            )
         try:
             if once:
                 await self.scheduler.run_once()
