@@ -99,11 +99,13 @@ class Snmpd:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def make_inventory(path: Path, targets: int, snmp: bool, port: int) -> list[str]:
+def make_inventory(path: Path, targets: int, snmp: bool, port: int, long_window_s: float | None = None) -> list[str]:
     """Write the inventory; return the SNMP devices' addresses."""
     data: dict[str, Any] = generate.generate(targets=targets, network=NETWORK, snmp=snmp)
     data["snmp_profiles"]["v2c"]["port"] = port
     data["defaults"]["probes"] = {"ping": {"interval_s": 30}, "snmp": {"interval_s": 60}, "tcp": {"interval_s": 60}}
+    if long_window_s is not None:  # the verdict engine's memory fills within this window, then stays flat
+        data["defaults"]["thresholds"] = {"long_window_s": long_window_s}
     generate.write(data, path)
     return [d["address"] for c in data["communes"] for d in c["sites"][0]["devices"] if d.get("snmp")]
 
@@ -114,6 +116,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--no-snmp", action="store_true", help="ping targets only")
     parser.add_argument("--no-verdicts", action="store_true", help="run the agent without live verdicts")
+    parser.add_argument("--warmup", type=float, help="seconds before CPU/RSS are measured (default: 60 s or 20%%)")
+    parser.add_argument(
+        "--long-window", type=float, metavar="S", help="verdicts' long window (inventory thresholds.long_window_s)"
+    )
     parser.add_argument("--keep", metavar="DIR", help="keep the inventory, state and log in DIR")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -123,10 +129,10 @@ def main(argv: list[str]) -> int:
     inv = work / "inventory.yaml"
     community = "np-bench"
     port = 16161
-    snmp_addresses = make_inventory(inv, args.targets, not args.no_snmp, port)
+    snmp_addresses = make_inventory(inv, args.targets, not args.no_snmp, port, args.long_window)
     if snmp_addresses:
         port = free_udp_port(snmp_addresses)
-        snmp_addresses = make_inventory(inv, args.targets, True, port)
+        snmp_addresses = make_inventory(inv, args.targets, True, port, args.long_window)
     snmpd = Snmpd(snmp_addresses, port, community) if snmp_addresses else None
     env = dict(os.environ)
     env.update(
@@ -159,7 +165,7 @@ def main(argv: list[str]) -> int:
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
             duration = args.minutes * 60.0
-            warmup = min(60.0, 0.2 * duration)
+            warmup = args.warmup if args.warmup is not None else min(60.0, 0.2 * duration)
             started = time.monotonic()
             time.sleep(warmup)
             cpu0, rss0, t0 = cpu_seconds(proc.pid), rss_mb(proc.pid), time.monotonic()

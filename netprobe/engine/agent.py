@@ -35,6 +35,7 @@ from netprobe.engine.targets import build_targets, enforce_allow_list
 from netprobe.errors import ConfigError, NetprobeError
 from netprobe.inventory.loader import Inventory, load_inventory
 from netprobe.probes.base import Measurement, Probe, ProbeKind, Target
+from netprobe.storage.drain import FlushResult
 from netprobe.storage.point import Point
 
 log = logging.getLogger("netprobe.agent")
@@ -46,6 +47,8 @@ class PointStore(Protocol):
     def write(self, points: Iterable[Point]) -> int: ...
 
     def start_background_flush(self) -> None: ...
+
+    def flush(self, timeout_s: float = 30.0) -> FlushResult: ...
 
     def self_metrics(self) -> dict[str, int]: ...
 
@@ -156,6 +159,12 @@ class Agent:
             os.getpid(),
             "once" if once else "daemon",
         )
+        if not self.plan.targets:
+            log.warning(
+                "agent %s has no targets in %s (agents: communes, --shard): nothing to probe until a reload",
+                self.plan.agent,
+                self.options.inventory,
+            )
         try:
             if once:
                 await self.scheduler.run_once()
@@ -194,6 +203,16 @@ class Agent:
         await loop.run_in_executor(self._io, self._save_state)
         self._io.shutdown(wait=True)
         left = max(1.0, budget - (time.monotonic() - started))
+        if once:  # the daemon's background drain flushes on close; a single cycle drains here
+            result = await loop.run_in_executor(None, self.store.flush, left)
+            if result.remaining or result.error:
+                log.warning(
+                    "outbox: %d points sent, %d still queued for the next run (%s)",
+                    result.sent,
+                    result.remaining,
+                    result.error or "out of time",
+                )
+            left = max(1.0, budget - (time.monotonic() - started))
         await loop.run_in_executor(None, lambda: self.store.close(flush_timeout_s=left))
         log.info(
             "agent %s stopped in %.1f s: points_written=%d write_errors=%d%s",

@@ -298,3 +298,29 @@ def test_verdict_state_survives_a_restart(tmp_path: Path) -> None:
     verdicts = stored(state, "link_health")
     lines = {p.tags["target"] for p in verdicts if p.tags.get("kind") == "line"}
     assert len(lines) == 4 and all(p.tags.get("agent") in ("dc1", None) for p in verdicts)
+
+
+# ---- into a real InfluxDB ---------------------------------------------------------------------------
+@pytest.mark.influx
+def test_run_once_writes_every_point_into_influxdb(tmp_path: Path, influxd: Any) -> None:
+    import yaml
+
+    from tests.integration.conftest import influx_config
+
+    probes = {"ping": {"enabled": False}, "tcp": {"interval_s": 60, "timeout_ms": 500}}
+    inv = tmp_path / "inv.yaml"
+    write_inventory(inv, inventory("127.218.0.0/24", devices=5, tcp_ports=[1, 2], probes=probes))
+    influxd.create_database("agent_once")
+    config = influx_config(tmp_path / "state", influxd.url, api="v1", database="agent_once")
+    (tmp_path / "netprobe.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    done = subprocess.run(
+        [*NETPROBE, "-c", str(tmp_path / "netprobe.yaml"), "-i", str(inv), "run", "--once", "--agent", "dc1"],
+        env=env_for(tmp_path / "state"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert influxd.count("agent_once", "tcp", "status") == 20  # 10 devices × 2 ports, refused: still points
+    assert influxd.count("agent_once", "netprobe_agent", "targets") == 1
