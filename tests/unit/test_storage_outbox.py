@@ -113,9 +113,12 @@ def test_local_store_reads_merges_and_expires(tmp_path: Path) -> None:
 
 def test_default_storage_is_the_local_store(tmp_path: Path) -> None:
     with open_storage(Config(state_dir=str(tmp_path))) as storage:
-        pts = [Point("ping", {"target": "a"}, {"packets_received": 1, "status": "ok"}, 10 + i) for i in range(5)]
+        now = time.time_ns()  # recent: older points fall out of the retention (pruned on write)
+        pts = [Point("ping", {"target": "a"}, {"packets_received": 1, "status": "ok"}, now + i) for i in range(5)]
         assert storage.write(pts) == 5
-        assert [p.time_ns for p in storage.source().read("ping", 0, 100)] == [10, 11, 12, 13, 14]
+        assert [p.time_ns - now for p in storage.source().read("ping", now, now + 100)] == [0, 1, 2, 3, 4]
+        storage.write([Point("ping", {"target": "old"}, {"packets_received": 1}, 10)])
+        assert storage.local is not None and storage.local.prune() == 1  # 1970: beyond local_retention_days
         assert storage.self_metrics() == {"outbox_depth": 0, "outbox_dropped": 0}
     assert (tmp_path / "store.db").exists()
 
