@@ -79,7 +79,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON obj
 @click.option("--timeout-ms", default=1000.0, show_default=True, type=click.FloatRange(1, 60_000))
 @click.option("--size", default=56, show_default=True, type=click.IntRange(0, 65_000), help="Payload bytes.")
 @click.option("--mode", type=click.Choice([m.value for m in IcmpMode]), default="auto", show_default=True)
-@click.option("--rate", type=click.FloatRange(1, 1_000_000), help="Packets/s cap [config max_packets_per_s].")
+@click.option(
+    "--rate", type=click.FloatRange(1, 1_000_000), help="Packets/s cap, at most the config's max_packets_per_s [that]."
+)
 @json_option
 @pass_app
 def ping(
@@ -99,7 +101,10 @@ def ping(
         addresses += tuple(line.strip() for line in targets_file if line.strip() and not line.startswith("#"))
     if not addresses:
         raise NetprobeError("give at least one ADDRESS or --file FILE")
-    rate = rate or app.config.max_packets_per_s
+    cap = app.config.max_packets_per_s
+    if rate is not None and rate > cap:  # the config's cap protects thin commune lines: never above it
+        raise NetprobeError(f"--rate {rate:g} is above the config's max_packets_per_s ({cap:g}); raise that first")
+    rate = rate or cap
     allow = app.allow_list()
     _check_allowed(allow, addresses)
     icmp_mode = IcmpMode(mode)

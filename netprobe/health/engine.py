@@ -236,17 +236,28 @@ class HealthEngine:
         self.ingest(o for m in measurements for o in from_measurement(m, agent))
 
     def _apply_pending(self) -> None:
-        for o in _canonical(self._pending):
-            if o.source is Source.PING:
-                key = o.series
-                replaced = self.ping.setdefault(key, Series()).add(o)
-                if o.role != "pe":  # the PE is only there to localise faults; no baseline needed
-                    self.baselines.setdefault(key, Baseline()).add(
-                        o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None
-                    )
-            else:
-                self._snmp_series(o).add(o)
+        groups: dict[tuple[str, str, str, str, str], list[Observation]] = {}
+        for o in _canonical(self._pending):  # per series, in time order (a history replay is mostly appends)
+            groups.setdefault((o.source.value, o.subject, o.role, o.agent, o.ifname), []).append(o)
         self._pending.clear()
+        for obs in groups.values():
+            first = obs[0]
+            if first.source is not Source.PING:
+                self._snmp_series(first).extend(obs)
+                continue
+            key = first.series
+            series = self.ping.setdefault(key, Series())
+            baseline = self.baselines.setdefault(key, Baseline()) if first.role != "pe" else None  # PE: no baseline
+            if series.appendable(obs):
+                series.extend(obs)
+                if baseline is not None:
+                    for o in obs:
+                        baseline.add(o.time, o.rtt_ms)
+                continue
+            for o in obs:
+                replaced = series.add(o)
+                if baseline is not None:
+                    baseline.add(o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None)
 
     def _snmp_series(self, o: Observation) -> Series:
         if o.source is Source.SNMP_SYS:

@@ -46,10 +46,17 @@ class Series:
         self.lost.insert(i, o.lost_all)
         return None
 
+    def appendable(self, observations: list[Observation]) -> bool:
+        """They are strictly time-ordered and all later than what is here: a bulk append is exact."""
+        return (
+            bool(observations)
+            and (not self.times or self.times[-1] < observations[0].time)
+            and all(a.time < b.time for a, b in itertools.pairwise(observations))
+        )
+
     def extend(self, observations: list[Observation]) -> None:
-        """Add many at once (restoring saved state): in bulk when they come sorted after what is here."""
-        ordered = all(a.time < b.time for a, b in itertools.pairwise(observations))
-        if ordered and observations and (not self.times or self.times[-1] < observations[0].time):
+        """Add many at once: in bulk when appendable, else one by one (replacing same-time ones)."""
+        if self.appendable(observations):
             self.obs.extend(observations)
             self.times.extend(o.time for o in observations)
             self.lost.extend(o.lost_all for o in observations)

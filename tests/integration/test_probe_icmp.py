@@ -219,3 +219,17 @@ def test_global_packet_rate_cap_holds_on_the_wire() -> None:
         while seen[i] - seen[j] > window_ns:
             j += 1
         assert i - j + 1 <= allowed, (i - j + 1, allowed)
+
+
+@needs_root
+def test_each_target_gets_its_payload_size() -> None:
+    targets = [
+        Target(f"s/{size}", ProbeKind.PING, "127.0.0.1", {}, ping=PingSettings(count=2, spacing_ms=1, size=size))
+        for size in (0, 4, 56, 1400, 8000)
+    ]
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await IcmpProbe(ALLOW).run(targets, asyncio.get_running_loop().time() + 5)
+
+    for m in asyncio.run(go()):
+        assert m.status is Status.OK and m.fields["packets_received"] == 2, (m.target.key, m.error)

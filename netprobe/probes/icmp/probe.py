@@ -40,6 +40,7 @@ BURST = 64  # sends between two chances for the loop to read replies
 # leaves before its slot, and one wake-up per packet (50k timer events for 10k targets) is avoided.
 TICK_S = 0.001
 CATCH_UP_S = 0.003  # how far behind schedule the pacer may send back-to-back to catch up
+FINAL_DRAIN_ROUNDS = 200  # × READS_PER_WAKEUP: the most a final drain reads (100k datagrams)
 READS_PER_WAKEUP = 512  # bounded drain per readable event; the loop comes back if more is queued
 _TS = struct.Struct("=qq")
 _ID_SEQ = struct.Struct("!HH")
@@ -89,7 +90,7 @@ class _Session:
     hot path touches one dict and one list; it is also the count of replies still awaited.
     """
 
-    def __init__(self, token: bytes, ident: int, builders: dict[socket.AddressFamily, EchoBuilder]) -> None:
+    def __init__(self, token: bytes, ident: int, builders: dict[tuple[socket.AddressFamily, int], EchoBuilder]) -> None:
         self.token = token
         self.ident = ident
         self.builders = builders
@@ -98,20 +99,22 @@ class _Session:
         self.sending = True
         self.done = asyncio.Event()
 
-    def on_readable(self, s: IcmpSocket) -> None:
-        """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse()."""
+    def on_readable(self, s: IcmpSocket) -> int:
+        """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse().
+        Returns how many datagrams it read."""
         recvmsg, pending, token = s.sock.recvmsg, self.pending, self.token
         header = s.header_included
         reply_type = ECHO_REPLY[s.family]
         dgram = s.mode is IcmpMode.DGRAM
         unpack_ts, unpack_id_seq = _TS.unpack_from, _ID_SEQ.unpack_from
-        for _ in range(READS_PER_WAKEUP):
+        read = 0
+        for read in range(READS_PER_WAKEUP):  # the count read is the return value
             try:
                 data, anc, _flags, addr = recvmsg(2048, _CMSG)
             except (BlockingIOError, InterruptedError):
-                break
+                return read
             except OSError:
-                break  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
+                return read  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
             if anc and anc[0][1] == SO_TIMESTAMPNS and len(anc[0][2]) >= 16:  # the kernel's receive time
                 sec, nsec = unpack_ts(anc[0][2])
                 rx_ns = sec * 1_000_000_000 + nsec
@@ -136,6 +139,7 @@ class _Session:
                 hit = pending.get((reply.source, 0 if dgram else reply.ident, reply.seq))
                 if hit is not None:  # the reply will never come; the packet stays lost
                     self.jobs_by_list[id(hit[0])].unreachable = f"ICMP type {reply.icmp_type} for packet {hit[1]}"
+        return READS_PER_WAKEUP
 
 
 class IcmpProbe:
@@ -191,7 +195,11 @@ class IcmpProbe:
         # the host, and the id (ours; the kernel's on datagram sockets) plus the payload token tell ours apart
         token = os.urandom(TOKEN_LEN)
         ident = int.from_bytes(os.urandom(2), "big")
-        session = _Session(token, ident, {fam: EchoBuilder(fam, self._payload(jobs, fam, token)) for fam in sockets})
+        sizes = {(j.family, j.settings.size) for j in jobs}  # one builder per family and payload size (ping -s)
+        builders = {
+            (fam, size): EchoBuilder(fam, (token + bytes(max(0, size - TOKEN_LEN)))[:size]) for fam, size in sizes
+        }
+        session = _Session(token, ident, builders)
         for s in sockets.values():
             attach_id_filter(s, ident)
         for s in sockets.values():
@@ -204,12 +212,12 @@ class IcmpProbe:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(session.done.wait(), wait)
-
-    @staticmethod
-    def _payload(jobs: list[_Job], family: socket.AddressFamily, token: bytes) -> bytes:
-        """One payload per family and run: the largest size any target asks for (ping's -s)."""
-        size = max((j.settings.size for j in jobs if j.family == family), default=56)
-        return (token + bytes(max(0, size - TOKEN_LEN)))[:size]
+        # Whatever is queued now arrived before we stopped waiting: read it all (bounded). Its kernel
+        # timestamp, not the moment a stalled loop got round to it, decides whether it was in time.
+        for s in sockets.values():
+            for _ in range(FINAL_DRAIN_ROUNDS):
+                if not session.pending or not session.on_readable(s):
+                    break
 
     async def _send_all(
         self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], session: _Session, deadline: float
@@ -230,7 +238,7 @@ class IcmpProbe:
                 j.settings.count,
                 sockets[j.family].sock.sendto,
                 0 if sockets[j.family].mode is IcmpMode.DGRAM else session.ident,
-                session.builders[j.family].build,
+                session.builders[(j.family, j.settings.size)].build,
                 j.settings.spacing_ms / 1000.0,
                 int(j.settings.timeout_ms * 1e6),
                 (j.address, 0),

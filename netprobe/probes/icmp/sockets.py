@@ -21,6 +21,7 @@ from enum import StrEnum
 from netprobe.errors import PrivilegeError
 
 log = logging.getLogger(__name__)
+_warned: list[bool] = []
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux: SCM_TIMESTAMPNS has the same value
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SOL_RAW = 255
@@ -150,7 +151,8 @@ def open_icmp_socket(family: socket.AddressFamily, mode: IcmpMode = IcmpMode.AUT
         if m is IcmpMode.RAW:
             _raw_filter(sock, family)
         rcvbuf = _grow_rcvbuf(sock)
-        if rcvbuf < RCVBUF_BYTES // 4:
+        if rcvbuf < RCVBUF_BYTES // 4 and not _warned:
+            _warned.append(True)  # once per process, not every cycle
             log.warning(
                 "ICMP receive buffer is only %d KB (net.core.rmem_max caps it without CAP_NET_ADMIN); with "
                 "thousands of targets replies may be dropped as false loss: sysctl -w net.core.rmem_max=%d",
