@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # fping/snmp: reference tools and lab checks; snmpd: real agents in the lab; influxdb/victoria-metrics:
-# real servers for storage tests; nftables/iproute2: the lab; traceroute/iputils-ping: independent checks.
-APT_PACKAGES=(fping snmp snmpd influxdb victoria-metrics nftables iproute2 iputils-ping traceroute procps psmisc)
+# real servers for storage tests; nftables/iproute2: the lab; traceroute/iputils-ping: independent checks;
+# chromium: the SLA report's HTML is opened headless in a test (it must render with no errors, no assets).
+APT_PACKAGES=(fping snmp snmpd influxdb victoria-metrics nftables iproute2 iputils-ping traceroute procps psmisc chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

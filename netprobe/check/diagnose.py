@@ -1,0 +1,617 @@
+"""From this moment's measurements to verdicts and a diagnosis: which part is at fault, why, what to do.
+
+The reasoning is the one a network engineer does by hand, from the data centre outwards:
+
+1. A vantage point (data centre) that reaches none of the commune's provider edges (PE) while another
+   one does has its own problem: its uplink. Its results say nothing about the commune and are set aside.
+2. A line: its CE (commune end) down or lossy while its PE answers cleanly → the line itself (the access
+   circuit or the commune router at its end). PE down or lossy as well → the provider's network. A
+   traceroute places the hop where replies stop or loss begins; loss that does not carry on to the last
+   hop is a router rate-limiting its own ICMP answers, not loss of traffic, and is ignored.
+3. A device behind a line that is up, which does not answer → the commune's LAN; a device behind a device
+   that is down is UNREACHABLE (not blamed twice). SNMP adds interface state and errors.
+4. A data-centre service that does not accept connections from any vantage point → the data centre.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from netprobe.check.model import (
+    SEVERITY,
+    Finding,
+    Hop,
+    IfStats,
+    Item,
+    Msg,
+    Part,
+    PingStats,
+    SnmpStats,
+    State,
+    TcpStats,
+    Trace,
+    worst,
+)
+from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
+from netprobe.inventory.model import Level, Thresholds
+from netprobe.probes.base import Measurement, ProbeKind
+
+LOCAL = ("error", "not_allowed")
+IF_UP, IF_DOWN = 1, 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# Measurements → per-item stats
+# ---------------------------------------------------------------------------------------------------
+def _f(fields: Mapping[str, object], name: str) -> float | None:
+    v = fields.get(name)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def ping_stats(agent: str, m: Measurement) -> PingStats:
+    f = m.fields
+    sent = int(_f(f, "packets_transmitted") or 0)
+    received = int(_f(f, "packets_received") or 0)
+    return PingStats(
+        agent=agent,
+        address=m.target.address,
+        status=m.status.value,
+        sent=sent,
+        received=received,
+        loss_pct=_f(f, "percent_packet_loss") if sent else None,
+        rtt_p50_ms=_f(f, "median_response_ms"),
+        rtt_p95_ms=_f(f, "p95_response_ms"),
+        jitter_ms=_f(f, "jitter_ms"),
+        error=m.error,
+    )
+
+
+def snmp_stats(agent: str, m: Measurement) -> SnmpStats:
+    interfaces = []
+    for row in m.rows:
+        fields = row.get("fields", row)
+        tags = row.get("tags", {})
+        name = str(tags.get("ifname") or row.get("ifname") or fields.get("ifname") or fields.get("if_index", "?"))
+        errors = [_f(fields, k) for k in ("in_errors_per_s", "out_errors_per_s")]
+        discards = [_f(fields, k) for k in ("in_discards_per_s", "out_discards_per_s")]
+        oper, admin = _f(fields, "oper_status"), _f(fields, "admin_status")
+        interfaces.append(
+            IfStats(
+                name=name,
+                oper_status=int(oper) if oper is not None else None,
+                admin_status=int(admin) if admin is not None else None,
+                errors_per_s=sum(e for e in errors if e is not None) if any(e is not None for e in errors) else None,
+                discards_per_s=(
+                    sum(d for d in discards if d is not None) if any(d is not None for d in discards) else None
+                ),
+            )
+        )
+    return SnmpStats(agent, m.status.value, _f(m.fields, "uptime_s"), interfaces, m.error)
+
+
+def tcp_stats(agent: str, m: Measurement) -> TcpStats:
+    return TcpStats(agent, m.target.port or 0, m.status.value, _f(m.fields, "connect_ms"), m.error)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One burst → a state, with the inventory's thresholds
+# ---------------------------------------------------------------------------------------------------
+def _level(value: float | None, level: Level) -> State:
+    if value is None:
+        return State.OK
+    if level.unstable is not None and value >= level.unstable:
+        return State.UNSTABLE
+    if level.degraded is not None and value >= level.degraded:
+        return State.DEGRADED
+    return State.OK
+
+
+def judge_ping(p: PingStats | None, t: Thresholds) -> tuple[State, list[Msg]]:
+    """This burst's state and why. Loss, RTT and jitter against the line's or device's thresholds."""
+    if p is None or not p.measured:
+        return State.UNKNOWN, [Msg("reason.not_measured")]
+    if p.received == 0:
+        return State.DOWN, [Msg("reason.no_reply", sent=p.sent)]
+    reasons: list[Msg] = []
+    states = [State.OK]
+    for value, level, key in (
+        (p.loss_pct, t.loss_pct, "reason.loss"),
+        (p.rtt_p50_ms, t.rtt_ms, "reason.rtt"),
+        (p.jitter_ms, t.jitter_ms, "reason.jitter"),
+    ):
+        s = _level(value, level)
+        if s is not State.OK and value is not None:
+            states.append(s)
+            limit = level.unstable if s is State.UNSTABLE else level.degraded
+            reasons.append(Msg(key, value=round(value, 1), limit=limit))
+    return worst(states), reasons
+
+
+# ---------------------------------------------------------------------------------------------------
+# The diagnosis
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class Observed:
+    """Everything measured for one commune, per vantage point (agent name)."""
+
+    measurements: Mapping[str, Sequence[Measurement]]
+    traces: Sequence[Trace] = ()
+
+
+def _by_key(observed: Observed) -> dict[str, list[tuple[str, Measurement]]]:
+    out: dict[str, list[tuple[str, Measurement]]] = {}
+    for agent, ms in observed.measurements.items():
+        for m in ms:
+            out.setdefault(m.target.key, []).append((agent, m))
+    return out
+
+
+def _line_label(r: ResolvedLine) -> str:
+    extra = ", ".join(x for x in (r.line.provider, r.line.circuit_id) if x)
+    return f"{r.line.id} ({extra})"
+
+
+def broken_agents(inv: Inventory, slug: str, by_key: Mapping[str, list[tuple[str, Measurement]]]) -> set[str]:
+    """Vantage points that reach none of the commune's PEs (nor CEs) while another agent reaches some."""
+    keys = [f"ping/line/{r.id}/{role}" for r in inv.lines_of(slug) for role in ("pe", "ce")]
+    reached: dict[str, bool] = {}
+    for key in keys:
+        for agent, m in by_key.get(key, []):
+            p = ping_stats(agent, m)
+            if p.measured:
+                reached[agent] = reached.get(agent, False) or p.received > 0
+    if len(reached) < 2 or not any(reached.values()):
+        return set()
+    return {a for a, ok in reached.items() if not ok}
+
+
+def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item], list[Finding]]:
+    by_key = _by_key(observed)
+    broken = broken_agents(inv, slug, by_key)
+    items: list[Item] = []
+    findings: list[Finding] = []
+    for agent in sorted(broken):
+        findings.append(
+            Finding(
+                Part.DATACENTRE,
+                State.DOWN,
+                agent,
+                Msg("finding.agent_isolated", agent=agent),
+                [Msg("evidence.agent_isolated", agent=agent)],
+                Msg("next.datacentre_uplink", agent=agent),
+                affects_commune=False,
+            )
+        )
+
+    def usable(key: str) -> list[tuple[str, Measurement]]:
+        return [(a, m) for a, m in by_key.get(key, []) if a not in broken]
+
+    line_state: dict[str, State] = {}
+    line_loss: dict[str, tuple[float, int] | None] = {}
+    for r in inv.lines_of(slug):
+        ce = Item(
+            "line",
+            r.id,
+            _line_label(r),
+            provider=r.line.provider,
+            circuit_id=r.line.circuit_id,
+            site=r.site.id,
+            address=r.line.ce,
+        )
+        ce.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/ce")]
+        ce.state, ce.reasons = judge_ping(ce.best_ping(), r.thresholds)
+        items.append(ce)
+        pe: Item | None = None
+        if r.line.pe is not None:
+            pe = Item(
+                "pe",
+                f"{r.id}/pe",
+                f"{r.id} PE",
+                provider=r.line.provider,
+                circuit_id=r.line.circuit_id,
+                site=r.site.id,
+                address=r.line.pe,
+            )
+            pe.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/pe")]
+            pe.state, pe.reasons = judge_ping(pe.best_ping(), r.thresholds)
+            items.append(pe)
+        line_state[r.id] = ce.state
+        best = ce.best_ping()
+        line_loss[r.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
+        finding = _line_finding(r, ce, pe, [t for t in observed.traces if t.line == r.id and t.agent not in broken])
+        if finding is not None:
+            findings.append(finding)
+
+    _note_backups(inv, slug, line_state, findings)
+    lines = inv.lines_of(slug)
+    if len(lines) > 1 and all(line_state.get(r.id) is State.DOWN for r in lines):
+        findings.insert(0, _isolated(inv, slug, findings))
+    dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss)
+    items += dev_items
+    findings += dev_findings
+    svc_items, svc_findings = _services(inv, by_key)
+    items += svc_items
+    findings += svc_findings
+    findings.sort(key=lambda f: -SEVERITY[f.state])
+    return items, findings
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lines
+# ---------------------------------------------------------------------------------------------------
+def classify_hops(trace: Trace, r: ResolvedLine) -> None:
+    """Tag each hop with the part of the path it belongs to: provider up to and including the PE, then line."""
+    pe_ttl = next((h.ttl for h in trace.hops if r.line.pe is not None and h.address == r.line.pe), None)
+    for h in trace.hops:
+        if h.address == r.line.ce or (pe_ttl is not None and h.ttl > pe_ttl):
+            h.part = Part.LINE
+        else:
+            h.part = Part.PROVIDER
+
+
+def loss_origin(trace: Trace, threshold_pct: float) -> Hop | None:
+    """The first hop from which loss ≥ threshold carries on to every later answering hop (the mtr rule)."""
+    answering = [h for h in trace.hops if h.address is not None]
+    for i, h in enumerate(answering):
+        if h.loss_pct >= threshold_pct and all(x.loss_pct >= threshold_pct for x in answering[i:]):
+            return h
+    return None
+
+
+def last_answering(trace: Trace) -> Hop | None:
+    answering = [h for h in trace.hops if h.address is not None and h.received > 0]
+    return answering[-1] if answering else None
+
+
+def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace]) -> Finding | None:
+    if ce.state in (State.OK, State.UNKNOWN):
+        return None
+    for t in traces:
+        classify_hops(t, r)
+    provider, circuit, hotline = r.line.provider, r.line.circuit_id or "?", r.hotline or "?"
+    best = ce.best_ping()
+    loss = best.loss_pct if best is not None else None
+    pe_bad = pe is not None and pe.state not in (State.OK, State.UNKNOWN)
+    pe_ok = pe is not None and pe.state is State.OK
+    evidence: list[Msg] = []
+    for p in ce.ping:
+        evidence.append(_ping_evidence("evidence.ce", r.id, p))
+    if pe is not None:
+        evidence += [_ping_evidence("evidence.pe", r.id, p) for p in pe.ping]
+    part = Part.PROVIDER if pe_bad else Part.LINE
+    hop: Hop | None = None
+    if ce.state is State.DOWN:
+        trace = traces[0] if traces else None
+        hop = last_answering(trace) if trace else None
+        if hop is not None:
+            evidence.append(
+                Msg(
+                    "evidence.trace_stops",
+                    ttl=hop.ttl,
+                    address=hop.address or "?",
+                    part=f"part.{hop.part.value if hop.part else 'provider'}",
+                )
+            )
+        elif trace is not None:
+            evidence.append(Msg("evidence.trace_nothing"))
+        if pe_ok:
+            msg = Msg("finding.line_down", line=r.id, provider=provider, circuit=circuit)
+            step = Msg(
+                "next.line_down", site=r.site.name or r.site.id, provider=provider, hotline=hotline, circuit=circuit
+            )
+        else:
+            msg = Msg("finding.provider_down", line=r.id, provider=provider, circuit=circuit)
+            step = Msg(
+                "next.call_provider_down",
+                provider=provider,
+                hotline=hotline,
+                circuit=circuit,
+                ttl=hop.ttl + 1 if hop else 1,
+            )
+        return Finding(
+            part,
+            State.DOWN,
+            r.id,
+            msg,
+            evidence,
+            step,
+            provider,
+            r.line.circuit_id,
+            r.hotline,
+            hop.ttl + 1 if hop else None,
+            100.0,
+        )
+    # degraded or unstable: loss, delay or jitter
+    threshold = r.thresholds.loss_pct.degraded or 2.0
+    origin = None
+    for t in traces:
+        origin = loss_origin(t, threshold)
+        if origin is not None:
+            break
+    if origin is not None:
+        part = origin.part or part
+        evidence.append(
+            Msg(
+                "evidence.trace_loss",
+                ttl=origin.ttl,
+                address=origin.address or "?",
+                loss=round(origin.loss_pct),
+                part=f"part.{part.value}",
+            )
+        )
+    lossy = any(m.key == "reason.loss" for m in ce.reasons)
+    if lossy:
+        msg = Msg("finding.line_loss", line=r.id, loss=round(loss or 0), part=f"part.{part.value}")
+        if origin is not None:
+            step = Msg(
+                "next.call_provider_loss_hop",
+                provider=provider,
+                hotline=hotline,
+                circuit=circuit,
+                loss=round(loss or 0),
+                ttl=origin.ttl,
+                part=f"part.{part.value}",
+            )
+        else:
+            step = Msg(
+                "next.call_provider_loss", provider=provider, hotline=hotline, circuit=circuit, loss=round(loss or 0)
+            )
+    else:
+        msg = Msg(
+            "finding.line_slow",
+            line=r.id,
+            rtt=round(best.rtt_p50_ms or 0) if best else 0,
+            jitter=round(best.jitter_ms or 0) if best else 0,
+        )
+        step = Msg("next.call_provider_slow", provider=provider, hotline=hotline, circuit=circuit)
+    return Finding(
+        part,
+        ce.state,
+        r.id,
+        msg,
+        evidence,
+        step,
+        provider,
+        r.line.circuit_id,
+        r.hotline,
+        origin.ttl if origin else None,
+        loss,
+    )
+
+
+def _isolated(inv: Inventory, slug: str, findings: list[Finding]) -> Finding:
+    """Every line of the commune is down: one headline before the per-line findings, which say whom to call."""
+    commune = inv.commune_by_slug(slug)
+    line_findings = [f for f in findings if f.state is State.DOWN]
+    part = Part.PROVIDER if line_findings and all(f.part is Part.PROVIDER for f in line_findings) else Part.LINE
+    calls = "; ".join(f"{f.provider} {f.hotline or '?'} ({f.circuit_id or '?'})" for f in line_findings)
+    return Finding(
+        part,
+        State.DOWN,
+        slug,
+        Msg("finding.isolated", commune=commune.name, lines=len(inv.lines_of(slug))),
+        [Msg("evidence.isolated", lines=", ".join(r.id for r in inv.lines_of(slug)))],
+        Msg("next.isolated", calls=calls or "?"),
+    )
+
+
+def _note_backups(inv: Inventory, slug: str, line_state: Mapping[str, State], findings: list[Finding]) -> None:
+    """A dead line while another line of the commune still carries traffic: say so (the office still works)."""
+    alive = [r for r in inv.lines_of(slug) if line_state.get(r.id) in (State.OK, State.DEGRADED, State.UNSTABLE)]
+    for f in findings:
+        if f.state is State.DOWN and f.subject in line_state and alive:
+            other = alive[0]
+            f.evidence.append(Msg("evidence.backup_ok", line=other.id, provider=other.line.provider))
+
+
+def _ping_evidence(key: str, line: str, p: PingStats) -> Msg:
+    return Msg(
+        key,
+        line=line,
+        agent=p.agent,
+        address=p.address,
+        sent=p.sent,
+        received=p.received,
+        loss=round(p.loss_pct) if p.loss_pct is not None else "?",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Devices (the commune's LAN)
+# ---------------------------------------------------------------------------------------------------
+def _devices(
+    inv: Inventory,
+    slug: str,
+    get: Callable[[str], list[tuple[str, Measurement]]],
+    line_state: Mapping[str, State],
+    line_loss: Mapping[str, tuple[float, int] | None],
+) -> tuple[list[Item], list[Finding]]:
+    devices = inv.devices_of(slug)
+    state: dict[str, State] = dict(line_state)
+    loss: dict[str, tuple[float, int] | None] = dict(line_loss)
+    items: list[Item] = []
+    findings: list[Finding] = []
+    for d in _parents_first(devices):
+        item = Item(
+            "device", d.id, d.device.name or d.id, d.device.kind.value, site=d.site.id, address=d.device.address
+        )
+        item.ping = [ping_stats(a, m) for a, m in get(f"ping/device/{d.id}")]
+        item.snmp = [snmp_stats(a, m) for a, m in get(f"snmp/device/{d.id}")]
+        for port in d.device.tcp_ports:
+            item.tcp += [tcp_stats(a, m) for a, m in get(f"tcp/device/{d.id}/{port}")]
+        parent_state = state.get(d.device.parent or "", State.OK)
+        own, reasons = judge_ping(item.best_ping(), d.thresholds) if item.ping else (State.UNKNOWN, [])
+        if own is State.UNKNOWN and item.snmp:
+            own = State.OK if any(s.status == "ok" for s in item.snmp) else own
+        parent_loss = loss.get(d.device.parent or "")
+        best = item.best_ping()
+        loss[d.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
+        inherited = False
+        if own is State.DOWN and parent_state in (State.DOWN, State.UNREACHABLE):
+            item.state, item.reasons = State.UNREACHABLE, [Msg("reason.behind", parent=d.device.parent or "?")]
+        else:
+            item.state, item.reasons = own, reasons
+            if own in (State.DEGRADED, State.UNSTABLE) and loss[d.id] is not None and parent_loss is not None:
+                inherited = not significantly_more(loss[d.id], parent_loss, d.thresholds.loss_pct.degraded or 2.0)
+                if inherited:
+                    item.reasons = [*reasons, Msg("reason.inherited", parent=d.device.parent or "?")]
+        snmp_finding = _snmp_findings(d, item)
+        if item.state is not State.DOWN and snmp_finding is not None:
+            findings.append(snmp_finding)
+            if SEVERITY[snmp_finding.state] > SEVERITY[item.state]:
+                item.state = snmp_finding.state
+        state[d.id] = item.state
+        if item.state is State.DOWN:
+            findings.append(
+                Finding(
+                    Part.LAN,
+                    State.DOWN,
+                    d.id,
+                    Msg("finding.device_down", device=d.id, kind=f"kind.{d.device.kind.value}"),
+                    [_ping_evidence("evidence.device", d.id, p) for p in item.ping],
+                    Msg(
+                        "next.device_down",
+                        device=d.id,
+                        kind=f"kind.{d.device.kind.value}",
+                        site=d.site.name or d.site.id,
+                        parent=d.device.parent or "?",
+                    ),
+                )
+            )
+        elif (
+            item.state in (State.DEGRADED, State.UNSTABLE)
+            and not inherited
+            and any(m.key == "reason.loss" for m in reasons)
+        ):
+            p = item.best_ping()
+            findings.append(
+                Finding(
+                    Part.LAN,
+                    item.state,
+                    d.id,
+                    Msg("finding.device_loss", device=d.id, loss=round(p.loss_pct or 0) if p else 0),
+                    [_ping_evidence("evidence.device", d.id, x) for x in item.ping],
+                    Msg("next.device_loss", device=d.id, site=d.site.name or d.site.id),
+                )
+            )
+        items.append(item)
+    return items, findings
+
+
+def significantly_more(child: tuple[float, int] | None, parent: tuple[float, int], margin_pct: float) -> bool:
+    """Is the child's loss more than its parent's by `margin_pct` and by 3 standard errors of the difference?
+
+    Loss behind a lossy line is the line's loss: a device is only blamed for loss it adds itself.
+    """
+    if child is None:
+        return False
+    (c, nc), (p, np_) = child, parent
+    if nc <= 0 or np_ <= 0:
+        return c - p >= margin_pct
+    pooled = (c * nc + p * np_) / (nc + np_) / 100.0
+    se = 100.0 * math.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / np_))
+    return c - p >= max(margin_pct, 3 * se)
+
+
+def _snmp_findings(d: ResolvedDevice, item: Item) -> Finding | None:
+    if not item.snmp:
+        return None
+    answered = [s for s in item.snmp if s.status == "ok"]
+    if not answered:
+        s = item.snmp[0]
+        if s.status in LOCAL:
+            return None
+        if item.state is State.OK:
+            key = "finding.snmp_auth" if s.status == "auth" else "finding.snmp_silent"
+            return Finding(
+                Part.LAN,
+                State.DEGRADED,
+                d.id,
+                Msg(key, device=d.id),
+                [Msg("evidence.snmp_status", device=d.id, status=s.status, error=s.error or "")],
+                Msg("next.snmp_check", device=d.id),
+            )
+        return None
+    snap = answered[0]
+    down = [i for i in snap.interfaces if i.oper_status == IF_DOWN and i.admin_status in (None, IF_UP)]
+    errors = [i for i in snap.interfaces if (i.errors_per_s or 0) > 0]
+    if down:
+        names = ", ".join(i.name for i in down)
+        return Finding(
+            Part.LAN,
+            State.DEGRADED,
+            d.id,
+            Msg("finding.if_down", device=d.id, ifname=names),
+            [Msg("evidence.if_down", device=d.id, ifname=names)],
+            Msg("next.if_down", device=d.id, ifname=names, site=d.site.name or d.site.id),
+        )
+    if errors:
+        worst_if = max(errors, key=lambda i: i.errors_per_s or 0)
+        return Finding(
+            Part.LAN,
+            State.DEGRADED,
+            d.id,
+            Msg("finding.if_errors", device=d.id, ifname=worst_if.name, rate=round(worst_if.errors_per_s or 0, 1)),
+            [Msg("evidence.if_errors", device=d.id, ifname=worst_if.name, rate=round(worst_if.errors_per_s or 0, 1))],
+            Msg("next.if_errors", device=d.id, ifname=worst_if.name),
+        )
+    return None
+
+
+def _parents_first(devices: list[ResolvedDevice]) -> list[ResolvedDevice]:
+    ids = {d.id for d in devices}
+    done: set[str] = set()
+    out: list[ResolvedDevice] = []
+    pending = list(devices)
+    for _ in range(len(devices) + 1):  # bounded: the loader already refused cycles
+        rest = []
+        for d in pending:
+            parent = d.device.parent
+            if parent is None or parent not in ids or parent in done:
+                out.append(d)
+                done.add(d.id)
+            else:
+                rest.append(d)
+        pending = rest
+        if not pending:
+            break
+    return out + pending
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data-centre services
+# ---------------------------------------------------------------------------------------------------
+def _services(inv: Inventory, by_key: Mapping[str, list[tuple[str, Measurement]]]) -> tuple[list[Item], list[Finding]]:
+    items: list[Item] = []
+    findings: list[Finding] = []
+    for s in inv.services:
+        results = by_key.get(f"tcp/service/{s.id}", [])
+        if not results:
+            continue
+        item = Item("service", s.id, s.name, address=f"{s.address}:{s.port}")
+        item.tcp = [tcp_stats(a, m) for a, m in results if m.target.kind is ProbeKind.TCP]
+        measured = [t for t in item.tcp if t.status not in LOCAL]
+        if not measured:
+            item.state = State.UNKNOWN
+        elif any(t.status == "ok" for t in measured):
+            item.state = State.OK
+        else:
+            item.state = State.DOWN
+            item.reasons = [Msg("reason.tcp", status=measured[0].status)]
+            findings.append(
+                Finding(
+                    Part.DATACENTRE,
+                    State.DOWN,
+                    s.id,
+                    Msg("finding.service_down", service=s.name),
+                    [
+                        Msg("evidence.tcp", agent=t.agent, address=s.address, port=s.port, status=t.status)
+                        for t in measured
+                    ],
+                    Msg("next.service_down", service=s.name),
+                )
+            )
+        items.append(item)
+    return items, findings

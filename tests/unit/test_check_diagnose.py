@@ -1,0 +1,242 @@
+"""The diagnosis on constructed measurements: which part is at fault, the evidence and the next step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netprobe.check.diagnose import (
+    Observed,
+    broken_agents,
+    diagnose,
+    judge_ping,
+    loss_origin,
+    ping_stats,
+    significantly_more,
+)
+from netprobe.check.model import CheckResult, Exit, Hop, Part, State, Trace
+from netprobe.engine.targets import build_targets
+from netprobe.inventory.loader import Inventory, load_inventory
+from netprobe.inventory.model import Thresholds
+from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+
+INVENTORY = """
+province: {slug: bn, name: Bắc Ninh}
+providers: {VNPT: {hotline: "18001091"}, Viettel: {hotline: "18008098"}}
+snmp_profiles: {v2: {version: "2c", community: "${NETPROBE_TEST_COMMUNITY}"}}
+defaults: {snmp_profile: v2}
+agents: [{name: dc1}, {name: dc2}]
+services: [{id: qlvb, name: Hệ thống quản lý văn bản, address: 198.18.1.2, port: 443}]
+communes:
+  - slug: kinh-bac
+    name: Phường Kinh Bắc
+    sites:
+      - id: ubnd
+        name: UBND Phường Kinh Bắc
+        lines:
+          - {id: kb-l1, provider: VNPT, circuit_id: BN-0123, ce: 198.18.16.2, pe: 198.18.16.1}
+          - {id: kb-l2, provider: Viettel, circuit_id: BN-0456, ce: 198.18.16.6, pe: 198.18.16.5, role: backup}
+        devices:
+          - {id: kb-rt, kind: router, address: 198.19.0.1, parent: kb-l1, interfaces: [wan1, lan0]}
+          - {id: kb-sw, kind: switch, address: 198.19.0.2, parent: kb-rt, interfaces: [p1, p2]}
+          - {id: kb-fw, kind: firewall, address: 198.19.0.3, parent: kb-sw, snmp: false}
+"""
+
+
+@pytest.fixture
+def inv(tmp_path: Path) -> Inventory:
+    p = tmp_path / "inv.yaml"
+    p.write_text(INVENTORY, encoding="utf-8")
+    return load_inventory(p)
+
+
+def ping(t: Target, received: int, sent: int = 50, rtt: float = 5.0) -> Measurement:
+    fields: dict[str, float | int | str | bool] = {
+        "packets_transmitted": sent,
+        "packets_received": received,
+        "percent_packet_loss": 100.0 * (sent - received) / sent,
+    }
+    if received:
+        fields.update(median_response_ms=rtt, p95_response_ms=rtt * 1.2, jitter_ms=0.3)
+    return Measurement(t, 0.0, Status.OK if received else Status.TIMEOUT, fields)
+
+
+def observe(
+    inv: Inventory, overrides: dict[tuple[str, str], int], agents: tuple[str, ...] = ("dc1", "dc2")
+) -> Observed:
+    """Every target answers 50/50 unless overridden: {(agent, target key): packets received}."""
+    out: dict[str, list[Measurement]] = {}
+    for agent in agents:
+        ms = []
+        for t in build_targets(inv, agent=agent, communes=["kinh-bac"], kinds=(ProbeKind.PING,)):
+            ms.append(ping(t, overrides.get((agent, t.key), overrides.get(("*", t.key), 50))))
+        for t in build_targets(inv, agent=agent, kinds=(ProbeKind.TCP,)):
+            ms.append(Measurement(t, 0.0, Status.OK, {"connect_ms": 1.0}))
+        out[agent] = ms
+    return Observed(out)
+
+
+def result_of(inv: Inventory, observed: Observed) -> CheckResult:
+    items, findings = diagnose(inv, "kinh-bac", observed)
+    return CheckResult("kinh-bac", "Phường Kinh Bắc", 0.0, 1.0, ["dc1", "dc2"], items, findings, list(observed.traces))
+
+
+def test_healthy_commune_is_ok(inv: Inventory) -> None:
+    r = result_of(inv, observe(inv, {}))
+    assert r.findings == []
+    assert {i.state for i in r.items} == {State.OK}
+    assert r.exit is Exit.OK
+    assert [i.kind for i in r.items].count("service") == 1
+
+
+def test_lossy_line_with_clean_pe_blames_the_line_and_names_the_hop(inv: Inventory) -> None:
+    obs = observe(inv, {("*", "ping/line/kb-l1/ce"): 41})  # 18 % loss from both DCs
+    trace = Trace(
+        "kb-l1", "dc1", "198.18.16.2", [Hop(1, "198.18.0.1", 50, 50, 0.1), Hop(2, "198.18.16.2", 50, 40)], reached=True
+    )
+    obs.traces = [trace]
+    r = result_of(inv, obs)
+    line = next(i for i in r.items if i.id == "kb-l1")
+    assert line.state is State.UNSTABLE and r.exit is Exit.WARNING
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.part is Part.LINE and f.hop == 2 and f.circuit_id == "BN-0123" and f.hotline == "18001091"
+    assert f.next_step.key == "next.call_provider_loss_hop"
+    assert f.next_step.params["ttl"] == 2 and f.next_step.params["loss"] == 18
+    # the gear behind the lossy line shows the loss too, but is not blamed for it
+    assert not [f for f in r.findings if f.part is Part.LAN]
+    sw = next(i for i in r.items if i.id == "kb-rt")
+    assert sw.state is State.OK  # overrides only touched the line's CE
+
+
+def test_loss_behind_a_lossy_line_is_inherited_not_blamed(inv: Inventory) -> None:
+    obs = observe(
+        inv, {("*", "ping/line/kb-l1/ce"): 40, ("*", "ping/device/kb-rt"): 39, ("*", "ping/device/kb-sw"): 41}
+    )
+    r = result_of(inv, obs)
+    assert [f.subject for f in r.findings] == ["kb-l1"]
+    rt = next(i for i in r.items if i.id == "kb-rt")
+    assert rt.state is State.UNSTABLE and any(m.key == "reason.inherited" for m in rt.reasons)
+
+
+def test_lossy_pe_too_blames_the_provider_network(inv: Inventory) -> None:
+    r = result_of(inv, observe(inv, {("*", "ping/line/kb-l2/ce"): 40, ("*", "ping/line/kb-l2/pe"): 41}))
+    (f,) = r.findings
+    assert f.part is Part.PROVIDER and f.subject == "kb-l2" and f.provider == "Viettel"
+
+
+def test_dead_line_names_the_line_and_its_gear_is_unreachable(inv: Inventory) -> None:
+    obs = observe(
+        inv,
+        {
+            ("*", "ping/line/kb-l1/ce"): 0,
+            ("*", "ping/device/kb-rt"): 0,
+            ("*", "ping/device/kb-sw"): 0,
+            ("*", "ping/device/kb-fw"): 0,
+        },
+    )
+    obs.traces = [Trace("kb-l1", "dc1", "198.18.16.2", [Hop(1, "198.18.0.1", 3, 3, 0.1)], reached=False)]
+    r = result_of(inv, obs)
+    assert r.exit is Exit.CRITICAL
+    (f,) = r.findings
+    assert f.part is Part.LINE and f.state is State.DOWN and f.subject == "kb-l1"
+    assert f.message.key == "finding.line_down" and f.next_step.params["circuit"] == "BN-0123"
+    assert any(e.key == "evidence.trace_stops" and e.params["ttl"] == 1 for e in f.evidence)
+    states = {i.id: i.state for i in r.items}
+    assert states["kb-rt"] is State.UNREACHABLE and states["kb-sw"] is State.UNREACHABLE
+    assert states["kb-fw"] is State.UNREACHABLE
+
+
+def test_dead_line_and_dead_pe_is_the_provider(inv: Inventory) -> None:
+    r = result_of(inv, observe(inv, {("*", "ping/line/kb-l2/ce"): 0, ("*", "ping/line/kb-l2/pe"): 0}))
+    (f,) = r.findings
+    assert f.part is Part.PROVIDER and f.message.key == "finding.provider_down"
+
+
+def test_device_down_behind_a_working_line_is_the_lan(inv: Inventory) -> None:
+    r = result_of(inv, observe(inv, {("*", "ping/device/kb-sw"): 0, ("*", "ping/device/kb-fw"): 0}))
+    assert r.exit is Exit.CRITICAL
+    (f,) = r.findings  # the firewall behind the switch is UNREACHABLE, not blamed twice
+    assert f.part is Part.LAN and f.subject == "kb-sw" and f.next_step.key == "next.device_down"
+    assert next(i for i in r.items if i.id == "kb-fw").state is State.UNREACHABLE
+
+
+def test_one_data_centre_cut_off_is_its_own_fault(inv: Inventory) -> None:
+    dead = {("dc1", t.key): 0 for t in build_targets(inv, agent="dc1", communes=["kinh-bac"], kinds=(ProbeKind.PING,))}
+    obs = observe(inv, dead)
+    r = result_of(inv, obs)
+    assert [(f.part, f.subject) for f in r.findings] == [(Part.DATACENTRE, "dc1")]
+    assert all(i.state is State.OK for i in r.items)  # the commune itself is fine, seen from dc2
+    assert r.exit is Exit.WARNING  # redundancy lost: worth a warning, not the commune's emergency
+    assert broken_agents(inv, "kinh-bac", {}) == set()
+
+
+def test_service_down_is_the_data_centre(inv: Inventory) -> None:
+    obs = observe(inv, {})
+    for agent, ms in obs.measurements.items():
+        assert isinstance(ms, list)
+        obs.measurements[agent] = [  # type: ignore[index]
+            Measurement(m.target, 0.0, Status.REFUSED, {}) if m.target.key == "tcp/service/qlvb" else m for m in ms
+        ]
+    r = result_of(inv, obs)
+    (f,) = r.findings
+    assert f.part is Part.DATACENTRE and f.subject == "qlvb" and r.exit is Exit.CRITICAL
+
+
+def test_snmp_interface_down_is_a_lan_warning(inv: Inventory) -> None:
+    obs = observe(inv, {})
+    snmp_target = next(
+        t for t in build_targets(inv, agent="dc1", communes=["kinh-bac"]) if t.key == "snmp/device/kb-sw"
+    )
+    rows = [
+        {"ifname": "p1", "oper_status": 1, "admin_status": 1},
+        {"ifname": "p2", "oper_status": 2, "admin_status": 1},
+    ]
+    obs.measurements["dc1"].append(Measurement(snmp_target, 0.0, Status.OK, {"uptime_s": 100.0}, None, rows))  # type: ignore[attr-defined]
+    r = result_of(inv, obs)
+    (f,) = r.findings
+    assert f.part is Part.LAN and f.message.key == "finding.if_down" and f.message.params["ifname"] == "p2"
+    assert r.exit is Exit.WARNING
+
+
+def test_judge_ping_thresholds() -> None:
+    t = Thresholds()
+    target = Target("k", ProbeKind.PING, "198.18.0.1", {})
+    assert judge_ping(ping_stats("a", ping(target, 50)), t)[0] is State.OK
+    assert judge_ping(ping_stats("a", ping(target, 48)), t)[0] is State.DEGRADED  # 4 %
+    assert judge_ping(ping_stats("a", ping(target, 44)), t)[0] is State.UNSTABLE  # 12 %
+    assert judge_ping(ping_stats("a", ping(target, 0)), t)[0] is State.DOWN
+    assert judge_ping(ping_stats("a", ping(target, 50, rtt=250.0)), t)[0] is State.UNSTABLE
+    refused = Measurement(target, 0.0, Status.NOT_ALLOWED, {})
+    assert judge_ping(ping_stats("a", refused), t)[0] is State.UNKNOWN
+
+
+def test_loss_origin_ignores_rate_limited_routers() -> None:
+    hops = [Hop(1, "a", 50, 20), Hop(2, "b", 50, 50), Hop(3, "c", 50, 40), Hop(4, "d", 50, 41)]
+    origin = loss_origin(Trace("l", "dc1", "d", hops, True), 2.0)
+    assert origin is not None and origin.ttl == 3  # hop 1's loss does not carry on: ICMP rate limiting
+    assert loss_origin(Trace("l", "dc1", "d", [Hop(1, "a", 50, 50)], True), 2.0) is None
+
+
+def test_significantly_more() -> None:
+    assert not significantly_more((22.0, 50), (18.0, 50), 2.0)  # noise
+    assert significantly_more((60.0, 50), (18.0, 50), 2.0)
+    assert not significantly_more(None, (0.0, 50), 2.0)
+
+
+def test_dead_primary_with_working_backup_says_the_office_still_works(inv: Inventory) -> None:
+    r = result_of(inv, observe(inv, {("*", "ping/line/kb-l1/ce"): 0}))
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.state is State.DOWN and r.exit is Exit.CRITICAL
+    assert any(e.key == "evidence.backup_ok" and e.params["line"] == "kb-l2" for e in f.evidence)
+
+
+def test_every_line_down_is_one_isolated_headline_first(inv: Inventory) -> None:
+    dead = ("ping/line/kb-l1/ce", "ping/line/kb-l2/ce", "ping/device/kb-rt", "ping/device/kb-sw", "ping/device/kb-fw")
+    r = result_of(inv, observe(inv, {("*", k): 0 for k in dead}))
+    assert r.exit is Exit.CRITICAL
+    head, *rest = r.findings
+    assert head.subject == "kinh-bac" and head.message.key == "finding.isolated" and head.part is Part.LINE
+    assert "VNPT 18001091 (BN-0123)" in head.next_step.params["calls"]
+    assert "Viettel 18008098 (BN-0456)" in head.next_step.params["calls"]
+    assert sorted(f.subject for f in rest) == ["kb-l1", "kb-l2"]
