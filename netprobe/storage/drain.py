@@ -113,9 +113,9 @@ class Drainer:
                 rows = self.outbox.peek(self.batch_size, after_id=after_id)
                 if not rows:
                     break
-                after_id = rows[-1].id
+                after_id = rows[-1][0]
                 sink = free.pop()
-                in_flight[self._pool.submit(sink.send, [r.line for r in rows])] = (sink, rows)
+                in_flight[self._pool.submit(sink.send, [line for _, line in rows])] = (sink, rows)
             if not in_flight:
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -140,7 +140,7 @@ class Drainer:
 
     def _send(self, rows: list[Row], result: FlushResult) -> None:
         try:
-            self.sink.send([r.line for r in rows])
+            self.sink.send([line for _, line in rows])
         except BeyondRetention as exc:
             self._beyond_retention(rows, exc, result)
             return

@@ -73,9 +73,11 @@ class Storage:
     def uses_influxdb(self) -> bool:
         return self.storage_cfg.sink == "influxdb"
 
-    def _open_outbox(self) -> Outbox:
+    def _open_outbox(self, *, for_draining: bool = False) -> Outbox:
         s = self.storage_cfg
-        return Outbox(self.state / OUTBOX_FILE, max_mb=s.outbox_max_mb, max_age_h=s.outbox_max_age_h)
+        return Outbox(
+            self.state / OUTBOX_FILE, max_mb=s.outbox_max_mb, max_age_h=s.outbox_max_age_h, for_draining=for_draining
+        )
 
     def sink(self) -> Sink:
         if self._sink is None:
@@ -108,7 +110,7 @@ class Storage:
         sink = self.sink()
         while len(self._extra_sinks) < self.storage_cfg.write_concurrency - 1:
             self._extra_sinks.append(make_sink(self.storage_cfg.influxdb))
-        return Drainer(self._open_outbox(), sink, self.storage_cfg.batch_size, self._extra_sinks)
+        return Drainer(self._open_outbox(for_draining=True), sink, self.storage_cfg.batch_size, self._extra_sinks)
 
     def flush(self, timeout_s: float = 30.0, *, stop_on_config_error: bool = False) -> FlushResult:
         """Drain the outbox into the database until empty or `timeout_s` (retrying with backoff)."""

@@ -54,7 +54,7 @@ class LocalStore:
     def __init__(self, path: Path, retention_days: float = 35.0) -> None:
         self.path = Path(path)
         self.retention_ns = int(retention_days * 86400e9)
-        self._last_prune = 0.0
+        self._last_prune = float("-inf")  # prune at the first write, then hourly
         prepare_dir(self.path.parent, "local store")
         try:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)

@@ -10,6 +10,7 @@ A sink sends one batch synchronously and either returns (the database accepted i
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.client
 import json
@@ -215,8 +216,6 @@ class V1Sink:
             self._headers["Content-Encoding"] = "gzip"
         user, password = os.environ.get(cfg.username_env), os.environ.get(cfg.password_env)
         if user:
-            import base64
-
             token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
             self._headers["Authorization"] = f"Basic {token}"
 

@@ -104,6 +104,8 @@ def test_wrong_password_v1(
     monkeypatch.setenv("NETPROBE_INFLUX_PASSWORD", influxd_auth.admin[1])
     assert run_cli("-c", cfg, "outbox", "flush")[0] == 0
     assert influxd_auth.count("auth", "ping", "packets_received") == 20
+    with open_storage(Config.model_validate(cfg_dict)) as storage:  # InfluxQL reads with the same credentials
+        assert len(list(storage.source().read("ping", 0, time.time_ns()))) == 20
 
 
 def test_bad_token_v2(tmp_path: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

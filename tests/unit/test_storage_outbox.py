@@ -39,7 +39,7 @@ def test_queue_survives_reopen_and_acks_exactly_the_batch(tmp_path: Path) -> Non
     assert box.depth() == 13
     box.ack(batch)
     rest = box.peek(100)
-    assert [r.line for r in rest] == lines(13)[4:]
+    assert [line for _, line in rest] == lines(13)[4:]
     assert box.stats().sent == 4
 
 
@@ -52,7 +52,7 @@ def test_size_bound_drops_oldest_counted_and_logged(tmp_path: Path, caplog: pyte
     assert stats.dropped > 0
     assert stats.depth + stats.dropped == 10_000  # every point is either queued or counted as dropped
     assert box.used_bytes() <= 0.2e6 * 1.1
-    assert box.peek(1)[0].line == lines(10_000)[stats.dropped]  # the oldest went first
+    assert box.peek(1)[0][1] == lines(10_000)[stats.dropped]  # the oldest went first
     assert "DROPPED" in caplog.text
 
 
@@ -70,7 +70,7 @@ def test_quarantine_moves_one_row(tmp_path: Path) -> None:
     bad = box.peek(3)[1]
     box.quarantine(bad, "400: field type conflict")
     assert box.depth() == 2 and box.stats().quarantined == 1
-    assert box.quarantined_lines() == [(bad.line, "400: field type conflict")]
+    assert box.quarantined_lines() == [(bad[1], "400: field type conflict")]
 
 
 def test_drain_lock_is_exclusive(tmp_path: Path) -> None:
@@ -113,9 +113,12 @@ def test_local_store_reads_merges_and_expires(tmp_path: Path) -> None:
 
 def test_default_storage_is_the_local_store(tmp_path: Path) -> None:
     with open_storage(Config(state_dir=str(tmp_path))) as storage:
-        pts = [Point("ping", {"target": "a"}, {"packets_received": 1, "status": "ok"}, 10 + i) for i in range(5)]
+        now = time.time_ns()  # recent: older points fall out of the retention (pruned on write)
+        pts = [Point("ping", {"target": "a"}, {"packets_received": 1, "status": "ok"}, now + i) for i in range(5)]
         assert storage.write(pts) == 5
-        assert [p.time_ns for p in storage.source().read("ping", 0, 100)] == [10, 11, 12, 13, 14]
+        assert [p.time_ns - now for p in storage.source().read("ping", now, now + 100)] == [0, 1, 2, 3, 4]
+        storage.write([Point("ping", {"target": "old"}, {"packets_received": 1}, 10)])
+        assert storage.local is not None and storage.local.prune() == 1  # 1970: beyond local_retention_days
         assert storage.self_metrics() == {"outbox_depth": 0, "outbox_dropped": 0}
     assert (tmp_path / "store.db").exists()
 
@@ -147,3 +150,19 @@ def test_version_detection_and_influxql() -> None:
         "SELECT * FROM \"ping\" WHERE time >= 1 AND time < 2 AND \"commune\" = 'Kinh Bắc \\'x\\'' GROUP BY *"
     )
     assert lineproto.decode(lines(1)[0]).fields == {"packets_received": 0}
+
+
+def test_flush_while_another_process_drains(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "state"
+    cfg = tmp_path / "netprobe.yaml"
+    cfg.write_text(f"state_dir: {state}\nstorage: {{sink: influxdb, influxdb: {{url: 'http://127.0.0.1:9'}}}}\n")
+    with open_storage(Config(state_dir=str(state), storage={"sink": "influxdb"})) as storage:  # type: ignore[arg-type]
+        storage.write([Point("ping", {"target": "a"}, {"packets_received": 1}, 1)])
+    lock = DrainLock(state / "outbox.db")
+    assert lock.acquire() is None
+    try:
+        code, _, err = run_cli("-c", str(cfg), "outbox", "flush")
+    finally:
+        lock.release()
+    assert code == 1 and err.count("\n") == 1
+    assert f"another netprobe process (pid {os.getpid()}) is draining the outbox right now; 1 points queued" in err
