@@ -2,6 +2,7 @@
 
     python -m benchmarks icmp --targets 10000            # loopback 127.x.y.z, 5 packets each
     python -m benchmarks icmp --targets 200 --lossy      # lab namespaces, 20% nft drop, 500 packets
+    python -m benchmarks icmp --targets 10000 --lossy --every 5 --count 20   # exactly every 5th dropped
 
 Pacing is fping `-i 0.1`: one packet every 0.1 ms at most (10,000 packets/s), each target's packets 1 s
 apart (fping's default period with -C); netprobe gets the same: `--rate 10000 --spacing-ms 1000`.

@@ -79,7 +79,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON obj
 @click.option("--timeout-ms", default=1000.0, show_default=True, type=click.FloatRange(1, 60_000))
 @click.option("--size", default=56, show_default=True, type=click.IntRange(0, 65_000), help="Payload bytes.")
 @click.option("--mode", type=click.Choice([m.value for m in IcmpMode]), default="auto", show_default=True)
-@click.option("--rate", type=click.FloatRange(1, 1_000_000), help="Packets/s cap [config max_packets_per_s].")
+@click.option(
+    "--rate", type=click.FloatRange(1, 1_000_000), help="Packets/s cap, at most the config's max_packets_per_s [that]."
+)
 @json_option
 @pass_app
 def ping(
@@ -99,7 +101,10 @@ def ping(
         addresses += tuple(line.strip() for line in targets_file if line.strip() and not line.startswith("#"))
     if not addresses:
         raise NetprobeError("give at least one ADDRESS or --file FILE")
-    rate = rate or app.config.max_packets_per_s
+    cap = app.config.max_packets_per_s
+    if rate is not None and rate > cap:  # the config's cap protects thin commune lines: never above it
+        raise NetprobeError(f"--rate {rate:g} is above the config's max_packets_per_s ({cap:g}); raise that first")
+    rate = rate or cap
     allow = app.allow_list()
     _check_allowed(allow, addresses)
     icmp_mode = IcmpMode(mode)
@@ -156,6 +161,8 @@ def tcp(app: App, addresses: tuple[str, ...], ports: tuple[int, ...], timeout_ms
 @click.option("-I", "--interface", "interfaces", multiple=True, help="ifName/ifDescr or ifIndex to read.")
 @click.option("--timeout-ms", default=2000.0, show_default=True, type=click.FloatRange(1, 60_000))
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 5))
+@click.option("--polls", default=1, show_default=True, type=click.IntRange(1, 100), help="Polls (2+ show rates).")
+@click.option("--interval-s", default=10.0, show_default=True, type=click.FloatRange(1, 3600), help="Between polls.")
 @json_option
 @pass_app
 def snmp(
@@ -171,9 +178,11 @@ def snmp(
     interfaces: tuple[str, ...],
     timeout_ms: float,
     retries: int,
+    polls: int,
+    interval_s: float,
     as_json: bool,
 ) -> None:
-    """One SNMP poll: sysUpTime, sysName, sysDescr and the given interfaces."""
+    """SNMP poll: sysUpTime, sysName, sysDescr and the given interfaces (rates from the second poll on)."""
     allow = app.allow_list()
     _check_allowed(allow, addresses)
     profile: SnmpV2c | SnmpV3
@@ -199,8 +208,15 @@ def snmp(
     ]
 
     async def go() -> list[Measurement]:
+        probe, results = SnmpProbe(allow), []
         budget = timeout_ms / 1000 * (retries + 1) * 6 + 2
-        return await SnmpProbe(allow).run(targets, asyncio.get_running_loop().time() + budget)
+        for n in range(polls):  # bounded: at most 100 polls
+            if n:
+                await asyncio.sleep(interval_s)
+            results = await probe.run(targets, asyncio.get_running_loop().time() + budget)
+            if n < polls - 1:
+                _show(results, as_json)
+        return results
 
     raise SystemExit(_show(_run(go()), as_json))
 
@@ -208,7 +224,7 @@ def snmp(
 @probe.command()
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--max-hops", default=16, show_default=True, type=click.IntRange(1, 64))
-@click.option("--probes", default=3, show_default=True, type=click.IntRange(1, 20), help="Per hop.")
+@click.option("--probes", default=3, show_default=True, type=click.IntRange(1, 100), help="Per hop.")
 @click.option("--timeout-s", default=2.0, show_default=True, type=click.FloatRange(0.1, 30))
 @json_option
 @pass_app

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from netprobe.engine.allowlist import AllowList
 from netprobe.inventory.model import PingSettings, SnmpSettings, TcpSettings
 from netprobe.probes.base import Measurement, Probe, ProbeKind, Status, Target
-from netprobe.probes.icmp.probe import IcmpProbe
+from netprobe.probes.icmp.probe import IcmpProbe, unsent_fields
 from netprobe.probes.icmp.sockets import IcmpMode
 from netprobe.probes.snmp.probe import SnmpProbe
 from netprobe.probes.tcp.probe import TcpProbe
@@ -77,7 +77,9 @@ class Runner:
         batches: dict[ProbeKind, list[tuple[int, Target]]] = defaultdict(list)
         for i, t in enumerate(targets):
             if not self.allow.allows(t.address):
-                results[i] = Measurement(t, time.time(), Status.NOT_ALLOWED, {}, self.allow.refusal(t.address, t.key))
+                fields = unsent_fields() if t.kind is ProbeKind.PING else {}
+                refusal = self.allow.refusal(t.address, t.key)
+                results[i] = Measurement(t, time.time(), Status.NOT_ALLOWED, fields, refusal)
             else:
                 batches[t.kind].append((i, t))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 
@@ -13,8 +15,9 @@ import pytest
 from netprobe.engine.allowlist import AllowList
 from netprobe.inventory.model import PingSettings
 from netprobe.probes.base import ProbeKind, Status, Target
+from netprobe.probes.icmp.packets import EchoBuilder
 from netprobe.probes.icmp.probe import IcmpProbe
-from netprobe.probes.icmp.sockets import IcmpMode
+from netprobe.probes.icmp.sockets import IcmpMode, attach_id_filter, open_icmp_socket
 from netprobe.probes.testbed import Testbed, lab_address
 
 pytestmark = pytest.mark.root
@@ -83,10 +86,21 @@ def test_loss_behind_nft_drop_agrees_with_fping_and_healthy_is_zero() -> None:
     assert abs(mean_ours - mean_fping) <= 4.0, (mean_ours, mean_fping)
 
 
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _skip_unless_nobody_can_run_netprobe() -> None:
+    """The unprivileged tests run netprobe as uid 65534: the checkout must be readable by it."""
+    probe = subprocess.run([*NOBODY, sys.executable, "-c", "import netprobe.cli.main"], capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"uid 65534 cannot run netprobe from this checkout: {probe.stderr.decode()[-200:]}")
+
+
 @needs_root
 def test_unprivileged_datagram_mode_in_a_namespace_that_allows_it() -> None:
+    _skip_unless_nobody_can_run_netprobe()
     with Testbed("dg").up(ping_group_open=True) as tb:
-        run = tb.run(tb.prober, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *NETPROBE, "probe",
+        run = tb.run(tb.prober, [*NOBODY, *NETPROBE, "probe",
                                  "ping", "--json", "--mode", "dgram", "-c", "3", "--spacing-ms", "5", "127.0.0.1",
                                  "198.19.128.7"])  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -97,8 +111,9 @@ def test_unprivileged_datagram_mode_in_a_namespace_that_allows_it() -> None:
 @needs_root
 def test_no_privilege_is_one_line_with_the_three_fixes() -> None:
     # nobody, in the root namespace where ping_group_range is closed: neither raw nor datagram sockets
+    _skip_unless_nobody_can_run_netprobe()
     run = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *NETPROBE, "probe", "ping", "127.0.0.1"],
+        [*NOBODY, *NETPROBE, "probe", "ping", "127.0.0.1"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -109,3 +124,112 @@ def test_no_privilege_is_one_line_with_the_three_fixes() -> None:
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1, run.stderr
     assert "root" in lines[0] and "CAP_NET_RAW" in lines[0] and "ping_group_range" in lines[0]
+
+
+@needs_root
+def test_overlapping_runs_never_take_each_others_replies() -> None:
+    probe = IcmpProbe(ALLOW, 10_000)
+    settings = PingSettings(count=20, spacing_ms=2, timeout_ms=500)
+    targets = [Target(f"o/{i}", ProbeKind.PING, f"127.4.0.{i}", {}, ping=settings) for i in range(1, 21)]
+
+    async def go():  # type: ignore[no-untyped-def]
+        deadline = asyncio.get_running_loop().time() + 10
+        return await asyncio.gather(probe.run(targets, deadline), probe.run(targets, deadline))
+
+    first, second = asyncio.run(go())
+    for m in first + second:
+        assert m.fields["packets_transmitted"] == 20 and m.fields["packets_received"] == 20, m
+
+
+@needs_root
+def test_icmp_unreachable_from_a_router_is_unreachable_not_timeout() -> None:
+    rejected = "198.19.200.1"
+    with Testbed("ur").up_routed() as tb:
+        rules = (
+            "table ip npp_reject {\n chain reject_some {\n  type filter hook forward priority 0; policy accept;\n"
+            f"  ip daddr {rejected} reject with icmp host-unreachable\n }}\n}}\n"
+        )
+        assert tb.run(tb.core, ["nft", "-f", "-"], input_text=rules).returncode == 0
+        run = tb.run(tb.prober, [*NETPROBE, "probe", "ping", "--json", "-c", "3", "--spacing-ms", "10",
+                                 "--timeout-ms", "300", rejected, "198.19.128.1"])  # fmt: skip
+    results = {d["target"]: d for d in map(json.loads, run.stdout.splitlines())}
+    assert results[rejected]["status"] == "unreachable", run.stdout
+    assert results[rejected]["fields"]["percent_packet_loss"] == 100.0
+    assert results["198.19.128.1"]["status"] == "ok"
+
+
+@needs_root
+@pytest.mark.parametrize(("family", "address"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
+def test_kernel_filter_keeps_only_our_id(family: socket.AddressFamily, address: str) -> None:
+    ours = open_icmp_socket(family, IcmpMode.RAW)
+    other = open_icmp_socket(family, IcmpMode.RAW)
+    try:
+        assert attach_id_filter(ours, 0x1234)
+        ours.sock.settimeout(0.5)
+        for ident in (0x4321, 0x1234):  # someone else's ping first, then ours
+            other.sock.sendto(EchoBuilder(family, b"x" * 8).build(ident, 1), (address, 0))
+        data = ours.sock.recv(2048)
+        offset = (data[0] & 0x0F) * 4 if family == socket.AF_INET else 0
+        assert struct.unpack_from("!H", data, offset + 4)[0] == 0x1234
+        with pytest.raises(TimeoutError):
+            ours.sock.recv(2048)  # the other reply never reached our queue
+    finally:
+        ours.close()
+        other.close()
+
+
+@needs_root
+def test_global_packet_rate_cap_holds_on_the_wire() -> None:
+    """Count the echo requests as the kernel sees them on lo (timestamps of an unfiltered raw socket)."""
+    rate, n_targets, count = 2000.0, 500, 2
+    sniffer = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sniffer.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+    sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    sniffer.settimeout(0.2)
+    settings = PingSettings(count=count, spacing_ms=0, timeout_ms=300)
+    targets = [
+        Target(f"r/{i}", ProbeKind.PING, f"127.5.{i // 250}.{i % 250 + 1}", {}, ping=settings) for i in range(n_targets)
+    ]
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await IcmpProbe(ALLOW, rate).run(targets, asyncio.get_running_loop().time() + 10)
+
+    try:
+        ms = asyncio.run(go())
+        seen: list[int] = []
+        while True:
+            try:
+                data, anc, _, _ = sniffer.recvmsg(2048, socket.CMSG_SPACE(16))
+            except TimeoutError:
+                break
+            ihl = (data[0] & 0x0F) * 4
+            if data[ihl] == 8 and data[16:20].startswith(b"\x7f\x05"):  # our echo requests to 127.5/16
+                sec, nsec = struct.unpack("qq", anc[0][2])
+                seen.append(sec * 1_000_000_000 + nsec)
+    finally:
+        sniffer.close()
+    assert all(m.status is Status.OK for m in ms)
+    assert len(seen) == n_targets * count
+    seen.sort()
+    span_s = (seen[-1] - seen[0]) / 1e9
+    assert span_s >= (len(seen) - 1) / rate - 0.004  # no faster than the cap (3 ms catch-up allowance)
+    window_ns, allowed = 50_000_000, int(rate * 0.05 + rate * 0.003 + 1)
+    j = 0
+    for i in range(len(seen)):  # packets in every 50 ms window
+        while seen[i] - seen[j] > window_ns:
+            j += 1
+        assert i - j + 1 <= allowed, (i - j + 1, allowed)
+
+
+@needs_root
+def test_each_target_gets_its_payload_size() -> None:
+    targets = [
+        Target(f"s/{size}", ProbeKind.PING, "127.0.0.1", {}, ping=PingSettings(count=2, spacing_ms=1, size=size))
+        for size in (0, 4, 56, 1400, 8000)
+    ]
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await IcmpProbe(ALLOW).run(targets, asyncio.get_running_loop().time() + 5)
+
+    for m in asyncio.run(go()):
+        assert m.status is Status.OK and m.fields["packets_received"] == 2, (m.target.key, m.error)

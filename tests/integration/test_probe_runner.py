@@ -60,3 +60,24 @@ def test_refused_targets_never_reach_a_probe() -> None:
     ms = _run([Target("t", ProbeKind.TCP, "8.8.8.8", {}, port=53), Target("s", ProbeKind.SNMP, "10.0.0.1", {})])
     assert [m.status for m in ms] == [Status.NOT_ALLOWED, Status.NOT_ALLOWED]
     assert all("allow-list" in (m.error or "") for m in ms)
+
+
+def test_every_measurement_fits_the_schema_whatever_its_status() -> None:
+    from netprobe.storage.schema import check_point
+
+    targets = [
+        Target("p-refused", ProbeKind.PING, "203.0.113.9", {}),
+        Target("p-bad", ProbeKind.PING, "not-an-ip", {}),
+        Target("t-refused", ProbeKind.TCP, "203.0.113.9", {}, port=80),
+        Target("t-closed", ProbeKind.TCP, "127.0.0.1", {}, port=1, tcp=TcpSettings(timeout_ms=300)),
+        Target("s-refused", ProbeKind.SNMP, "203.0.113.9", {}),
+    ]
+    if os.geteuid() == 0:
+        targets.append(Target("p-ok", ProbeKind.PING, "127.0.0.1", {}, ping=PingSettings(count=2, spacing_ms=1)))
+    measurement = {ProbeKind.PING: "ping", ProbeKind.TCP: "tcp", ProbeKind.SNMP: "snmp_sys"}
+    for m in _run(targets):
+        point = dict(m.fields) | {"status": m.status.value}  # the storage converter adds status
+        assert not check_point(measurement[m.target.kind], {}, point), (
+            m.target.key,
+            check_point(measurement[m.target.kind], {}, point),
+        )

@@ -160,3 +160,20 @@ def test_hostile_agent_is_bad_reply_not_a_crash(reply: bytes) -> None:
         thread.join(2)
         sock.close()
     assert m.status is Status.BAD_REPLY, (m.status, m.error)
+
+
+def test_ipv6_agent(agent: LocalSnmpd) -> None:
+    targets = [
+        Target(key, ProbeKind.SNMP, "::1", {}, snmp=FAST, snmp_profile=profile, interfaces=(1,))
+        for key, profile in (("v6-v2c", v2c(agent.port)), ("v6-v3", v3(agent)))
+    ]
+    for m in run(SnmpProbe(ALLOW), targets):
+        assert m.status is Status.OK, m.error
+        assert m.rows[0]["if_index"] == 1
+
+
+def test_missing_interfaces_are_named_not_empty_rows(agent: LocalSnmpd) -> None:
+    (m,) = run(SnmpProbe(ALLOW), [target("missing", v2c(agent.port), interfaces=(1, 999, "no-such-if0"))])
+    assert m.status is Status.OK
+    assert [r["if_index"] for r in m.rows] == [1]
+    assert "999" in (m.error or "") and "no-such-if0" in (m.error or "")

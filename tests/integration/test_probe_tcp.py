@@ -60,3 +60,17 @@ def test_timeout_behind_a_blackhole() -> None:
     results = {d["port"]: d for d in map(json.loads, run.stdout.splitlines())}
     assert results[9]["status"] == "timeout" and results[9]["fields"]["result_code"] == 1, run.stderr
     assert results[10]["status"] == "refused"  # same host, no filter: RST
+
+
+def test_ipv6_loopback() -> None:
+    with socket.socket(socket.AF_INET6) as listener:
+        listener.bind(("::1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        target = Target("v6", ProbeKind.TCP, "::1", {}, port=port, tcp=TcpSettings(timeout_ms=1000))
+
+        async def go():  # type: ignore[no-untyped-def]
+            return await TcpProbe(ALLOW).run([target], asyncio.get_running_loop().time() + 5)
+
+        (m,) = asyncio.run(go())
+    assert m.status is Status.OK and float(m.fields["connect_ms"]) > 0

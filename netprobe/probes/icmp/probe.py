@@ -31,7 +31,7 @@ from netprobe.errors import PrivilegeError
 from netprobe.inventory.model import PingSettings
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 from netprobe.probes.icmp.packets import ECHO_REPLY, EchoBuilder, parse
-from netprobe.probes.icmp.sockets import SO_TIMESTAMPNS, IcmpMode, IcmpSocket, open_icmp_socket
+from netprobe.probes.icmp.sockets import SO_TIMESTAMPNS, IcmpMode, IcmpSocket, attach_id_filter, open_icmp_socket
 from netprobe.probes.icmp.stats import ping_fields
 
 TOKEN_LEN = 8
@@ -40,6 +40,7 @@ BURST = 64  # sends between two chances for the loop to read replies
 # leaves before its slot, and one wake-up per packet (50k timer events for 10k targets) is avoided.
 TICK_S = 0.001
 CATCH_UP_S = 0.003  # how far behind schedule the pacer may send back-to-back to catch up
+FINAL_DRAIN_ROUNDS = 200  # × READS_PER_WAKEUP: the most a final drain reads (100k datagrams)
 READS_PER_WAKEUP = 512  # bounded drain per readable event; the loop comes back if more is queued
 _TS = struct.Struct("=qq")
 _ID_SEQ = struct.Struct("!HH")
@@ -66,6 +67,12 @@ class _Job:
 DEFAULT_SETTINGS = PingSettings()
 
 
+def unsent_fields(result_code: int = RESULT_ERROR) -> dict[str, float | int | str | bool]:
+    """Fields of a ping that never left (refused, bad address, no privilege): the schema's required counts
+    (0 sent, 0 received, 100% loss) — the status says why, and verdicts must read it first."""
+    return {**ping_fields([]), "result_code": result_code}
+
+
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """Strict and ~3× faster than ipaddress.ip_address on text (matters at 10,000 targets per cycle)."""
     for family, cls in ((socket.AF_INET, ipaddress.IPv4Address), (socket.AF_INET6, ipaddress.IPv6Address)):
@@ -83,28 +90,31 @@ class _Session:
     hot path touches one dict and one list; it is also the count of replies still awaited.
     """
 
-    def __init__(self, token: bytes, builders: dict[socket.AddressFamily, EchoBuilder]) -> None:
+    def __init__(self, token: bytes, ident: int, builders: dict[tuple[socket.AddressFamily, int], EchoBuilder]) -> None:
         self.token = token
+        self.ident = ident
         self.builders = builders
         self.pending: dict[tuple[str, int, int], tuple[list[float | None], int, int, int]] = {}
         self.jobs_by_list: dict[int, _Job] = {}  # id(rtt list) → job, for the rare ICMP error
         self.sending = True
         self.done = asyncio.Event()
 
-    def on_readable(self, s: IcmpSocket) -> None:
-        """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse()."""
+    def on_readable(self, s: IcmpSocket) -> int:
+        """Drain (bounded) the socket; the hot path decodes an echo reply inline, errors go through parse().
+        Returns how many datagrams it read."""
         recvmsg, pending, token = s.sock.recvmsg, self.pending, self.token
         header = s.header_included
         reply_type = ECHO_REPLY[s.family]
         dgram = s.mode is IcmpMode.DGRAM
         unpack_ts, unpack_id_seq = _TS.unpack_from, _ID_SEQ.unpack_from
-        for _ in range(READS_PER_WAKEUP):
+        read = 0
+        for read in range(READS_PER_WAKEUP):  # the count read is the return value
             try:
                 data, anc, _flags, addr = recvmsg(2048, _CMSG)
             except (BlockingIOError, InterruptedError):
-                break
+                return read
             except OSError:
-                break  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
+                return read  # e.g. a queued ICMP error on a datagram socket; the probe times out instead
             if anc and anc[0][1] == SO_TIMESTAMPNS and len(anc[0][2]) >= 16:  # the kernel's receive time
                 sec, nsec = unpack_ts(anc[0][2])
                 rx_ns = sec * 1_000_000_000 + nsec
@@ -129,6 +139,7 @@ class _Session:
                 hit = pending.get((reply.source, 0 if dgram else reply.ident, reply.seq))
                 if hit is not None:  # the reply will never come; the packet stays lost
                     self.jobs_by_list[id(hit[0])].unreachable = f"ICMP type {reply.icmp_type} for packet {hit[1]}"
+        return READS_PER_WAKEUP
 
 
 class IcmpProbe:
@@ -138,9 +149,6 @@ class IcmpProbe:
         self.allow = allow
         self.rate = max_packets_per_s
         self.mode = mode
-        self.token = os.urandom(TOKEN_LEN)
-        # raw sockets see every echo reply on the host: our id tells ours apart (datagram: the kernel's)
-        self.ident = int.from_bytes(os.urandom(2), "big")
         self._seq = 0
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
@@ -183,7 +191,17 @@ class IcmpProbe:
         self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], deadline: float
     ) -> None:
         loop = asyncio.get_running_loop()
-        session = _Session(self.token, {fam: EchoBuilder(fam, self._payload(jobs, fam)) for fam in sockets})
+        # per run, so overlapping runs never take each other's replies: raw sockets see every echo reply on
+        # the host, and the id (ours; the kernel's on datagram sockets) plus the payload token tell ours apart
+        token = os.urandom(TOKEN_LEN)
+        ident = int.from_bytes(os.urandom(2), "big")
+        sizes = {(j.family, j.settings.size) for j in jobs}  # one builder per family and payload size (ping -s)
+        builders = {
+            (fam, size): EchoBuilder(fam, (token + bytes(max(0, size - TOKEN_LEN)))[:size]) for fam, size in sizes
+        }
+        session = _Session(token, ident, builders)
+        for s in sockets.values():
+            attach_id_filter(s, ident)
         for s in sockets.values():
             loop.add_reader(s.sock.fileno(), session.on_readable, s)
         last_send = await self._send_all(jobs, sockets, session, deadline)
@@ -194,10 +212,12 @@ class IcmpProbe:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(session.done.wait(), wait)
-
-    def _payload(self, jobs: list[_Job], family: socket.AddressFamily) -> bytes:
-        size = max((j.settings.size for j in jobs if j.family == family), default=56)
-        return (self.token + bytes(max(0, size - TOKEN_LEN)))[:size]
+        # Whatever is queued now arrived before we stopped waiting: read it all (bounded). Its kernel
+        # timestamp, not the moment a stalled loop got round to it, decides whether it was in time.
+        for s in sockets.values():
+            for _ in range(FINAL_DRAIN_ROUNDS):
+                if not session.pending or not session.on_readable(s):
+                    break
 
     async def _send_all(
         self, jobs: list[_Job], sockets: dict[socket.AddressFamily, IcmpSocket], session: _Session, deadline: float
@@ -217,8 +237,8 @@ class IcmpProbe:
                 j.rtt_ms,
                 j.settings.count,
                 sockets[j.family].sock.sendto,
-                0 if sockets[j.family].mode is IcmpMode.DGRAM else self.ident,
-                session.builders[j.family].build,
+                0 if sockets[j.family].mode is IcmpMode.DGRAM else session.ident,
+                session.builders[(j.family, j.settings.size)].build,
                 j.settings.spacing_ms / 1000.0,
                 int(j.settings.timeout_ms * 1e6),
                 (j.address, 0),
@@ -227,7 +247,7 @@ class IcmpProbe:
         ]
         for j in jobs:
             session.jobs_by_list[id(j.rtt_ms)] = j
-        ident = self.ident
+        ident = session.ident
         seq = self._seq
         for k in range(rounds):
             for job, rtts, count, sendto, key_ident, build, spacing, timeout_ns, sockaddr in plan:
@@ -272,9 +292,8 @@ class IcmpProbe:
         t = job.target
         if job.status is not None:
             code = RESULT_BAD_ADDRESS if job.errors and "not an IP" in job.errors[0] else RESULT_ERROR
-            fields: dict[str, float | int | str | bool] = {"result_code": code}
-            return Measurement(t, time.time(), job.status, fields, "; ".join(job.errors))
-        fields = dict(ping_fields(job.rtt_ms))
+            return Measurement(t, time.time(), job.status, unsent_fields(code), "; ".join(job.errors))
+        fields: dict[str, float | int | str | bool] = dict(ping_fields(job.rtt_ms))
         received = int(fields["packets_received"])
         fields["result_code"] = RESULT_OK if not job.errors else RESULT_ERROR
         if received:

@@ -14,7 +14,8 @@ from functools import lru_cache
 INTEGER, OCTET_STRING, NULL, OID, SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
 IP_ADDRESS, COUNTER32, GAUGE32, TIMETICKS, OPAQUE, COUNTER64 = 0x40, 0x41, 0x42, 0x43, 0x44, 0x46
 NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW = 0x80, 0x81, 0x82
-GET_REQUEST, GET_NEXT, RESPONSE, REPORT = 0xA0, 0xA1, 0xA2, 0xA8
+GET_REQUEST, GET_NEXT, RESPONSE, GET_BULK, REPORT = 0xA0, 0xA1, 0xA2, 0xA5, 0xA8
+BULK_REPETITIONS = 25  # rows per GETBULK when walking interface names: ~1 KB of ifName answers
 MAX_MESSAGE = 65_507  # one UDP datagram
 MAX_VARBINDS = 512
 MAX_OID_ARCS = 128
@@ -72,7 +73,9 @@ def enc_varbinds_null(oids: list[str]) -> bytes:
 
 
 def enc_pdu(tag: int, request_id: int, varbinds: bytes) -> bytes:
-    return tlv(tag, enc_int(request_id) + enc_int(0) + enc_int(0) + varbinds)
+    """A PDU; for GETBULK the two integers are non-repeaters (0) and max-repetitions."""
+    second, third = (0, BULK_REPETITIONS) if tag == GET_BULK else (0, 0)
+    return tlv(tag, enc_int(request_id) + enc_int(second) + enc_int(third) + varbinds)
 
 
 def v2c_get(community: bytes, request_id: int, oids: list[str], pdu_tag: int = GET_REQUEST) -> bytes:

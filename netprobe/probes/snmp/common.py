@@ -15,7 +15,14 @@ class Indication(Exception):
     """pysnmp's errorIndication (timeout, auth failure...) carried out of the request helpers."""
 
 
-def check_binds(pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: bool) -> list[tuple[str, Tagged]]:
+def check_binds(
+    pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: bool, bulk: int = 0
+) -> list[tuple[str, Tagged]]:
+    """The answer has one varbind per OID asked (GET: the same OIDs); GETBULK: 1..`bulk` varbinds."""
+    if bulk:
+        if not 1 <= len(pdu_or_binds) <= bulk:
+            raise BadReply(f"{len(pdu_or_binds)} varbinds for a GETBULK of {bulk}")
+        return pdu_or_binds
     if len(pdu_or_binds) != len(oids):
         raise BadReply(f"{len(pdu_or_binds)} varbinds for {len(oids)} requested")
     if exact:
@@ -23,3 +30,17 @@ def check_binds(pdu_or_binds: list[tuple[str, Tagged]], oids: list[str], exact: 
             if name != oid:
                 raise BadReply(f"answer for {name} where {oid} was asked")
     return pdu_or_binds
+
+
+class TooBig(Exception):
+    """error-status tooBig(1): the answer does not fit the agent's message size; ask for fewer varbinds."""
+
+
+ERROR_STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr", 6: "noAccess"}
+
+
+def raise_error_status(status: int, index: int) -> None:
+    if status == 1:
+        raise TooBig()
+    if status:
+        raise BadReply(f"agent error-status {ERROR_STATUS.get(status, status)} at varbind {index}")

@@ -32,7 +32,7 @@ from pysnmp.proto import rfc1902
 
 from netprobe.inventory.model import SnmpSettings, SnmpV3
 from netprobe.probes.snmp import ber
-from netprobe.probes.snmp.common import BadReply, Indication, Tagged, check_binds
+from netprobe.probes.snmp.common import BadReply, Indication, Tagged, check_binds, raise_error_status
 
 AUTH_PROTOCOLS = {
     "MD5": usmHMACMD5AuthProtocol,
@@ -90,8 +90,7 @@ class PysnmpAgent:
         )
         if err_ind:
             raise Indication(str(err_ind))
-        if err_status:
-            raise BadReply(f"agent error-status {err_status.prettyPrint()} at varbind {int(err_index)}")
+        raise_error_status(int(err_status), int(err_index))
         binds = [(str(name), from_pysnmp(value)) for name, value in var_binds]
         return check_binds(binds, oids, command is get_cmd)
 
@@ -100,6 +99,9 @@ class PysnmpAgent:
 
     async def next(self, oid: str) -> tuple[str, Tagged]:
         return (await self._ask([oid], next_cmd))[0]
+
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+        return [await self.next(oid)]  # the fallback path stays simple: one row per request
 
 
 async def agent(

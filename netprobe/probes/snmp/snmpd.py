@@ -44,8 +44,8 @@ class LocalSnmpd:
         self.port = self.port or free_udp_port()
         conf = self._dir / "snmpd.conf"
         conf.write_text(
-            f"agentAddress udp:127.0.0.1:{self.port}\n"
-            f"rocommunity {self.community} 127.0.0.1\n"
+            f"agentAddress udp:127.0.0.1:{self.port},udp6:[::1]:{self.port}\n"
+            f"rocommunity {self.community} 127.0.0.1\nrocommunity6 {self.community} ::1\n"
             f"createUser {self.v3_user} {self.auth_protocol} {self.auth_key} {self.priv_protocol} {self.priv_key}\n"
             f"rouser {self.v3_user} priv\n"
             "sysName np-lab-agent\n"

@@ -48,6 +48,23 @@ def hop_rows(max_hops: int, probes: int, answers: list[tuple[int, str, float, bo
     return rows
 
 
+def loss_starts_at(rows: list[dict[str, Any]], threshold_pct: float = 0.0) -> int | None:
+    """The hop from which every later hop loses more than `threshold_pct`; None when the path is clean.
+
+    The last hop alone → loss on the commune side (its line or router); an earlier hop → the loss begins
+    in the network between (the provider's, for a dedicated line). Silent hops (`*`, routers that do not
+    answer) are skipped: they prove nothing either way.
+    """
+    answering = [r for r in rows if r["address"] != "*"]
+    start: int | None = None
+    for row in answering:
+        if float(row["percent_packet_loss"]) > threshold_pct:
+            start = start if start is not None else int(row["hop"])
+        else:
+            start = None
+    return start
+
+
 class TracerouteProbe:
     kind = ProbeKind.TRACEROUTE
 
