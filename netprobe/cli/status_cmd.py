@@ -111,7 +111,7 @@ def _cells(report: StatusReport) -> list[dict[str, Any]]:
                 "commune": p.commune_name or "—",
                 "what": what,
                 "provider": p.provider or "—",
-                "since": ago(report.time, p.since),
+                "since": ago(report.time, p.since, report.first_evaluation),
                 "evidence": p.evidence,
             }
         )

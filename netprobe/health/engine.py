@@ -19,22 +19,25 @@ evaluation times ⇒ the same verdicts, whatever order the observations arrived 
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
+import operator
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netprobe.health.observation import Observation, Source, from_measurement
-from netprobe.health.reasons import Code, Reason
+from netprobe.health.observation import Observation, Source, decode_series, encode_series, from_measurement
+from netprobe.health.reasons import Code, ParamValue, Reason
 from netprobe.health.signals import (
     Baseline,
     PingStats,
     Series,
     SnmpStats,
     as_reachability,
+    explained,
     own_flaps,
     ping_stats,
     snmp_stats,
@@ -45,7 +48,7 @@ from netprobe.inventory.model import Level, Thresholds
 from netprobe.probes.base import Measurement
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 1
+STATE_VERSION = 2
 SeriesKey = tuple[str, str, str]  # (subject, role, agent)
 
 
@@ -163,7 +166,12 @@ class Metric:
     name: str
     value: float
     level: Level
-    reason: Reason
+    code: Code
+    params: dict[str, ParamValue]  # the Reason is built only when the metric is reported
+
+    @property
+    def reason(self) -> Reason:
+        return Reason.of(self.code, **self.params)
 
 
 @dataclass(frozen=True)
@@ -183,13 +191,16 @@ class View:
         return 3 if self.down else max(self.levels.values(), default=0)
 
 
+_SORT_KEY = operator.attrgetter("time", "source", "subject", "role", "agent", "ifname")  # = Observation.sort_key
+
+
 def _canonical(observations: list[Observation]) -> list[Observation]:
     """A total order: by series and time, and by content among exact duplicates (the last one wins)."""
-    ordered = sorted(observations, key=lambda o: o.sort_key)
+    ordered = sorted(observations, key=_SORT_KEY)
     i = 0
     while i < len(ordered):
         j = i + 1
-        while j < len(ordered) and ordered[j].sort_key == ordered[i].sort_key:
+        while j < len(ordered) and _SORT_KEY(ordered[j]) == _SORT_KEY(ordered[i]):
             j += 1
         if j - i > 1:
             ordered[i:j] = sorted(ordered[i:j], key=repr)
@@ -225,17 +236,28 @@ class HealthEngine:
         self.ingest(o for m in measurements for o in from_measurement(m, agent))
 
     def _apply_pending(self) -> None:
-        for o in _canonical(self._pending):
-            if o.source is Source.PING:
-                key = o.series
-                replaced = self.ping.setdefault(key, Series()).add(o)
-                if o.role != "pe":  # the PE is only there to localise faults; no baseline needed
-                    self.baselines.setdefault(key, Baseline()).add(
-                        o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None
-                    )
-            else:
-                self._snmp_series(o).add(o)
+        groups: dict[tuple[str, str, str, str, str], list[Observation]] = {}
+        for o in _canonical(self._pending):  # per series, in time order (a history replay is mostly appends)
+            groups.setdefault((o.source.value, o.subject, o.role, o.agent, o.ifname), []).append(o)
         self._pending.clear()
+        for obs in groups.values():
+            first = obs[0]
+            if first.source is not Source.PING:
+                self._snmp_series(first).extend(obs)
+                continue
+            key = first.series
+            series = self.ping.setdefault(key, Series())
+            baseline = self.baselines.setdefault(key, Baseline()) if first.role != "pe" else None  # PE: no baseline
+            if series.appendable(obs):
+                series.extend(obs)
+                if baseline is not None:
+                    for o in obs:
+                        baseline.add(o.time, o.rtt_ms)
+                continue
+            for o in obs:
+                replaced = series.add(o)
+                if baseline is not None:
+                    baseline.add(o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None)
 
     def _snmp_series(self, o: Observation) -> Series:
         if o.source is Source.SNMP_SYS:
@@ -400,10 +422,10 @@ class HealthEngine:
         machine = self.machines.setdefault(node.id, Machine())
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
-        parent_outages = self._outages(node.parent, stats) if node.parent else []
-        slack = 2 * max(node.ping_interval_s, 30.0)
+        parent_lost = self._lost_times(node.parent) if node.parent else []
+        slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
         views = [
-            self._view(node, s, snmp, machine, own_flaps(s, parent_outages, slack) if parent_outages else s.flaps)
+            self._view(node, s, snmp, machine, own_flaps(s, parent_lost, slack) if parent_lost else s.flaps)
             for agent, s in sorted(mine.items())
             if s.fresh and agent not in impaired
         ]
@@ -413,8 +435,12 @@ class HealthEngine:
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
         parent = done.get(node.parent) if node.parent else None
+        # The parent is to blame when it is dead, failing right now, or failed at some point during the
+        # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
-            parent.state in (State.DOWN, State.UNREACHABLE) or self._suspect(node.parent or "", stats, impaired)
+            parent.state in (State.DOWN, State.UNREACHABLE)
+            or self._suspect(node.parent or "", stats, impaired)
+            or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
         )
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
@@ -442,9 +468,9 @@ class HealthEngine:
         )
         return verdict
 
-    def _outages(self, node_id: str, stats: dict[SeriesKey, PingStats]) -> list[tuple[float, float]]:
-        """Every outage any vantage point saw on the node."""
-        return [o for s in self._views_of(node_id).values() for o in s.outages]
+    def _lost_times(self, node_id: str) -> list[float]:
+        """When any vantage point saw the node lose a whole burst, sorted."""
+        return sorted(t for s in self._views_of(node_id).values() for t in s.lost_times)
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
@@ -478,12 +504,13 @@ class HealthEngine:
                     "loss",
                     loss,
                     th.loss_pct,
-                    Reason.of(Code.LOSS, loss_pct=round(s.loss_pct, 1), lost=s.lost, sent=s.sent, window_s=th.window_s),
+                    Code.LOSS,
+                    dict(loss_pct=round(s.loss_pct, 1), lost=s.lost, sent=s.sent, window_s=th.window_s),
                 )
             )
         if s.rtt_ms is not None:
             metrics.append(
-                Metric("rtt", s.rtt_ms, th.rtt_ms, Reason.of(Code.RTT, rtt_ms=round(s.rtt_ms, 1), window_s=th.window_s))
+                Metric("rtt", s.rtt_ms, th.rtt_ms, Code.RTT, dict(rtt_ms=round(s.rtt_ms, 1), window_s=th.window_s))
             )
             if s.baseline_ms is not None and s.baseline_ms > 0 and s.rtt_ms - s.baseline_ms >= th.rtt_excess_min_ms:
                 ratio = s.rtt_ms / s.baseline_ms
@@ -492,8 +519,8 @@ class HealthEngine:
                         "rtt_baseline",
                         ratio,
                         th.rtt_vs_baseline,
-                        Reason.of(
-                            Code.RTT_BASELINE,
+                        Code.RTT_BASELINE,
+                        dict(
                             rtt_ms=round(s.rtt_ms, 1),
                             baseline_ms=round(s.baseline_ms, 1),
                             ratio=round(ratio, 1),
@@ -506,7 +533,8 @@ class HealthEngine:
                     "jitter",
                     s.jitter_ms,
                     th.jitter_ms,
-                    Reason.of(Code.JITTER, jitter_ms=round(s.jitter_ms, 1), window_s=th.window_s),
+                    Code.JITTER,
+                    dict(jitter_ms=round(s.jitter_ms, 1), window_s=th.window_s),
                 )
             )
         if flaps:
@@ -515,7 +543,8 @@ class HealthEngine:
                     "flaps",
                     flaps * per_hour,
                     th.flaps_per_hour,
-                    Reason.of(Code.FLAPS, flaps=flaps, window_s=th.long_window_s),
+                    Code.FLAPS,
+                    dict(flaps=flaps, window_s=th.long_window_s),
                 )
             )
         if snmp is not None:
@@ -526,7 +555,8 @@ class HealthEngine:
                         "if_flaps",
                         changes * per_hour,
                         th.flaps_per_hour,
-                        Reason.of(Code.IF_FLAPS, ifname=name, changes=changes, window_s=th.long_window_s),
+                        Code.IF_FLAPS,
+                        dict(ifname=name, changes=changes, window_s=th.long_window_s),
                     )
                 )
             if snmp.reboots:
@@ -535,7 +565,8 @@ class HealthEngine:
                         "reboots",
                         float(snmp.reboots),
                         th.reboots,
-                        Reason.of(Code.REBOOTS, reboots=snmp.reboots, window_s=th.long_window_s),
+                        Code.REBOOTS,
+                        dict(reboots=snmp.reboots, window_s=th.long_window_s),
                     )
                 )
             if snmp.if_errors:
@@ -545,11 +576,12 @@ class HealthEngine:
                         "if_errors",
                         rate,
                         th.errors_per_s,
-                        Reason.of(Code.IF_ERRORS, ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
+                        Code.IF_ERRORS,
+                        dict(ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
                     )
                 )
             for name in snmp.if_down:
-                metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Reason.of(Code.IF_DOWN, ifname=name)))
+                metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
         worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
         return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
@@ -619,9 +651,9 @@ class HealthEngine:
                 )
                 continue
             best = min(known, key=lambda v: (v.state.severity, -v.score, v.subject))
-            state = (
-                State.of_severity(max(0, best.state.severity)) if best.state is not State.UNREACHABLE else State.DOWN
-            )
+            if best.state.severity >= 3:  # every known line down, some unknown: isolated or not, we cannot say
+                best = next(v for v in lines if v.state is State.UNKNOWN)
+            state = best.state if best.state is State.UNKNOWN else State.of_severity(best.state.severity)
             machine.publish(state, now)
             out[commune] = Verdict(
                 commune,
@@ -648,7 +680,7 @@ class HealthEngine:
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
-            "observations": [o.to_json() for s in [*self.ping.values(), *snmp] for o in s.obs],
+            "series": [encode_series(s.obs) for s in [*self.ping.values(), *snmp] if s.obs],
             "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
@@ -664,14 +696,17 @@ class HealthEngine:
         if data.get("version") != STATE_VERSION:
             return engine  # an unknown format: start afresh rather than misread it
         engine.last_time = data.get("last_time")
-        for row in data.get("observations", []):
-            o = Observation.from_json(row)
-            if o.subject not in topology.nodes:
+        for encoded in data.get("series", []):
+            obs = decode_series(encoded)
+            if not obs or obs[0].subject not in topology.nodes:
                 continue
-            if o.source is Source.PING:
-                engine.ping.setdefault(o.series, Series()).add(o)
-            else:
-                engine._snmp_series(o).add(o)
+            first = obs[0]
+            series = (
+                engine.ping.setdefault(first.series, Series())
+                if first.source is Source.PING
+                else (engine._snmp_series(first))
+            )
+            series.extend(obs)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
@@ -682,20 +717,23 @@ class HealthEngine:
 
 
 def save_state(engine: HealthEngine, path: Path) -> None:
-    """Write the engine's state atomically (a crash mid-write leaves the previous state intact)."""
+    """Write the engine's state atomically (a crash mid-write leaves the previous state intact);
+    gzip-compressed when the name ends in .gz (recommended: a province's state is tens of MB as JSON)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(engine.to_json(), separators=(",", ":")), encoding="utf-8")
+    blob = json.dumps(engine.to_json(), separators=(",", ":")).encode()
+    tmp.write_bytes(gzip.compress(blob, compresslevel=1) if path.suffix == ".gz" else blob)
     os.replace(tmp, path)
 
 
 def load_state(topology: Topology, path: Path, settings: EngineSettings | None = None) -> HealthEngine:
     """The engine as saved at `path`; a fresh one when there is no state or it is unreadable (logged)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     except FileNotFoundError:
         return HealthEngine(topology, settings)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         log.warning("verdict state %s unreadable (%s): starting afresh", path, exc)
         return HealthEngine(topology, settings)
     try:

@@ -60,15 +60,18 @@ class Reason:
 Catalogue = Callable[[Reason], str]
 
 
-def duration(seconds: float) -> str:
-    """300 → '5 min', 3600 → '1 h', 90 → '90 s', 5400 → '1.5 h'."""
+EN_UNITS = {"h": "h", "min": "min", "s": "s"}
+
+
+def duration(seconds: float, units: Mapping[str, str] = EN_UNITS) -> str:
+    """300 → '5 min', 3600 → '1 h', 90 → '90 s', 5400 → '1.5 h' (unit words from `units`)."""
     s = float(seconds)
     if s >= 3600:
         h = s / 3600
-        return f"{h:.0f} h" if abs(h - round(h)) < 0.05 else f"{h:.1f} h"
+        return f"{h:.0f} {units['h']}" if abs(h - round(h)) < 0.05 else f"{h:.1f} {units['h']}"
     if s >= 120 or (s >= 60 and s % 60 == 0):
-        return f"{s / 60:.0f} min"
-    return f"{s:.0f} s"
+        return f"{s / 60:.0f} {units['min']}"
+    return f"{s:.0f} {units['s']}"
 
 
 def pct(value: float) -> str:
@@ -131,3 +134,46 @@ def render_en(reason: Reason) -> str:
 def render(reasons: Iterable[Reason], catalogue: Catalogue = render_en) -> str:
     """Reasons as one line: `loss 18% over 5 min; 4 flaps in 1 h`."""
     return "; ".join(catalogue(r) for r in reasons)
+
+
+def display_params(reason: Reason, units: Mapping[str, str] = EN_UNITS) -> dict[str, str]:
+    """The parameters as a catalogue shows them: durations ('5 min'), percentages ('18%'), milliseconds
+    ('12 ms'); `window` and `duration` are added for `window_s` and `seconds`."""
+    out: dict[str, str] = {}
+    for name, value in reason.params:
+        if isinstance(value, str):
+            out[name] = value
+        elif name.endswith("_pct"):
+            out[name] = pct(float(value))
+        elif name.endswith("_ms"):
+            out[name] = ms(float(value))
+        elif name == "ratio":
+            out[name] = f"{float(value):.1f}"
+        elif name == "errors_per_s":
+            out[name] = f"{float(value):.1f}"
+        else:
+            out[name] = f"{value:g}" if isinstance(value, float) else str(value)
+    if "window_s" in reason.p:
+        out["window"] = duration(_n(reason.p["window_s"]), units)
+    if "seconds" in reason.p:
+        out["duration"] = duration(max(0.0, _n(reason.p["seconds"])), units)
+    return out
+
+
+def translated(translate: Callable[..., str]) -> Catalogue:
+    """A catalogue over a message translator (netprobe.i18n's `Translator(lang)`: key, **params → text).
+
+    Keys are `reason.<code>` (`reason.no_data_yet` when nothing was ever measured) and `unit.h`,
+    `unit.min`, `unit.s` for durations; a key the translator does not know (it returns the key) falls back
+    to English, so a new reason never shows up blank.
+    """
+    units = {u: (w if (w := translate(f"unit.{u}")) != f"unit.{u}" else en) for u, en in EN_UNITS.items()}
+
+    def render_one(reason: Reason) -> str:
+        key = f"reason.{reason.code.value}"
+        if reason.code is Code.NO_DATA and _n(reason.p["seconds"]) < 0:
+            key = "reason.no_data_yet"
+        text = translate(key, **display_params(reason, units))
+        return render_en(reason) if text == key else text
+
+    return render_one

@@ -67,7 +67,7 @@ def evaluate_history(
     *,
     step_s: float | None = None,
     settings: EngineSettings | None = None,
-    max_evaluations: int = 120,
+    max_evaluations: int = 60,
 ) -> History:
     """Evaluate the window [now - since_s, now] on the grid; `points` should reach back warmup() further
     so the first evaluation already sees full windows (read_history does). Hysteresis starts at the

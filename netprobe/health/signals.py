@@ -46,6 +46,24 @@ class Series:
         self.lost.insert(i, o.lost_all)
         return None
 
+    def appendable(self, observations: list[Observation]) -> bool:
+        """They are strictly time-ordered and all later than what is here: a bulk append is exact."""
+        return (
+            bool(observations)
+            and (not self.times or self.times[-1] < observations[0].time)
+            and all(a.time < b.time for a, b in itertools.pairwise(observations))
+        )
+
+    def extend(self, observations: list[Observation]) -> None:
+        """Add many at once: in bulk when appendable, else one by one (replacing same-time ones)."""
+        if self.appendable(observations):
+            self.obs.extend(observations)
+            self.times.extend(o.time for o in observations)
+            self.lost.extend(o.lost_all for o in observations)
+        else:
+            for o in observations:
+                self.add(o)
+
     def trim(self, before: float) -> None:
         i = bisect.bisect_left(self.times, before)
         if i:
@@ -123,6 +141,7 @@ class PingStats:
     baseline_ms: float | None
     flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
     outages: tuple[tuple[float, float], ...] = ()  # (first lost burst, last lost burst) of each outage
+    lost_times: tuple[float, ...] = ()  # every all-lost burst in the long window (outage or not)
 
 
 def ping_stats(
@@ -144,6 +163,7 @@ def ping_stats(
     all_lost = lost_flags if lost_flags is not None else [o.lost_all for o in window]
     excluded: set[int] = set()
     outages: list[tuple[float, float]] = []
+    lost_times: list[float] = []
     down = False
     i = 0
     while True:
@@ -155,6 +175,7 @@ def ping_stats(
             j = all_lost.index(False, i)
         except ValueError:
             j = n
+        lost_times.extend(o.time for o in window[i:j])
         if j - i >= th.down_probes and sum(o.sent for o in window[i:j]) >= th.min_lost_packets:
             excluded.update(range(i, j))
             outages.append((window[i].time, window[j - 1].time))
@@ -190,17 +211,20 @@ def ping_stats(
         baseline_ms=baseline.value(now, th.baseline_s) if baseline is not None else None,
         flaps=flaps,
         outages=tuple(outages),
+        lost_times=tuple(lost_times),
     )
 
 
-def own_flaps(stats: PingStats, parent_outages: Sequence[tuple[float, float]], slack_s: float) -> int:
-    """Outages not explained by an outage of the parent (overlapping it, give or take one probe interval):
-    a router that went dark with its line did not flap on its own."""
-    return sum(
-        1
-        for start, end in stats.outages
-        if not any(start <= p_end + slack_s and p_start <= end + slack_s for p_start, p_end in parent_outages)
-    )
+def explained(start: float, end: float, parent_lost: Sequence[float], slack_s: float) -> bool:
+    """Did the parent lose a whole burst during [start, end], give or take slack_s (probe phases differ)?"""
+    i = bisect.bisect_left(parent_lost, start - slack_s)
+    return i < len(parent_lost) and parent_lost[i] <= end + slack_s
+
+
+def own_flaps(stats: PingStats, parent_lost: Sequence[float], slack_s: float) -> int:
+    """Outages not explained by the parent failing at the same time: a router that went dark with its
+    line did not flap on its own. `parent_lost`: sorted times of the parent's all-lost bursts."""
+    return sum(1 for start, end in stats.outages if not explained(start, end, parent_lost, slack_s))
 
 
 def as_reachability(obs: Sequence[Observation]) -> list[Observation]:

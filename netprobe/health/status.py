@@ -70,6 +70,7 @@ class StatusReport:
     since_s: float
     problems: list[Problem]
     counts: dict[str, int]  # lines by state
+    first_evaluation: float = 0.0  # a state that began here may have begun earlier: the window starts here
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -213,7 +214,11 @@ def status_from_points(
     """The report from raw history points (ping, snmp_sys, snmp_if): verdicts recomputed, reproducibly."""
     history: History = evaluate_history(topology, points, now, since_s, settings=settings, step_s=step_s)
     return StatusReport(
-        now, since_s, problems_of(topology, history.now, history.window, catalogue), line_counts(history.now)
+        now,
+        since_s,
+        problems_of(topology, history.now, history.window, catalogue),
+        line_counts(history.now),
+        history.window[0].time,
     )
 
 
@@ -231,6 +236,7 @@ def status_from_source(
     return status_from_points(topology, points, now, since_s, settings=settings, catalogue=catalogue)
 
 
-def ago(now: float, since: float) -> str:
-    """'14:02 (38 min)'."""
-    return f"{time.strftime('%H:%M', time.localtime(since))} ({duration(max(0.0, now - since))})"
+def ago(now: float, since: float, window_start: float | None = None) -> str:
+    """'14:02 (38 min)'; '≤ 14:02 (38 min)' when the state was already there when the window began."""
+    before = "≤ " if window_start is not None and since <= window_start else ""
+    return f"{before}{time.strftime('%H:%M', time.localtime(since))} ({duration(max(0.0, now - since))})"

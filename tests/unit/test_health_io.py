@@ -81,27 +81,30 @@ def test_state_codes_match_the_schema() -> None:
     assert [s.value for s in State] == ["OK", "DEGRADED", "UNSTABLE", "DOWN", "UNREACHABLE", "UNKNOWN"]
 
 
+SAMPLES = {
+    Code.LOSS: {"loss_pct": 18.0, "lost": 18, "sent": 100, "window_s": 300.0},
+    Code.RTT: {"rtt_ms": 123.4, "window_s": 300.0},
+    Code.RTT_BASELINE: {"rtt_ms": 35.0, "baseline_ms": 5.0, "ratio": 7.0},
+    Code.JITTER: {"jitter_ms": 4.25, "window_s": 300.0},
+    Code.FLAPS: {"flaps": 4, "window_s": 3600.0},
+    Code.DOWN: {"probes": 2, "seconds": 60},
+    Code.PE_OK: {},
+    Code.PE_DOWN: {},
+    Code.IF_DOWN: {"ifname": "Gi0/1"},
+    Code.IF_FLAPS: {"ifname": "Gi0/1", "changes": 1, "window_s": 3600.0},
+    Code.IF_ERRORS: {"ifname": "port1", "errors_per_s": 2.5, "window_s": 300.0},
+    Code.REBOOTS: {"reboots": 1, "window_s": 3600.0},
+    Code.PARENT_DOWN: {"parent": "kb-1"},
+    Code.NO_DATA: {"seconds": 600},
+    Code.AGENT_IMPAIRED: {"agent": "dc-a"},
+    Code.HOLDING: {"state": "UNSTABLE", "seconds": 120.0},
+    Code.COMMUNE_ISOLATED: {"commune": "que-vo", "lines": 3},
+    Code.AGENT_UPLINK: {"agent": "dc-a", "failed": 40, "total": 41, "others": "dc-b", "communes": 12},
+}
+
+
 def test_every_reason_code_renders_in_english() -> None:
-    samples = {
-        Code.LOSS: {"loss_pct": 18.0, "lost": 18, "sent": 100, "window_s": 300.0},
-        Code.RTT: {"rtt_ms": 123.4, "window_s": 300.0},
-        Code.RTT_BASELINE: {"rtt_ms": 35.0, "baseline_ms": 5.0, "ratio": 7.0},
-        Code.JITTER: {"jitter_ms": 4.25, "window_s": 300.0},
-        Code.FLAPS: {"flaps": 4, "window_s": 3600.0},
-        Code.DOWN: {"probes": 2, "seconds": 60},
-        Code.PE_OK: {},
-        Code.PE_DOWN: {},
-        Code.IF_DOWN: {"ifname": "Gi0/1"},
-        Code.IF_FLAPS: {"ifname": "Gi0/1", "changes": 1, "window_s": 3600.0},
-        Code.IF_ERRORS: {"ifname": "port1", "errors_per_s": 2.5, "window_s": 300.0},
-        Code.REBOOTS: {"reboots": 1, "window_s": 3600.0},
-        Code.PARENT_DOWN: {"parent": "kb-1"},
-        Code.NO_DATA: {"seconds": 600},
-        Code.AGENT_IMPAIRED: {"agent": "dc-a"},
-        Code.HOLDING: {"state": "UNSTABLE", "seconds": 120.0},
-        Code.COMMUNE_ISOLATED: {"commune": "que-vo", "lines": 3},
-        Code.AGENT_UPLINK: {"agent": "dc-a", "failed": 40, "total": 41, "others": "dc-b", "communes": 12},
-    }
+    samples = SAMPLES
     assert set(samples) == set(Code)
     texts = {code: render_en(Reason.of(code, **params)) for code, params in samples.items()}
     assert all(texts.values())
@@ -147,6 +150,9 @@ def test_state_file_round_trip_and_bad_files(tmp_path: Path, caplog: pytest.LogC
     save_state(engine, path)
     restored = load_state(topo, path)
     assert restored.to_json() == engine.to_json()
+    packed = tmp_path / "verdicts.json.gz"
+    save_state(engine, packed)
+    assert packed.read_bytes()[:2] == b"\x1f\x8b" and load_state(topo, packed).to_json() == engine.to_json()
     assert load_state(topo, tmp_path / "missing.json").to_json()["machines"] == {}
     path.write_text("{not json")
     assert load_state(topo, path).last_time is None and "unreadable" in caplog.text
@@ -197,3 +203,78 @@ def test_rich_table_shows_the_problems() -> None:
     text = console.export_text()
     assert "UNSTABLE" in text and "kb-1" in text and "loss 30% over 5 min" in text and "VNPT" in text
     assert "1 problem(s) now" in text
+
+
+def test_hysteresis_thresholds_inherit_and_override_per_line(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        """
+province: {slug: test, name: Test}
+defaults:
+  thresholds: {clear_s: 300, loss_pct: {degraded: 3}}
+agents: [{name: dc-a}]
+communes:
+  - slug: kinh-bac
+    name: Kinh Bắc
+    sites:
+      - id: ubnd
+        lines:
+          - {id: kb-fiber, provider: VNPT, ce: 198.18.0.2}
+          - {id: kb-4g, provider: Viettel, ce: 198.18.0.6, media: 4g,
+             thresholds: {rtt_ms: {degraded: 300, unstable: 600}, loss_pct: {unstable: 20}, min_state_s: 600,
+                          down_probes: 3}}
+""",
+        encoding="utf-8",
+    )
+    topo = Topology.from_inventory(load_inventory(tmp_path))
+    fiber, lte = topo.nodes["kb-fiber"].thresholds, topo.nodes["kb-4g"].thresholds
+    assert (fiber.clear_s, fiber.loss_pct.degraded, fiber.loss_pct.unstable, fiber.down_probes) == (300, 3, 10, 2)
+    assert (lte.clear_s, lte.loss_pct.degraded, lte.loss_pct.unstable, lte.min_state_s) == (300, 3, 20, 600)
+    assert (lte.rtt_ms.degraded, lte.down_probes, lte.errors_per_s.degraded) == (300, 3, 1)
+
+
+def test_reasons_render_through_a_translated_catalogue() -> None:
+    from netprobe.health.reasons import display_params, translated
+
+    vi = {
+        "reason.loss": "mất {loss_pct} gói tin trong {window}",
+        "reason.flaps": "chập chờn {flaps} lần trong {window}",
+        "reason.no_data_yet": "chưa có số liệu đo",
+        "unit.h": "giờ",
+        "unit.min": "phút",
+    }
+
+    def translate(key: str, **params: object) -> str:  # what netprobe.i18n.Translator does
+        return vi[key].format(**params) if key in vi else key
+
+    catalogue = translated(translate)
+    loss = Reason.of(Code.LOSS, loss_pct=18.0, lost=18, sent=100, window_s=300.0)
+    flaps = Reason.of(Code.FLAPS, flaps=4, window_s=3600.0)
+    assert render([loss, flaps], catalogue) == "mất 18% gói tin trong 5 phút; chập chờn 4 lần trong 1 giờ"
+    assert catalogue(Reason.of(Code.NO_DATA, seconds=-1)) == "chưa có số liệu đo"
+    assert catalogue(Reason.of(Code.REBOOTS, reboots=2, window_s=3600.0)) == "2 reboots in 1 h"  # English fallback
+    assert display_params(Reason.of(Code.RTT_BASELINE, rtt_ms=35.0, baseline_ms=5.0, ratio=7.0)) == {
+        "rtt_ms": "35 ms", "baseline_ms": "5.0 ms", "ratio": "7.0",
+    }  # fmt: skip
+
+
+def test_the_proposed_vietnamese_entries_render_every_reason() -> None:
+    import re
+
+    import yaml
+
+    from netprobe.health.reasons import translated
+
+    doc = (EXAMPLE.parents[1] / "docs" / "verdicts.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(unit\.h:.*?)```", doc, re.S)
+    assert block is not None
+    vi = yaml.safe_load(block.group(1))
+
+    def translate(key: str, **params: object) -> str:
+        return str(vi[key]).format(**params) if key in vi else key
+
+    catalogue = translated(translate)
+    english = {code: render_en(Reason.of(code, **params)) for code, params in SAMPLES.items()}
+    for code, params in SAMPLES.items():
+        text = catalogue(Reason.of(code, **params))
+        assert text and text != english[code], code  # every code has a Vietnamese text that formats
+    assert catalogue(Reason.of(Code.LOSS, **SAMPLES[Code.LOSS])) == "mất 18% gói tin trong 5 phút"

@@ -143,3 +143,49 @@ def test_restart_from_json_state_continues_exactly(seed: int, split: int) -> Non
     restored = HealthEngine.from_json(_topo(), saved)
     after = list(replay(restored, [o for o in obs if o.time > cut], cut + INTERVAL, end, INTERVAL))
     assert verdict_trace(before + after) == whole
+
+
+CHAIN = {"kb-rt1": ("kinh-bac", "kb-1"), "kb-fw1": ("kinh-bac", "kb-rt1"), "kb-sw1": ("kinh-bac", "kb-fw1")}
+
+
+def _chain_obs(phases: list[float], dead_from: float, dead_for: float, dead: set[str], agents: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    obs: list[Observation] = []
+    keys = [("kb-1", "ce"), ("kb-1", "pe"), ("kb-2", "ce"), *((d, "device") for d in CHAIN)]
+    for a_i, agent in enumerate(agents):
+        for k_i, (subject, role) in enumerate(keys):
+            gone = (subject in dead or agent in dead) and role != "pe"
+            obs += pings(
+                subject, role, agent, T0, T0 + 2400, phase_s=phases[(a_i * len(keys) + k_i) % len(phases)],
+                lost=lambda t, g=gone: 10 if g and dead_from <= t < dead_from + dead_for else 0,
+            )  # fmt: skip
+    return obs
+
+
+@SLOW
+@given(
+    phases=st.lists(st.floats(min_value=0, max_value=29.9), min_size=14, max_size=14),
+    dead_from=st.floats(min_value=T0 + 600, max_value=T0 + 1200),
+    dead_for=st.floats(min_value=60, max_value=900),
+)
+def test_gear_behind_a_dying_line_is_never_down_whatever_the_probe_phases(
+    phases: list[float], dead_from: float, dead_for: float
+) -> None:
+    topo = topology({"kinh-bac": ["kb-1", "kb-2"]}, CHAIN)
+    obs = _chain_obs(phases, dead_from, dead_for, {"kb-1", *CHAIN}, ("dc-a", "dc-b"))
+    for e in replay(HealthEngine(topo), obs, T0, T0 + 2400, INTERVAL):
+        for device in CHAIN:
+            assert e.nodes[device].state is not State.DOWN, (e.time - dead_from, device, e.nodes[device])
+
+
+@SLOW
+@given(
+    phases=st.lists(st.floats(min_value=0, max_value=29.9), min_size=14, max_size=14),
+    dead_from=st.floats(min_value=T0 + 600, max_value=T0 + 1200),
+)
+def test_one_agents_uplink_failure_never_blames_a_line(phases: list[float], dead_from: float) -> None:
+    topo = topology({"kinh-bac": ["kb-1", "kb-2"]}, CHAIN)
+    obs = _chain_obs(phases, dead_from, 3600, {"dc-a"}, ("dc-a", "dc-b"))
+    evals = list(replay(HealthEngine(topo), obs, T0, T0 + 2400, INTERVAL))
+    for e in evals[2:]:
+        assert all(v.state is State.OK for v in e.nodes.values()), (e.time - dead_from, e.nodes)
+    assert evals[-1].agents["dc-a"].state is State.DOWN and evals[-1].agents["dc-b"].state is State.OK

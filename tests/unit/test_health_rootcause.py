@@ -170,3 +170,11 @@ def test_parents_come_first_whatever_the_ids() -> None:
         "b-line": Node("b-line", "line", "c"),
     }
     assert Topology("p", nodes).order == ("b-line", "z-line", "m-router", "a-switch")
+
+
+def test_a_commune_with_its_known_lines_down_and_others_unmeasured_is_unknown_not_isolated() -> None:
+    topo = topology({"kinh-bac": ["kb-1", "kb-2"]}, agents=("dc-a",))
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 900, lost=lambda t: 10 if t >= T0 + 600 else 0)
+    last = list(replay(HealthEngine(topo), obs, T0, T0 + 900, 30.0))[-1]
+    assert last.nodes["kb-1"].state is State.DOWN and last.nodes["kb-2"].state is State.UNKNOWN
+    assert last.communes["kinh-bac"].state is State.UNKNOWN

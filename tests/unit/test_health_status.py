@@ -146,6 +146,8 @@ def test_plain_rendering(report: StatusReport) -> None:
     assert lines[0].split()[:5] == ["STATE", "COMMUNE", "WHAT", "PROVIDER", "SINCE"]
     assert lines[1].startswith("DOWN") and "que-vo isolated" in lines[1]
     assert "RECOVERED" in lines[4] and "luc-nam-vnpt-1" in lines[4]
+    assert "tien-du-viettel-2" in lines[3] and "≤ " in lines[3]  # lossy since before the window began
+    assert "≤ " not in lines[2]  # kinh-bac's line died within the window
     assert lines[-1].startswith("3 problem(s) now, 1 recovered")
 
 
