@@ -12,6 +12,7 @@ from netprobe import __version__
 from netprobe.cli.context import App
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
+from netprobe.cli.lab_cmd import lab
 from netprobe.cli.probe_cmd import probe
 from netprobe.cli.run_cmd import run
 from netprobe.cli.status_cmd import status
@@ -44,10 +45,11 @@ def cli(ctx: click.Context, inventory_arg: str | None, config_path: str | None, 
 
 cli.add_command(inventory)
 cli.add_command(demo)
-cli.add_command(run)
+cli.add_command(lab)
+cli.add_command(probe)
 cli.add_command(outbox)
 cli.add_command(status)
-cli.add_command(probe)
+cli.add_command(run)
 
 
 def entry(argv: list[str] | None = None) -> None:

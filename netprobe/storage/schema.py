@@ -109,6 +109,8 @@ SCHEMA: dict[str, MeasurementSchema] = {
                 "rtt_ms": float,
                 "jitter_ms": float,
                 "flaps": int,
+                "lat": float,  # the commune's inventory coordinates, for Grafana's geomap (no join in InfluxQL)
+                "lon": float,
             },
             "The verdict for one line or device.",
             frozenset({"state", "state_code", "score"}),
