@@ -15,7 +15,6 @@ from typing import Any
 
 from netprobe.engine.agent import Plan
 from netprobe.health.engine import HealthEngine
-from netprobe.health.observation import from_measurement
 from netprobe.health.points import to_points
 from netprobe.health.topology import Topology
 from netprobe.inventory.loader import Inventory
@@ -43,7 +42,7 @@ class VerdictObserver:
         self._last: float | None = None  # last evaluation; kept in the state so `run --once` from cron judges too
 
     def observe(self, measurements: list[Measurement]) -> list[Point]:
-        self.engine.ingest(o for m in measurements for o in from_measurement(m, self.agent))
+        self.engine.ingest_measurements(measurements, self.agent)
         now = self.clock()
         if self._last is None:
             self._last = now  # the first verdicts after one interval of observations, not on the first batch
