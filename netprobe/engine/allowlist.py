@@ -48,7 +48,7 @@ class AllowList:
         environ = os.environ if env is None else env
         base = parse_networks(configured if configured is not None else LOOPBACK, "config allowed_networks")
         extra = parse_networks(environ.get(ENV_VAR, "").split(","), ENV_VAR)
-        return cls(base + extra)
+        return cls(tuple(dict.fromkeys(base + extra)))  # keep order, drop repeats
 
     def allows(self, address: str | IPAddress) -> bool:
         try:

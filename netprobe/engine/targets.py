@@ -130,16 +130,20 @@ def build_targets(
 
 
 def refused_targets(targets: Iterable[Target], allow: AllowList) -> list[str]:
-    """One message per target outside the allow-list (with its inventory location)."""
-    return [allow.refusal(t.address, f"{t.where}: {t.key}") for t in targets if not allow.allows(t.address)]
+    """One line per target outside the allow-list: `file:line:col: key: address`."""
+    return [f"{t.where}: {t.key}: {t.address}" for t in targets if not allow.allows(t.address)]
 
 
 def enforce_allow_list(targets: list[Target], allow: AllowList) -> list[Target]:
     """Refuse the whole run if any target is outside: a typo must not probe a stranger."""
     refused = refused_targets(targets, allow)
     if refused:
-        more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
-        raise TargetRefused("\n".join(refused[:5]) + more)
+        shown = refused[:5] + ([f"(and {len(refused) - 5} more)"] if len(refused) > 5 else [])
+        raise TargetRefused(
+            f"{len(refused)} target{'s' if len(refused) != 1 else ''} outside the allow-list ({allow.describe()}) "
+            "will not be probed; add their networks to allowed_networks in the config, or to NETPROBE_ALLOWED_NETS, "
+            "if they are yours to probe:\n  " + "\n  ".join(shown)
+        )
     return targets
 
 

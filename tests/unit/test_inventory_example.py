@@ -44,8 +44,11 @@ def test_example_is_refused_under_test_allow_list() -> None:
     allow = AllowList.build(None)  # loopback + NETPROBE_ALLOWED_NETS (set by conftest to loopback + lab)
     with pytest.raises(TargetRefused) as exc:
         enforce_allow_list(targets, allow)
-    first = str(exc.value).splitlines()[0]
-    assert "is outside the allow-list" in first and "communes/" in first and "will not be probed" in first
+    lines = str(exc.value).splitlines()
+    assert lines[0].startswith("203 targets outside the allow-list (127.0.0.0/8, ::1/128, 198.18.0.0/15)")
+    assert "will not be probed" in lines[0] and "NETPROBE_ALLOWED_NETS" in lines[0]
+    assert lines[1].strip().startswith(str(EXAMPLE)) and ": ping/line/" in lines[1]  # file:line:col: key: address
+    assert lines[-1].strip() == "(and 198 more)"
 
 
 @pytest.mark.parametrize(
