@@ -142,13 +142,25 @@ def run_demo(lab_id: str, seconds: float, lang: str, keep: bool) -> None:
             show_results(inventory, lab, states, seconds, lang)
         finally:
             if keep and up_ok and sys.exc_info()[0] is None:
-                say(f"lab {lab_id!r} left up (--keep): `netprobe lab status --id {lab_id}`; "
-                    f"take it down with `netprobe lab down --id {lab_id}`")  # fmt: skip
+                kept(lab_id)
             else:
                 say(f"taking the lab {lab_id!r} down …")
-                result = build.down(lab_id)
+                with _signals_ignored():  # a second Ctrl-C must not leave half a lab behind
+                    result = build.down(lab_id)
                 say(f"lab down: {result['namespaces']} namespaces removed, {result['processes']} processes stopped")
     say(f"demo done in {time.monotonic() - t0:.0f} s")
+
+
+def kept(lab_id: str) -> None:
+    from netprobe.lab import build
+
+    inventory = build.paths(lab_id).inventory
+    say(
+        f"lab {lab_id!r} left up (--keep); its faults go on for the scenario's lifetime.\n"
+        f"  see it:          netprobe lab status --id {lab_id}\n"
+        f"  check a commune: NETPROBE_ALLOWED_NETS=198.18.0.0/15 netprobe -i {inventory} check vu-ninh\n"
+        f"  take it down:    netprobe lab down --id {lab_id}"
+    )
 
 
 def describe_faults(lab: Mapping[str, Any]) -> list[str]:
@@ -390,6 +402,19 @@ def show_results(
 # ---------------------------------------------------------------------------------------------------
 # Signals: SIGTERM/SIGHUP end the demo like Ctrl-C, so the lab is always taken down
 # ---------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    def still(signum: int, frame: FrameType | None) -> None:
+        say("still taking the lab down (it removes every namespace and process it made) …")
+
+    previous = {s: signal.signal(s, still) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
     def stop(signum: int, frame: FrameType | None) -> None:
