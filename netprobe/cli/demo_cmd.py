@@ -400,7 +400,7 @@ def show_results(
 
 
 # ---------------------------------------------------------------------------------------------------
-# Signals: SIGTERM/SIGHUP end the demo like Ctrl-C, so the lab is always taken down
+# Signals: SIGTERM/SIGHUP end the demo like Ctrl-C (KeyboardInterrupt), so the lab is always taken down
 # ---------------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _signals_ignored() -> Iterator[None]:
@@ -420,7 +420,9 @@ def _signals_raise() -> Iterator[None]:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # not the ones ignored on purpose (nohup, a background job without job control)
+    wanted = [s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    previous = {s: signal.signal(s, stop) for s in wanted}
     try:
         yield
     finally:
