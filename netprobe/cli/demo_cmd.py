@@ -355,6 +355,51 @@ def pick_communes(inventory: Any, truth: Sequence[Mapping[str, Any]]) -> tuple[s
     return faulty, healthy
 
 
+def truth_vs_status(
+    truth: Mapping[str, Any], problems: Sequence[Any], now: float, commune_of: Mapping[str, str]
+) -> list[str]:
+    """One line per imposed fault: which problems of `status` name it (or that none does, or not yet).
+
+    `commune_of` maps line ids to commune slugs: a cut single line is named as its isolated commune.
+    """
+    up_at = float(truth.get("up_at") or now)
+    rows: list[tuple[str, str]] = []
+    explained: set[str] = set()
+    for f in (f for f in truth.get("faults", []) if isinstance(f, dict)):
+        params = {k: v for k, v in f.get("params", {}).items() if v}
+        what = f"{f['fault']} on {f['target']}"
+        if params:
+            what += (
+                " (" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) + ")"
+            )
+        start = f.get("start")
+        if start is None or float(start) > now:
+            planned = float(f.get("planned_start") or up_at)
+            rows.append((what, f"not yet: starts at +{planned - up_at:.0f} s, after the probing"))
+            continue
+        lines = f.get("lines", [])
+        subjects = {f["target"], *lines, *f.get("devices", [])}
+        communes = {f["target"], *(commune_of.get(line, "") for line in lines)}
+        named = [p for p in problems if p.subject in subjects or (p.kind == "commune" and p.commune in communes)]
+        behind = [p for p in problems if p.kind == "device" and p.line in lines and p not in named]
+        explained |= {p.subject for p in named + behind}
+        if named:
+            found = "named: " + ", ".join(f"{p.subject} {'RECOVERED' if p.recovered else p.state.value}" for p in named)
+            found += f" (+ {len(behind)} device(s) behind it)" if behind else ""
+        else:
+            found = f"not named (imposed at +{float(start) - up_at:.0f} s)"
+        rows.append((what, found))
+    width = max((len(w) for w, _ in rows), default=0)
+    out = [f"  {w.ljust(width)}  {found}" for w, found in rows]
+    extra = [p for p in problems if p.kind != "agent" and p.subject not in explained]
+    agents = [p for p in problems if p.kind == "agent"]
+    if extra:
+        out.append("  named with no fault imposed on it: " + ", ".join(f"{p.subject} {p.state.value}" for p in extra))
+    if agents:
+        out.append("  vantage points judged: " + ", ".join(f"{p.subject} {p.state.value}" for p in agents))
+    return out or ["  (no ground truth recorded)"]
+
+
 def show_results(
     inventory_path: Path, lab: Mapping[str, Any], states: Mapping[str, Path], seconds: float, lang: str
 ) -> None:
@@ -383,6 +428,9 @@ def show_results(
             render_rich(report, console)
         else:
             click.echo(render_plain(report))
+        click.echo("\n== the lab's ground truth: what it imposed, and what status named ==")
+        commune_of = {line.id: c.slug for c in inv.communes for site in c.sites for line in site.lines}
+        click.echo("\n".join(truth_vs_status(load_truth(lab), report.problems, time.time(), commune_of)))
         for slug in (faulty, healthy):
             say(f"checking {slug} now from every data centre (ping, TCP, SNMP, traceroute of a failing line) …")
             result = check_commune(

@@ -52,8 +52,10 @@ def test_demo_shows_the_labs_faults_and_leaves_nothing_behind() -> None:
         assert "Traceback" not in p.stdout + p.stderr
         assert "bringing up the lab" in p.stderr and "probing for 1 min" in p.stderr and "lab down" in p.stderr
         status, _, checks = p.stdout.partition("== netprobe check")
+        status, _, truth = status.partition("== the lab's ground truth")
         faulty_check, _, healthy_check = checks.partition("== netprobe check")
         status, faulty_check, healthy_check = (" ".join(s.split()) for s in (status, faulty_check, healthy_check))
+        truth_rows = {row.split()[2]: row for row in truth.splitlines()[1:] if row.startswith("  ") and " on " in row}
 
         scenario, _ = load_scenario("demo")
         line_faults = {f.target: f.fault for f in scenario.faults if f.fault in ("loss", "congestion", "latency")}
@@ -63,6 +65,8 @@ def test_demo_shows_the_labs_faults_and_leaves_nothing_behind() -> None:
             assert f" {line} " in status, f"status does not name {line} ({fault}):\n{status}"
         for commune in commune_faults:  # a cut or flapping single line isolates its commune: named as such
             assert f"commune {commune} isolated" in status, f"status does not name {commune}:\n{status}"
+        for target in [*line_faults, *(f.target for f in scenario.faults if f.fault in ("down", "flap"))]:
+            assert "named: " in truth_rows[target], truth  # the ground-truth table agrees
         assert "kinh-bac-l1" not in status and "kinh-bac-l2" not in status  # the healthy commune's lines
 
         # the check of the lossy commune names the line, the hop and whom to call; the healthy one is OK

@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from netprobe.cli import demo_cmd
 from netprobe.cli.main import cli, entry
+from netprobe.health.status import Problem
+from netprobe.health.verdict import State
 from netprobe.inventory.loader import load_inventory
 from netprobe.lab.conductor import affected, target_kind
 from netprobe.lab.inventory_out import write_inventory
@@ -49,3 +51,42 @@ def test_picks_a_lossy_commune_and_a_healthy_one(tmp_path: Path) -> None:
     assert demo_cmd.pick_communes(inv, no_loss) == ("hap-linh", "kinh-bac")  # else the dead commune
     with pytest.raises(demo_cmd.DemoError):
         demo_cmd.pick_communes(inv, [t for t in no_loss if t["fault"] != "down"])
+
+
+def problem(kind: str, subject: str, commune: str, line: str = "", state: State = State.UNSTABLE) -> Problem:
+    return Problem(kind, subject, commune, commune, line, "VNPT", state, 0.0, 50.0, "evidence")
+
+
+def test_truth_vs_status_says_what_was_named_missed_and_extra() -> None:
+    now = 1000.0
+    truth = {
+        "up_at": 900.0,
+        "faults": [
+            {"target": "a-l1", "fault": "loss", "params": {"loss_pct": 20.0}, "lines": ["a-l1"], "devices": [],
+             "start": 900.0},
+            {"target": "f-l1", "fault": "flap", "params": {"period_s": 20.0}, "lines": ["f-l1"], "devices": [],
+             "start": 900.0},
+            {"target": "b", "fault": "down", "params": {}, "lines": ["b-l1"], "devices": [], "start": 900.0},
+            {"target": "c-rt", "fault": "snmp_dead", "params": {}, "lines": [], "devices": ["c-rt"], "start": 910.0},
+            {"target": "d-rt", "fault": "reboot", "params": {}, "lines": [], "devices": ["d-rt"], "start": None,
+             "planned_start": 1260.0},
+        ],
+    }  # fmt: skip
+    problems = [
+        problem("line", "a-l1", "a", "a-l1"),
+        problem("device", "a-sw", "a", "a-l1"),  # behind the lossy line: explained by it
+        problem("commune", "b", "b", state=State.DOWN),
+        problem("commune", "f", "f", state=State.DOWN),  # a flapping single line isolates its commune
+        problem("device", "d-rt", "d", "d-l1"),  # its reboot is still to come: not explained by it
+        problem("device", "e-sw", "e", "e-l1"),  # nothing imposed there
+        problem("agent", "dc1", ""),
+    ]
+    out = demo_cmd.truth_vs_status(truth, problems, now, {"a-l1": "a", "b-l1": "b", "f-l1": "f"})
+    text = "\n".join(out)
+    assert "loss on a-l1 (loss_pct=20)" in text and "named: a-l1 UNSTABLE (+ 1 device(s) behind it)" in text
+    assert "named: b DOWN" in text
+    assert "snmp_dead on c-rt" in text and "not named (imposed at +10 s)" in text
+    assert "reboot on d-rt" in text and "not yet: starts at +360 s, after the probing" in text
+    assert "flap on f-l1 (period_s=20)" in text and "named: f DOWN" in text
+    assert out[-2] == "  named with no fault imposed on it: d-rt UNSTABLE, e-sw UNSTABLE"
+    assert out[-1] == "  vantage points judged: dc1 UNSTABLE"
