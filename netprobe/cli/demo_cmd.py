@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -288,7 +288,7 @@ def fmt_duration(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:.0f} s"
 
 
-def stored_points(states: Iterator[Path] | Any) -> int:
+def stored_points(states: Iterable[Path]) -> int:
     import sqlite3
 
     total = 0
