@@ -236,10 +236,7 @@ DETAIL_VIEWS: dict[str, dict[str, str | list[str]]] = {"commune-detail": {"commu
 
 @pytest.mark.parametrize("query", PANEL_QUERIES, ids=lambda q: q.label)
 def test_every_dashboard_query_runs_and_returns_lab_data(query: Query, lab_run: LabRun) -> None:
-    if query.title.startswith("Reboots"):
-        chosen = {"commune": "tam-son"}
-    else:
-        chosen = DETAIL_VIEWS.get(query.origin, {})
+    chosen = {"commune": "tam-son"} if query.title.startswith("Reboots") else DETAIL_VIEWS.get(query.origin, {})
     # During the cut every panel has something to show (after it, "Isolated communes" is rightly empty).
     assert run(query, lab_run, chosen, end_s=mid_cut(lab_run)), f"{query.label} returned nothing"  # raises on error
 
@@ -314,7 +311,9 @@ def test_reboot_annotation_marks_the_rebooted_switch(lab_run: LabRun) -> None:
     _start, back = lab_run.fault("reboot", REBOOTED)
     marks = rows(run(panel_query("commune-detail", "Reboots", ""), lab_run, {"commune": "tam-son"}))
     assert [m["device"] for m in marks] == [REBOOTED]
-    assert 0 <= marks[0]["time"] / 1000 - back <= SNMP_S + 3  # the first poll after it came back
+    # the first poll after it came back (the truth's `end` is written once routes are restored, which can be
+    # a fraction of a second after the agent already answers)
+    assert -1 <= marks[0]["time"] / 1000 - back <= SNMP_S + 3
     assert marks[0]["uptime_s"] <= SNMP_S + 3
     uptime = {
         s.tags["device"] for s in run(panel_query("commune-detail", "Device uptime"), lab_run, {"commune": "tam-son"})
