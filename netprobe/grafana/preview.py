@@ -221,7 +221,20 @@ def draw_table(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]])
 
 def draw_geomap(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]]) -> None:
     table = [row for _q, series in results for s in series for row in s.rows()]
-    for row in table:
+    placed = [row for row in table if row["latitude"] is not None and row["longitude"] is not None]
+    if len(placed) < len(table):  # Grafana leaves a commune without coordinates off the map: say so
+        missing = ", ".join(sorted(str(row["commune"]) for row in table if row not in placed))
+        ax.text(
+            0.5,
+            0.5,
+            f"no coordinates in link_health for: {missing}",
+            transform=ax.transAxes,
+            ha="center",
+            fontsize=8,
+            color="#B00020",
+            wrap=True,
+        )
+    for row in placed:
         colour = STATE_COLOUR.get(int(str(row["worst"])), "#888")
         ax.scatter(
             [row["longitude"]],
