@@ -73,6 +73,7 @@ class LabRun:
     start_s: float  # the agent started
     end_s: float  # the agent stopped
     timings: dict[str, float] = field(default_factory=dict)
+    flushed: int = 0  # points the outbox flush sent to the influxd
 
     def fault(self, kind: str, target: str) -> tuple[float, float]:
         """(start, end) unix seconds of the one `kind` fault on `target`, as the conductor recorded them."""
@@ -175,7 +176,8 @@ def fill_from_lab(client: InfluxClient, workdir: Path, lab_id: str | None = None
         if "outbox empty" not in out:
             raise LabRunError(f"outbox flush: {out}")
         timings["outbox flush"] = time.monotonic() - t2
+        flushed = int(out.split()[1].replace(",", ""))  # "flushed 5,123 points to …"
         truth = json.loads(Path(status["truth"]).read_text(encoding="utf-8"))
-        return LabRun(truth, inv, start_s, end_s, timings)
+        return LabRun(truth, inv, start_s, end_s, timings, flushed)
     finally:
         _netprobe("lab", "down", "--id", lab_id)

@@ -359,7 +359,7 @@ def render_dashboard(
     return fig
 
 
-LAB_CHOSEN: dict[str, dict[str, str | list[str]]] = {"commune-detail": {"commune": "kinh-bac"}}
+LAB_CHOSEN: dict[str, dict[str, str | list[str]]] = {"commune-detail": {"commune": "kinh-bac", "line": "kinh-bac-l1"}}
 
 
 def render_all(out: Path, inventory: Path, *, lab: bool = False) -> list[Path]:

@@ -230,5 +230,6 @@ def test_outage_list_has_the_cut(lab_run: Filled) -> None:
 def test_agent_health_shows_the_lab_agent(lab_run: Filled) -> None:
     series = run(panel_query("agent-health", "Agent reporting"), lab_run)
     assert {s.tags["agent"]: s.values[-1][1] > 0 for s in series} == {"dc1": True}  # reporting, not silent
+    print(f"lab run: {lab_run.run.timings}, {lab_run.run.flushed} points flushed")  # shown with pytest -s
     depth = run(panel_query("agent-health", "Outbox depth"), lab_run)
     assert max(v[1] or 0 for s in depth for v in s.values) > 0  # nothing reached the database during the run
