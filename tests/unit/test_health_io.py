@@ -278,3 +278,20 @@ def test_the_proposed_vietnamese_entries_render_every_reason() -> None:
         text = catalogue(Reason.of(code, **params))
         assert text and text != english[code], code  # every code has a Vietnamese text that formats
     assert catalogue(Reason.of(Code.LOSS, **SAMPLES[Code.LOSS])) == "mất 18% gói tin trong 5 phút"
+
+
+def test_link_health_points_carry_the_communes_coordinates() -> None:
+    inv = load_inventory(EXAMPLE)
+    topo = Topology.from_inventory(inv)
+    located = {c.slug: (c.coordinates.lat, c.coordinates.lon) for c in inv.communes if c.coordinates}
+    assert located, "the example inventory has coordinates"
+    evaluation = HealthEngine(topo).evaluate(T0)
+    points = to_points(evaluation, topo, agent="dc-bac-ninh")
+    for p in points:
+        commune = p.tags.get("commune")
+        if commune in located:
+            assert (p.fields["lat"], p.fields["lon"]) == located[commune], p
+            assert check_point(p.measurement, p.tags, dict(p.fields)) == []
+        else:
+            assert "lat" not in p.fields and "lon" not in p.fields
+    assert {p.tags["kind"] for p in points if "lat" in p.fields} == {"line", "device", "commune"}
