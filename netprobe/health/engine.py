@@ -41,6 +41,7 @@ from netprobe.health.signals import (
     own_flaps,
     ping_stats,
     snmp_stats,
+    without_parent_losses,
 )
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
@@ -425,7 +426,11 @@ class HealthEngine:
         parent_lost = self._lost_times(node.parent) if node.parent else []
         slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
         views = [
-            self._view(node, s, snmp, machine, own_flaps(s, parent_lost, slack) if parent_lost else s.flaps)
+            self._view(
+                node, without_parent_losses(s, parent_lost, slack), snmp, machine, own_flaps(s, parent_lost, slack)
+            )
+            if parent_lost
+            else self._view(node, s, snmp, machine, s.flaps)
             for agent, s in sorted(mine.items())
             if s.fresh and agent not in impaired
         ]

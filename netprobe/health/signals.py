@@ -8,7 +8,7 @@ import bisect
 import itertools
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netprobe.health.observation import Observation, Source
@@ -142,6 +142,7 @@ class PingStats:
     flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
     outages: tuple[tuple[float, float], ...] = ()  # (first lost burst, last lost burst) of each outage
     lost_times: tuple[float, ...] = ()  # every all-lost burst in the long window (outage or not)
+    lone_lost: tuple[tuple[float, int], ...] = ()  # (time, sent) of all-lost bursts counted in loss_pct
 
 
 def ping_stats(
@@ -189,6 +190,7 @@ def ping_stats(
     while k > 0 and window[k - 1].time > short_start:
         k -= 1
     short = [window[x] for x in range(k, n) if x not in excluded]
+    lone_lost = tuple((window[x].time, window[x].sent) for x in range(k, n) if x not in excluded and all_lost[x])
     sent = sum(o.sent for o in short)
     lost = sent - sum(o.received for o in short)
     rtts = [o.rtt_ms for o in short if o.rtt_ms is not None]
@@ -212,7 +214,18 @@ def ping_stats(
         flaps=flaps,
         outages=tuple(outages),
         lost_times=tuple(lost_times),
+        lone_lost=lone_lost,
     )
+
+
+def without_parent_losses(stats: PingStats, parent_lost: Sequence[float], slack_s: float) -> PingStats:
+    """The stats with the all-lost bursts the parent explains left out of the loss figure: gear behind a
+    line that went dark for one burst lost nothing of its own (the same rule as `own_flaps` for outages)."""
+    explained_sent = sum(sent for t, sent in stats.lone_lost if explained(t, t, parent_lost, slack_s))
+    if not explained_sent:
+        return stats
+    sent, lost = stats.sent - explained_sent, stats.lost - explained_sent
+    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=())
 
 
 def explained(start: float, end: float, parent_lost: Sequence[float], slack_s: float) -> bool:
