@@ -127,9 +127,9 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
         if f.get("target_kind") == "dc":
             agent = str(f["target"])
             # the agent's own views are not evidence about the communes while its uplink is broken
-            for node in topology.nodes.values():
-                grace = _grace_after(node, kind)
-                out.append(Window(node.id, agent, start, end + grace, end, FLAGGED, False, True, fid, what))
+            for each in topology.nodes.values():
+                grace = _grace_after(each, kind)
+                out.append(Window(each.id, agent, start, end + grace, end, FLAGGED, False, True, fid, what))
             out.append(Window(agent, ANY, start, end + 120.0, end, frozenset({"DOWN", "UNSTABLE"}),
                               kind in OUTAGE_FAULTS, kind not in OUTAGE_FAULTS, fid, what))  # fmt: skip
             continue
@@ -153,10 +153,10 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
         if kind == "reboot":
             target = str(f["target"])
             for dev_id in f.get("devices", []):
-                dev = topology.nodes.get(dev_id)
-                if dev is None:
+                gear = topology.nodes.get(dev_id)
+                if gear is None:
                     continue
-                grace = _grace_after(dev, "reboot")
+                grace = _grace_after(gear, "reboot")
                 if dev_id == target:
                     out.append(Window(dev_id, ANY, start, end + grace, end + grace, HEALTH_FLAGS, True, False,
                                       fid, what, reboot=True))  # fmt: skip
