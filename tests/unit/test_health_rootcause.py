@@ -178,3 +178,19 @@ def test_a_commune_with_its_known_lines_down_and_others_unmeasured_is_unknown_no
     last = list(replay(HealthEngine(topo), obs, T0, T0 + 900, 30.0))[-1]
     assert last.nodes["kb-1"].state is State.DOWN and last.nodes["kb-2"].state is State.UNKNOWN
     assert last.communes["kinh-bac"].state is State.UNKNOWN
+
+
+def test_gear_behind_a_line_that_loses_single_bursts_is_not_lossy_itself() -> None:
+    """A flapping line (down 20 s, up 20 s, probed every 30 s) loses lone bursts that are not outages; the
+    gear behind loses the same bursts (the line's loss, not its own): the line is flagged, the gear not."""
+    behind_kb1 = {"kb-1", "kb-rt1", "kb-fw1", "kb-sw1"}
+
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return subject in behind_kb1 and t >= FAIL_AT and (t - FAIL_AT) % 120 < 30  # one lone burst in 4
+
+    _, evals = run(dead)
+    late = evals[(int(FAIL_AT - T0) + 600) // 30 :]
+    assert all(e.nodes["kb-1"].state is State.UNSTABLE for e in late), [e.nodes["kb-1"].state for e in late]
+    for e in late:
+        for device in ("kb-rt1", "kb-fw1", "kb-sw1"):
+            assert e.nodes[device].state in (State.OK, State.UNREACHABLE), (e.time - T0, device, e.nodes[device])
