@@ -423,23 +423,29 @@ class HealthEngine:
         machine = self.machines.setdefault(node.id, Machine())
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
-        parent_lost = self._lost_times(node.parent) if node.parent else []
+        parent = done.get(node.parent) if node.parent else None
+        parent_lost = self._ancestors_lost(node)
         slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
-        views = [
-            self._view(
-                node, without_parent_losses(s, parent_lost, slack), snmp, machine, own_flaps(s, parent_lost, slack)
-            )
-            if parent_lost
-            else self._view(node, s, snmp, machine, s.flaps)
-            for agent, s in sorted(mine.items())
-            if s.fresh and agent not in impaired
-        ]
+        # the line above is flagged and dropped whole bursts in the short window: the child's are its
+        dropping = (
+            parent is not None
+            and parent.state not in (State.OK, State.UNKNOWN)
+            and bool(parent_lost)
+            and parent_lost[-1] >= now - th.window_s
+        )
+
+        def view(s: PingStats) -> View:
+            if not parent_lost:
+                return self._view(node, s, snmp, machine, s.flaps)
+            own = without_parent_losses(s, parent_lost, slack, dropping)
+            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack))
+
+        views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
-        parent = done.get(node.parent) if node.parent else None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
@@ -472,6 +478,18 @@ class HealthEngine:
             best.agent,
         )
         return verdict
+
+    def _ancestors_lost(self, node: Node) -> list[float]:
+        """When any vantage point saw the parent, or anything above it, lose a whole burst, sorted: a
+        switch's burst lost while its line was dark is the line's, whichever hop in between was probed."""
+        times: list[float] = []
+        seen: set[str] = set()
+        above = node.parent
+        while above and above not in seen and above in self.topology.nodes:
+            seen.add(above)
+            times += self._lost_times(above)
+            above = self.topology.nodes[above].parent
+        return sorted(times)
 
     def _lost_times(self, node_id: str) -> list[float]:
         """When any vantage point saw the node lose a whole burst, sorted."""

@@ -218,10 +218,17 @@ def ping_stats(
     )
 
 
-def without_parent_losses(stats: PingStats, parent_lost: Sequence[float], slack_s: float) -> PingStats:
+def without_parent_losses(
+    stats: PingStats, parent_lost: Sequence[float], slack_s: float, parent_dropping: bool = False
+) -> PingStats:
     """The stats with the all-lost bursts the parent explains left out of the loss figure: gear behind a
-    line that went dark for one burst lost nothing of its own (the same rule as `own_flaps` for outages)."""
-    explained_sent = sum(sent for t, sent in stats.lone_lost if explained(t, t, parent_lost, slack_s))
+    line that went dark for a burst lost nothing of its own (the same rule as `own_flaps` for outages).
+    `parent_lost`: sorted times of the ancestors' all-lost bursts. `parent_dropping`: the line above is
+    flagged and dropping whole bursts right now (a flapping line), so every whole burst the gear loses is
+    the line's — its bursts and the line's need not coincide (probe phases differ)."""
+    explained_sent = sum(
+        sent for t, sent in stats.lone_lost if parent_dropping or explained(t, t, parent_lost, slack_s)
+    )
     if not explained_sent:
         return stats
     sent, lost = stats.sent - explained_sent, stats.lost - explained_sent
