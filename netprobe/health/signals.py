@@ -19,6 +19,9 @@ SYSUPTIME_WRAP_S = 2**32 / 100  # sysUpTime is 32-bit TimeTicks: it wraps after 
 BASELINE_MIN_HOURS = 3  # hourly medians needed before a baseline is trusted
 
 
+LAST_CHANGE_SLACK_S = 10.0  # see snmp_stats: interface flaps between polls
+
+
 def stale_after(interval_s: float) -> float:
     """No observation for this long: the series says nothing any more."""
     return 3 * interval_s + 30.0
@@ -311,11 +314,14 @@ def snmp_stats(
             if b.time < now - th.long_window_s:
                 continue
             went_down = a.oper_status == 1 and b.oper_status not in (None, 1)
-            moved = (  # ifLastChange moved forward while up at both polls: a flap between polls
+            # last_change_s is seconds since the change (sysUpTime - ifLastChange); the change's own time
+            # moving forward while up at both polls is a flap between polls. The slack absorbs poll timing
+            # and the agent's ifTable cache (net-snmp refreshes it every few seconds).
+            moved = (
                 a.oper_status == b.oper_status == 1
                 and a.last_change_s is not None
                 and b.last_change_s is not None
-                and b.last_change_s > a.last_change_s
+                and (b.time - b.last_change_s) - (a.time - a.last_change_s) > LAST_CHANGE_SLACK_S
             )
             changes += 1 if went_down or moved else 0
         if changes:
