@@ -386,6 +386,10 @@ def report(result: Score) -> None:
           f"required detections: {result.detected}/{result.required}")  # fmt: skip
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks verdicts", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", default="demo", help="demo, province, or a scenario YAML file")
@@ -403,6 +407,8 @@ def main(argv: list[str]) -> int:
     if os.geteuid() != 0:
         print("error: needs root (the lab's namespaces)", file=sys.stderr)
         return 2
+    # SIGTERM (and SIGINT, ignored in a background job) must still stop the agents and take the lab down
+    signal.signal(signal.SIGTERM, _interrupted)
     with tempfile.TemporaryDirectory(prefix="np-verdicts-") as tmp:
         state = args.keep or Path(tmp)
         state.mkdir(parents=True, exist_ok=True)
