@@ -331,9 +331,9 @@ def run_lab(
                 if agent.netns not in lab["dc_namespaces"]:
                     continue
                 dc = lab["dc_namespaces"].index(agent.netns) + 1
-                log = (state / f"agent-{agent.name}.log").open("wb")
                 cmd = _agent_cmd(lab["id"], dc, lab["inventory"], agent.name)
-                procs.append((agent.name, subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=REPO)))
+                with (state / f"agent-{agent.name}.log").open("wb") as log:  # the child keeps its own copy
+                    procs.append((agent.name, subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=REPO)))
                 print(f"agent {agent.name} in {agent.netns} (pid {procs[-1][1].pid})", file=sys.stderr)
             if not procs:
                 raise SystemExit("error: the lab's inventory names no agent in a DC namespace")

@@ -123,30 +123,15 @@ def test_status_names_the_agent_whose_uplink_is_broken(tmp_path: Path) -> None:
     with running(str(scenario), lifetime_s=300) as lab:
         inv = fast_inventory(lab["inventory"], tmp_path / "inventory.yaml")
         env = dict(env_for(state), NETPROBE_ALLOWED_NETS="198.18.0.0/15")
+        logs = [(tmp_path / f"dc{dc}.log").open("wb") for dc in (1, 2)]
         agents = [
             subprocess.Popen(
-                [
-                    *NETPROBE,
-                    "lab",
-                    "exec",
-                    "--id",
-                    lab["id"],
-                    "--dc",
-                    str(dc),
-                    "--",
-                    *NETPROBE,
-                    "-i",
-                    str(inv),
-                    "run",
-                    "--agent",
-                    f"dc{dc}",
-                ],
-                env=env,
-                cwd=REPO,
-                stderr=(tmp_path / f"dc{dc}.log").open("wb"),
+                [*NETPROBE, "lab", "exec", "--id", lab["id"], "--dc", str(dc), "--",
+                 *NETPROBE, "-i", str(inv), "run", "--agent", f"dc{dc}"],
+                env=env, cwd=REPO, stderr=logs[dc - 1],
             )
             for dc in (1, 2)
-        ]
+        ]  # fmt: skip
         try:
             time.sleep(8)  # both agents see every commune fine for a few intervals
             impair = subprocess.run(
@@ -159,6 +144,8 @@ def test_status_names_the_agent_whose_uplink_is_broken(tmp_path: Path) -> None:
         finally:
             for agent in agents:
                 stop(agent)
+            for log in logs:
+                log.close()
     current = [p for p in report["problems"] if not p["recovered"]]
     assert [(p["kind"], p["subject"], p["state"]) for p in current] == [("agent", "dc2", "DOWN")], report
     assert "dc2" in current[0]["evidence"] and "not the communes" in current[0]["evidence"], current[0]
