@@ -452,6 +452,7 @@ class HealthEngine:
             parent.state in (State.DOWN, State.UNREACHABLE)
             or self._suspect(node.parent or "", stats, impaired)
             or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
+            or (best.down and dropping)  # behind a flapping line, probes of the two rarely coincide
         )
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
@@ -460,7 +461,8 @@ class HealthEngine:
         health = State.of_severity(machine.health or 0)
         state = State.UNREACHABLE if health is State.DOWN and machine.blame_parent else health
         machine.publish(state, now)
-        reasons = self._reasons(node, now, best, machine, state, stats)
+        parent_dead = parent is not None and parent.state in (State.DOWN, State.UNREACHABLE)
+        reasons = self._reasons(node, now, best, machine, state, stats, parent_dead or not dropping)
         ps = best.stats
         lo, hi = SCORE_BAND[state]
         flaps = max(best.flaps, snmp.if_flaps[1] if snmp and snmp.if_flaps else 0)
@@ -610,11 +612,19 @@ class HealthEngine:
         return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
 
     def _reasons(
-        self, node: Node, now: float, best: View, machine: Machine, state: State, stats: dict[SeriesKey, PingStats]
+        self,
+        node: Node,
+        now: float,
+        best: View,
+        machine: Machine,
+        state: State,
+        stats: dict[SeriesKey, PingStats],
+        parent_dead: bool = True,
     ) -> tuple[Reason, ...]:
         out: list[Reason] = []
         if state is State.UNREACHABLE and node.parent:
-            out.append(Reason.of(Code.PARENT_DOWN, parent=node.parent))
+            code = Code.PARENT_DOWN if parent_dead else Code.PARENT_UNSTABLE
+            out.append(Reason.of(code, parent=node.parent))
         if best.down:
             s = best.stats
             out.append(Reason.of(Code.DOWN, probes=s.down_probes, seconds=round(now - (s.down_since or now))))

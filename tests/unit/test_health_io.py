@@ -95,6 +95,7 @@ SAMPLES = {
     Code.IF_ERRORS: {"ifname": "port1", "errors_per_s": 2.5, "window_s": 300.0},
     Code.REBOOTS: {"reboots": 1, "window_s": 3600.0},
     Code.PARENT_DOWN: {"parent": "kb-1"},
+    Code.PARENT_UNSTABLE: {"parent": "kb-1"},
     Code.NO_DATA: {"seconds": 600},
     Code.AGENT_IMPAIRED: {"agent": "dc-a"},
     Code.HOLDING: {"state": "UNSTABLE", "seconds": 120.0},

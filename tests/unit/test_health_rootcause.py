@@ -194,3 +194,23 @@ def test_gear_behind_a_line_that_loses_single_bursts_is_not_lossy_itself() -> No
     for e in late:
         for device in ("kb-rt1", "kb-fw1", "kb-sw1"):
             assert e.nodes[device].state in (State.OK, State.UNREACHABLE), (e.time - T0, device, e.nodes[device])
+
+
+def test_a_router_caught_dark_twice_behind_a_flapping_line_is_unreachable_not_down() -> None:
+    """Flapping line (down 20 s of every 40 s), probed every 30 s: the router's bursts hit two down halves
+    in a row while the line's own bursts around them answered; the line already dropped a whole burst, so
+    it is flagged. The router is behind a line that keeps dropping out, not DOWN on its own — even before
+    the line's next burst confirms it."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
+    obs = pings("vn-1", "ce", "dc-a", T0, T0 + 120, phase_s=3, lost=lambda t: 10 if t - T0 in (3, 93) else 0)
+    obs += pings("vn-1", "pe", "dc-a", T0, T0 + 120, phase_s=10)
+    obs += pings("vn-rt", "device", "dc-a", T0, T0 + 120, phase_s=24, lost=lambda t: 10 if t - T0 in (54, 84) else 0)
+    engine = HealthEngine(topo)
+    now = T0 + 92  # after the router's second dark burst, before the line's next one
+    engine.ingest(o for o in obs if o.time <= now)
+    evaluation = engine.evaluate(now)
+    assert evaluation.nodes["vn-1"].state is State.UNSTABLE
+    router = evaluation.nodes["vn-rt"]
+    assert router.state is State.UNREACHABLE, router
+    assert router.reasons[0].code is Code.PARENT_UNSTABLE
+    assert router.text().startswith("behind vn-1, which keeps dropping out")
