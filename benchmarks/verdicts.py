@@ -152,22 +152,21 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
             continue
         if kind == "reboot":
             target = str(f["target"])
-            for dev_id in f.get("devices", []):
+            rebooted = topology.nodes.get(target)
+            # its neighbours' ports to it lost carrier (IF-MIB down, ifLastChange moved): real evidence, so
+            # the parent and the gear behind may be flagged (gear behind also UNREACHABLE); not required
+            neighbours = [d for d in [*f.get("devices", []), *f.get("lines", [])] if d != target]  # a router's lines
+            if rebooted is not None and rebooted.parent:
+                neighbours.append(rebooted.parent)
+            if rebooted is not None:
+                grace = _grace_after(rebooted, "reboot")
+                out.append(Window(target, ANY, start, end + grace, end + grace, HEALTH_FLAGS, True, False, fid,
+                                  what, reboot=True))  # fmt: skip
+            for dev_id in neighbours:
                 gear = topology.nodes.get(dev_id)
-                if gear is None:
-                    continue
-                grace = _grace_after(gear, "reboot")
-                if dev_id == target:
-                    out.append(Window(dev_id, ANY, start, end + grace, end + grace, HEALTH_FLAGS, True, False,
-                                      fid, what, reboot=True))  # fmt: skip
-                else:
-                    out.append(Window(dev_id, ANY, start, end + grace, end, frozenset({"UNREACHABLE"}), False,
-                                      False, fid, what))  # fmt: skip
-            for line in f.get("lines", []):  # a router reboot cuts its lines' CE for a moment: not required
-                node = topology.nodes.get(line)
-                if node is not None:
-                    grace = _grace_after(node, "reboot")
-                    out.append(Window(line, ANY, start, end + grace, end, HEALTH_FLAGS, False, False, fid, what))
+                if gear is not None:
+                    grace = _grace_after(gear, "reboot")
+                    out.append(Window(dev_id, ANY, start, end + grace, end, FLAGGED, False, False, fid, what))
             continue
         # snmp_dead and anything else: a monitoring gap, not an outage — neither required nor penalised
         for dev_id in [*f.get("devices", []), *f.get("lines", [])]:
