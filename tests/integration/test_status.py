@@ -1,6 +1,7 @@
 """`netprobe status` over what `netprobe run` really stored.
 
 - loopback: an agent runs a few seconds into a temp state dir; `status` reads that store (no --from);
+  the same with `storage.sink: influxdb`: `status` reads InfluxDB;
 - without any history: one line naming the store and how to fix it, exit 2, no traceback;
 - lab: two DC namespaces, both agents running, one DC's uplink cut with `netprobe lab impair` —
   `status` names that vantage point and blames no commune.
@@ -31,9 +32,10 @@ def env_for(state: Path) -> dict[str, str]:
     return env
 
 
-def status_json(inventory: Path, state: Path, since: str = "10m") -> dict[str, Any]:
+def status_json(inventory: Path, state: Path, since: str = "10m", config: Path | None = None) -> dict[str, Any]:
+    settings = ["-c", str(config)] if config else []
     done = subprocess.run(
-        [*NETPROBE, "-i", str(inventory), "status", "--json", "--since", since],
+        [*NETPROBE, *settings, "-i", str(inventory), "status", "--json", "--since", since],
         env=env_for(state), cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -64,24 +66,49 @@ def test_status_without_history_says_so_in_one_line(tmp_path: Path) -> None:
     assert str(tmp_path / "empty" / "store.db") in lines[0] and "--from" in lines[0]
 
 
-@pytest.mark.root
-def test_status_reads_what_the_agent_stored(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: raw ICMP sockets (CI runs as root)")
-    data = generate.generate(communes=2, lines=4, network="127.219.0.0/24", snmp=False)
+def loopback_agent_run(tmp_path: Path, network: str, config: Path | None = None) -> tuple[Path, Path]:
+    """`netprobe run` for a few ping intervals over 4 loopback lines; returns (inventory, state dir)."""
+    data = generate.generate(communes=2, lines=4, network=network, snmp=False)
     data["defaults"]["probes"] = {"ping": {"interval_s": 1, "count": 2, "spacing_ms": 50, "timeout_ms": 300}}
     inv = tmp_path / "inv.yaml"
     generate.write(data, inv)
     state = tmp_path / "state"
-    agent = subprocess.Popen([*NETPROBE, "-i", str(inv), "run", "--agent", "dc1"], env=env_for(state), cwd=REPO,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = [*NETPROBE, *(["-c", str(config)] if config else []), "-i", str(inv), "run", "--agent", "dc1"]
+    agent = subprocess.Popen(cmd, env=env_for(state), cwd=REPO, stderr=subprocess.DEVNULL)
     try:
         time.sleep(6)  # a few ping intervals: enough bursts for a verdict on every line
     finally:
         stop(agent)
     assert agent.returncode == 0
+    return inv, state
+
+
+@pytest.mark.root
+def test_status_reads_what_the_agent_stored(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: raw ICMP sockets (CI runs as root)")
+    inv, state = loopback_agent_run(tmp_path, "127.219.0.0/24")
     report = status_json(inv, state, "5m")
     assert report["lines_by_state"].get("OK") == 4, report  # judged from the stored history, not UNKNOWN
+    assert report["problems"] == [], report
+
+
+@pytest.mark.root
+@pytest.mark.influx
+def test_status_reads_influxdb_when_that_is_the_sink(tmp_path: Path, influxd: Any) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: raw ICMP sockets (CI runs as root)")
+    from tests.integration.conftest import influx_config
+
+    influxd.create_database("status_history")
+    config = tmp_path / "netprobe.yaml"
+    settings = influx_config(tmp_path / "state", influxd.url, api="v1", database="status_history")
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    inv, state = loopback_agent_run(tmp_path, "127.220.0.0/24", config)
+    assert not (state / "store.db").exists()  # nothing local: status must have read InfluxDB
+    assert influxd.count("status_history", "ping", "packets_transmitted") > 0
+    report = status_json(inv, state, "5m", config)
+    assert report["lines_by_state"].get("OK") == 4, report
     assert report["problems"] == [], report
 
 
