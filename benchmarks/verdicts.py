@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import pickle
 import re
@@ -218,13 +217,18 @@ def samples_from_points(points: Iterable[Point]) -> list[Sample]:
     return sorted(out, key=lambda s: (s.agent, s.subject, s.time))
 
 
+def probe_times(ping_points: Iterable[Point]) -> dict[tuple[str, str], list[float]]:
+    """(agent, line or device) → when that agent probed it (CE for a line), sorted."""
+    times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for o in from_points(ping_points):
+        if o.role in ("ce", "device"):
+            times[(o.agent, o.subject)].append(o.time)
+    return {k: sorted(v) for k, v in times.items()}
+
+
 def first_probes(ping_points: Iterable[Point]) -> dict[tuple[str, str], float]:
     """(agent, line or device) → when that agent first probed it (its first stored ping burst)."""
-    first: dict[tuple[str, str], float] = {}
-    for o in from_points(ping_points):
-        key = (o.agent, o.subject)
-        first[key] = min(first.get(key, math.inf), o.time)
-    return first
+    return {k: v[0] for k, v in probe_times(ping_points).items() if v}
 
 
 def score(
@@ -233,7 +237,9 @@ def score(
     samples: Sequence[Sample],
     first_probe: dict[tuple[str, str], float],
     run_end: float,
+    probes_of: dict[tuple[str, str], list[float]] | None = None,
 ) -> Score:
+    """`probes_of` (optional): every probe time per (agent, subject), to tell how many bursts a detection took."""
     windows = expectations(topology, truth, run_end)
     by_subject: dict[str, list[Window]] = defaultdict(list)
     for w in windows:
@@ -300,7 +306,8 @@ def score(
                 result.missed.append(label)
                 continue
             result.detected += 1
-            result.delays.append((max(0.0, hits[0].time - ref) / interval, label))
+            bursts = sum(1 for t in (probes_of or {}).get((agent, w.subject), []) if ref <= t <= hits[0].time)
+            result.delays.append((max(0.0, hits[0].time - ref) / interval, f"{label} ({bursts} bursts)"))
     return result
 
 
@@ -416,7 +423,9 @@ def main(argv: list[str]) -> int:
 
 
 def _print(topology: Topology, truth: dict[str, Any], verdicts: list[Point], pings: list[Point], run_end: float) -> int:
-    result = score(topology, truth, samples_from_points(verdicts), first_probes(pings), run_end)
+    times = probe_times(pings)
+    first = {k: v[0] for k, v in times.items() if v}
+    result = score(topology, truth, samples_from_points(verdicts), first, run_end, times)
     print(f"scenario {truth.get('scenario')}: {len(verdicts)} link_health points, {len(pings)} ping points, "
           f"{len(truth.get('faults', []))} faults")  # fmt: skip
     report(result)
