@@ -435,7 +435,7 @@ class HealthEngine:
         )
 
         def view(s: PingStats) -> View:
-            if not parent_lost:
+            if node.parent is None:
                 return self._view(node, s, snmp, machine, s.flaps)
             own = without_parent_losses(s, parent_lost, slack, dropping)
             return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack))

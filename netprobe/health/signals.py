@@ -224,14 +224,22 @@ def ping_stats(
 def without_parent_losses(
     stats: PingStats, parent_lost: Sequence[float], slack_s: float, parent_dropping: bool = False
 ) -> PingStats:
-    """The stats with the all-lost bursts the parent explains left out of the loss figure: gear behind a
-    line that went dark for a burst lost nothing of its own (the same rule as `own_flaps` for outages).
-    `parent_lost`: sorted times of the ancestors' all-lost bursts. `parent_dropping`: the line above is
-    flagged and dropping whole bursts right now (a flapping line), so every whole burst the gear loses is
-    the line's — its bursts and the line's need not coincide (probe phases differ)."""
-    explained_sent = sum(
-        sent for t, sent in stats.lone_lost if parent_dropping or explained(t, t, parent_lost, slack_s)
-    )
+    """The stats of gear behind a line with the all-lost bursts that are not its own left out of the loss
+    figure (the same rule as `own_flaps` for outages):
+    - those the parent explains: gear behind a line that went dark for a burst lost nothing of its own;
+      `parent_lost`: sorted times of the ancestors' all-lost bursts;
+    - all of them when `parent_dropping`: the line above is flagged and dropping whole bursts right now (a
+      flapping line) — its bursts and the gear's need not coincide (probe phases differ);
+    - the newest ones while they are still a run shorter than `down_probes`: undecided until the next
+      burst (or the line's) tells an outage, the line's fault, or a lone loss apart."""
+    pending_from = stats.down_since if stats.last_lost and not stats.down else None
+
+    def not_its_own(t: float) -> bool:
+        return (
+            parent_dropping or (pending_from is not None and t >= pending_from) or explained(t, t, parent_lost, slack_s)
+        )
+
+    explained_sent = sum(sent for t, sent in stats.lone_lost if not_its_own(t))
     if not explained_sent:
         return stats
     sent, lost = stats.sent - explained_sent, stats.lost - explained_sent
