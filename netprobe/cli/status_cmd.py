@@ -6,6 +6,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from netprobe.errors import ConfigError, NetprobeError
 from netprobe.health.status import StatusReport, ago, status_from_points, status_from_source
 from netprobe.health.topology import Topology
 from netprobe.health.verdict import State
+from netprobe.storage.facade import LOCAL_FILE, open_storage
 from netprobe.storage.point import Point, PointSource
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -60,15 +63,26 @@ def load_points_file(path: Path) -> list[Point]:
     return points
 
 
-def open_history(app: App) -> PointSource:
-    """The configured history store (embedded store or InfluxDB).
+@contextmanager
+def open_history(app: App) -> Iterator[PointSource]:
+    """The configured history store: the embedded local store in the state directory, or InfluxDB.
 
-    Wired by the lead once the storage readers (issue 5) are merged; until then history comes from --from.
+    A local store that does not exist yet is an error, not an empty province: an empty report would read
+    as "no problems" when nothing was ever measured here.
     """
-    raise ConfigError(
-        f"no history store is readable yet (storage sink {app.config.storage.sink!r}); "
-        "pass --from FILE.jsonl with exported points"
-    )
+    config = app.config
+    if config.storage.sink == "local":
+        store = config.state_path() / LOCAL_FILE
+        if not store.exists():
+            raise ConfigError(
+                f"no history at {store}: run `netprobe run` (or `run --once`) with this state directory first, "
+                "set state_dir/NETPROBE_STATE_DIR to the agent's, or pass --from FILE.jsonl"
+            )
+    storage = open_storage(config)
+    try:
+        yield storage.source()
+    finally:
+        storage.close(flush_timeout_s=0.1)
 
 
 @click.command()
@@ -89,7 +103,8 @@ def status(app: App, since: str, as_json: bool, plain: bool, from_file: Path | N
     if from_file is not None:
         report = status_from_points(topology, load_points_file(from_file), now, since_s)
     else:
-        report = status_from_source(topology, open_history(app), now, since_s)
+        with open_history(app) as source:
+            report = status_from_source(topology, source, now, since_s)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     elif plain or not sys.stdout.isatty():

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     pre = sub.add_parser("preview", help="render PNG previews of every dashboard from a scratch influxd (dev)")
     pre.add_argument("--out", type=Path, default=REPO / "grafana" / "preview")
     pre.add_argument("--inventory", type=Path, default=REPO / "inventory" / "example")
+    pre.add_argument(
+        "--lab", action="store_true", help="draw from a lab run (root, ~3 min) instead of the scripted scenario"
+    )
     ver = sub.add_parser("verify", help="run every dashboard and alert query on a live InfluxDB (last 6 h)")
     ver.add_argument("--url", default=os.environ.get("NETPROBE_INFLUX_URL", ""), help="default: $NETPROBE_INFLUX_URL")
     ver.add_argument(
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if stale else 0
     from netprobe.grafana.preview import render_all  # matplotlib is a dev dependency
 
-    for path in render_all(args.out, args.inventory):
+    for path in render_all(args.out, args.inventory, lab=args.lab):
         print(path)
     return 0
 

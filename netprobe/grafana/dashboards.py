@@ -126,11 +126,19 @@ def isolated_communes(where: str) -> str:
 
 
 def outage_minutes() -> str:
-    """Minutes in which a line's best verdict was DOWN, with that verdict's start (to the minute, so two
-    agents' starts a few seconds apart make one outage) — Grafana groups them into episodes."""
+    """Minutes in which every agent saw the line DOWN at some point, with that verdict's start (to the
+    minute, so two agents' starts a few seconds apart make one outage) — Grafana groups them into episodes.
+
+    Per agent the minute's WORST verdict (a 70 s cut detected 10 s in still has a DOWN minute), then the BEST
+    of the agents (one agent's broken path is not an outage of the line)."""
+    per_agent = (
+        'SELECT max("state_code") AS "s", "since_s", "reasons" FROM "link_health" '
+        f"WHERE $timeFilter AND {LINES_ONLY} AND {PROVINCE} "
+        'GROUP BY time(1m), "commune", "line", "provider", "agent" fill(none)'
+    )
     per_minute = (
-        'SELECT min("state_code") AS "state", "since_s", "reasons" FROM "link_health" '
-        f'WHERE $timeFilter AND {LINES_ONLY} AND {PROVINCE} GROUP BY time(1m), "commune", "line", "provider" fill(none)'
+        f'SELECT min("s") AS "state", "since_s", "reasons" FROM ({per_agent}) '
+        'WHERE $timeFilter GROUP BY time(1m), "commune", "line", "provider" fill(none)'
     )
     return (
         'SELECT floor("since_s" / 60) * 60000 AS "start", "reasons" '

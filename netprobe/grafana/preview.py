@@ -221,7 +221,20 @@ def draw_table(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]])
 
 def draw_geomap(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]]) -> None:
     table = [row for _q, series in results for s in series for row in s.rows()]
-    for row in table:
+    placed = [row for row in table if row["latitude"] is not None and row["longitude"] is not None]
+    if len(placed) < len(table):  # Grafana leaves a commune without coordinates off the map: say so
+        missing = ", ".join(sorted(str(row["commune"]) for row in table if row not in placed))
+        ax.text(
+            0.5,
+            0.5,
+            f"no coordinates in link_health for: {missing}",
+            transform=ax.transAxes,
+            ha="center",
+            fontsize=8,
+            color="#B00020",
+            wrap=True,
+        )
+    for row in placed:
         colour = STATE_COLOUR.get(int(str(row["worst"])), "#888")
         ax.scatter(
             [row["longitude"]],
@@ -276,8 +289,21 @@ def board_annotation(board: JSON, name: str) -> JSON:
     return next(a for a in board["annotations"]["list"] if a["name"] == name)
 
 
-def render_dashboard(name: str, board: JSON, client: InfluxClient, truth: GroundTruth) -> Figure:
-    ctx: Context = evaluate.view(board, client, truth.start_s * 1000, truth.end_s * 1000 - 1, CHOSEN.get(name, {}))
+def render_dashboard(
+    name: str,
+    board: JSON,
+    client: InfluxClient,
+    truth: GroundTruth | None = None,
+    *,
+    range_ms: tuple[int, int] | None = None,
+    chosen: dict[str, dict[str, str | list[str]]] | None = None,
+    data: str = "interim scripted scenario",
+) -> Figure:
+    """One dashboard drawn from its queries over the scripted scenario's range (`truth`) or `range_ms`."""
+    if range_ms is None:
+        assert truth is not None, "render_dashboard needs the scenario's truth or a range"
+        range_ms = (truth.start_s * 1000, truth.end_s * 1000 - 1)
+    ctx: Context = evaluate.view(board, client, *range_ms, (CHOSEN if chosen is None else chosen).get(name, {}))
     marks = [
         (q.title, _day(float(str(row["time"]))), str(row.get(board_annotation(board, q.title)["textColumn"], "")))
         for q in dashboard_queries(name, board)
@@ -303,7 +329,7 @@ def render_dashboard(name: str, board: JSON, client: InfluxClient, truth: Ground
         0.5,
         1 - 1.3 / total_h,
         f"range {_time(ctx.start_ms):%Y-%m-%d %H:%M}–{_time(ctx.end_ms):%H:%M} UTC, "
-        f"$__interval={ctx.interval}; {variables or 'no variables'}; data: interim scripted scenario",
+        f"$__interval={ctx.interval}; {variables or 'no variables'}; data: {data}",
         ha="center",
         va="center",
         fontsize=8,
@@ -333,14 +359,33 @@ def render_dashboard(name: str, board: JSON, client: InfluxClient, truth: Ground
     return fig
 
 
-def render_all(out: Path, inventory: Path) -> list[Path]:
+LAB_CHOSEN: dict[str, dict[str, str | list[str]]] = {"commune-detail": {"commune": "kinh-bac", "line": "kinh-bac-l1"}}
+
+
+def render_all(out: Path, inventory: Path, *, lab: bool = False) -> list[Path]:
+    """Every dashboard as a PNG: from a lab run (`lab`, root, ~3 min) or the scripted scenario (~1 min)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with tempfile.TemporaryDirectory(prefix="netprobe-grafana-") as tmp, ScratchInfluxd(Path(tmp)) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="netprobe-grafana-") as tmp,
+        ScratchInfluxd(Path(tmp) / "influxd") as server,
+    ):
         client = server.client("netprobe")
-        truth = fill_interim_scenario(client, inventory)  # INTERIM data: swap for a lab run (see scenario.py)
+        if lab:
+            from netprobe.grafana.labrun import fill_from_lab
+
+            run = fill_from_lab(client, Path(tmp))
+            end_ms = int(run.end_s * 1000)
+            # the agent's run and a little before it, so the panels use the width for the data
+            kw: dict[str, Any] = dict(
+                range_ms=(int(run.start_s * 1000) - 60_000, end_ms),
+                chosen=LAB_CHOSEN,
+                data=f"lab run ({len(run.inventory['communes'])} communes, real agent, netprobe.grafana.labrun)",
+            )
+        else:
+            kw = {"truth": fill_interim_scenario(client, inventory)}
         for name, board in all_dashboards().items():
-            fig = render_dashboard(name, board, client, truth)
+            fig = render_dashboard(name, board, client, **kw)
             path = out / f"{name}.png"
             fig.savefig(path, dpi=80)
             plt.close(fig)

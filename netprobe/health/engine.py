@@ -41,6 +41,7 @@ from netprobe.health.signals import (
     own_flaps,
     ping_stats,
     snmp_stats,
+    without_parent_losses,
 )
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
@@ -422,25 +423,36 @@ class HealthEngine:
         machine = self.machines.setdefault(node.id, Machine())
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
-        parent_lost = self._lost_times(node.parent) if node.parent else []
+        parent = done.get(node.parent) if node.parent else None
+        parent_lost = self._ancestors_lost(node)
         slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
-        views = [
-            self._view(node, s, snmp, machine, own_flaps(s, parent_lost, slack) if parent_lost else s.flaps)
-            for agent, s in sorted(mine.items())
-            if s.fresh and agent not in impaired
-        ]
+        # the line above is flagged and dropped whole bursts in the short window: the child's are its
+        dropping = (
+            parent is not None
+            and parent.state not in (State.OK, State.UNKNOWN)
+            and bool(parent_lost)
+            and parent_lost[-1] >= now - th.window_s
+        )
+
+        def view(s: PingStats) -> View:
+            if node.parent is None:
+                return self._view(node, s, snmp, machine, s.flaps)
+            own = without_parent_losses(s, parent_lost, slack, dropping)
+            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack))
+
+        views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
-        parent = done.get(node.parent) if node.parent else None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
             parent.state in (State.DOWN, State.UNREACHABLE)
             or self._suspect(node.parent or "", stats, impaired)
             or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
+            or (best.down and dropping)  # behind a flapping line, probes of the two rarely coincide
         )
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
@@ -449,7 +461,8 @@ class HealthEngine:
         health = State.of_severity(machine.health or 0)
         state = State.UNREACHABLE if health is State.DOWN and machine.blame_parent else health
         machine.publish(state, now)
-        reasons = self._reasons(node, now, best, machine, state, stats)
+        parent_dead = parent is not None and parent.state in (State.DOWN, State.UNREACHABLE)
+        reasons = self._reasons(node, now, best, machine, state, stats, parent_dead or not dropping)
         ps = best.stats
         lo, hi = SCORE_BAND[state]
         flaps = max(best.flaps, snmp.if_flaps[1] if snmp and snmp.if_flaps else 0)
@@ -467,6 +480,18 @@ class HealthEngine:
             best.agent,
         )
         return verdict
+
+    def _ancestors_lost(self, node: Node) -> list[float]:
+        """When any vantage point saw the parent, or anything above it, lose a whole burst, sorted: a
+        switch's burst lost while its line was dark is the line's, whichever hop in between was probed."""
+        times: list[float] = []
+        seen: set[str] = set()
+        above = node.parent
+        while above and above not in seen and above in self.topology.nodes:
+            seen.add(above)
+            times += self._lost_times(above)
+            above = self.topology.nodes[above].parent
+        return sorted(times)
 
     def _lost_times(self, node_id: str) -> list[float]:
         """When any vantage point saw the node lose a whole burst, sorted."""
@@ -587,11 +612,19 @@ class HealthEngine:
         return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
 
     def _reasons(
-        self, node: Node, now: float, best: View, machine: Machine, state: State, stats: dict[SeriesKey, PingStats]
+        self,
+        node: Node,
+        now: float,
+        best: View,
+        machine: Machine,
+        state: State,
+        stats: dict[SeriesKey, PingStats],
+        parent_dead: bool = True,
     ) -> tuple[Reason, ...]:
         out: list[Reason] = []
         if state is State.UNREACHABLE and node.parent:
-            out.append(Reason.of(Code.PARENT_DOWN, parent=node.parent))
+            code = Code.PARENT_DOWN if parent_dead else Code.PARENT_UNSTABLE
+            out.append(Reason.of(code, parent=node.parent))
         if best.down:
             s = best.stats
             out.append(Reason.of(Code.DOWN, probes=s.down_probes, seconds=round(now - (s.down_since or now))))

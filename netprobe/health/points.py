@@ -3,6 +3,7 @@
 Tags: the node's inventory tags plus `kind`: "line", "device", "commune" (one point per commune: its
 best line, or isolated) or "agent" (a vantage point: OK, UNSTABLE = cannot reach some communes another
 agent reaches, DOWN = impaired uplink, UNKNOWN = silent). `agent` tags the evaluating agent when given.
+Line, device and commune points carry the commune's inventory coordinates as fields `lat`/`lon`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ def verdict_fields(v: Verdict, catalogue: Catalogue = render_en) -> dict[str, Fi
     return fields
 
 
+def commune_location(topology: Topology, commune: str | None) -> dict[str, FieldValue]:
+    """`lat`/`lon` of the commune from the inventory, so Grafana's geomap needs no join (InfluxQL has none);
+    nothing when the inventory gives no coordinates."""
+    where = topology.commune_coordinates.get(commune) if commune else None
+    return {"lat": float(where[0]), "lon": float(where[1])} if where else {}
+
+
 def to_points(
     evaluation: Evaluation, topology: Topology, *, agent: str | None = None, catalogue: Catalogue = render_en
 ) -> list[Point]:
@@ -61,5 +69,7 @@ def to_points(
         tags = verdict_tags(topology, v)
         if agent and v.kind != "agent":
             tags["agent"] = agent
-        out.append(Point(MEASUREMENT, tags, verdict_fields(v, catalogue), time_ns))
+        fields = verdict_fields(v, catalogue)
+        fields.update(commune_location(topology, tags.get("commune")))
+        out.append(Point(MEASUREMENT, tags, fields, time_ns))
     return out

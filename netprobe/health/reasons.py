@@ -27,6 +27,7 @@ class Code(StrEnum):
     IF_ERRORS = "if_errors"  # ifname, errors_per_s, window_s
     REBOOTS = "reboots"  # reboots, window_s
     PARENT_DOWN = "parent_down"  # parent: behind a line/device that is down
+    PARENT_UNSTABLE = "parent_unstable"  # parent: behind a line/device that keeps dropping out (flapping)
     NO_DATA = "no_data"  # seconds: no measurement for that long (or never)
     AGENT_IMPAIRED = "agent_impaired"  # agent: the only vantage points that probe it are impaired
     HOLDING = "holding"  # state, seconds: better now, held until it lasts (hysteresis)
@@ -112,6 +113,7 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
     Code.IF_ERRORS: lambda p: f"interface {p['ifname']}: {_n(p['errors_per_s']):.1f} errors/s",
     Code.REBOOTS: lambda p: f"{_times(p['reboots'], 'reboot', 'reboots')} in {duration(_n(p['window_s']))}",
     Code.PARENT_DOWN: lambda p: f"behind {p['parent']}, which is down",
+    Code.PARENT_UNSTABLE: lambda p: f"behind {p['parent']}, which keeps dropping out",
     Code.NO_DATA: lambda p: (
         "no measurements yet" if _n(p["seconds"]) < 0 else f"no measurements for {duration(_n(p['seconds']))}"
     ),

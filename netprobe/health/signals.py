@@ -8,7 +8,7 @@ import bisect
 import itertools
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netprobe.health.observation import Observation, Source
@@ -17,6 +17,9 @@ from netprobe.inventory.model import Thresholds
 HOUR = 3600.0
 SYSUPTIME_WRAP_S = 2**32 / 100  # sysUpTime is 32-bit TimeTicks: it wraps after ~497 days
 BASELINE_MIN_HOURS = 3  # hourly medians needed before a baseline is trusted
+
+
+LAST_CHANGE_SLACK_S = 10.0  # see snmp_stats: interface flaps between polls
 
 
 def stale_after(interval_s: float) -> float:
@@ -142,6 +145,7 @@ class PingStats:
     flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
     outages: tuple[tuple[float, float], ...] = ()  # (first lost burst, last lost burst) of each outage
     lost_times: tuple[float, ...] = ()  # every all-lost burst in the long window (outage or not)
+    lone_lost: tuple[tuple[float, int], ...] = ()  # (time, sent) of all-lost bursts counted in loss_pct
 
 
 def ping_stats(
@@ -189,6 +193,7 @@ def ping_stats(
     while k > 0 and window[k - 1].time > short_start:
         k -= 1
     short = [window[x] for x in range(k, n) if x not in excluded]
+    lone_lost = tuple((window[x].time, window[x].sent) for x in range(k, n) if x not in excluded and all_lost[x])
     sent = sum(o.sent for o in short)
     lost = sent - sum(o.received for o in short)
     rtts = [o.rtt_ms for o in short if o.rtt_ms is not None]
@@ -212,7 +217,33 @@ def ping_stats(
         flaps=flaps,
         outages=tuple(outages),
         lost_times=tuple(lost_times),
+        lone_lost=lone_lost,
     )
+
+
+def without_parent_losses(
+    stats: PingStats, parent_lost: Sequence[float], slack_s: float, parent_dropping: bool = False
+) -> PingStats:
+    """The stats of gear behind a line with the all-lost bursts that are not its own left out of the loss
+    figure (the same rule as `own_flaps` for outages):
+    - those the parent explains: gear behind a line that went dark for a burst lost nothing of its own;
+      `parent_lost`: sorted times of the ancestors' all-lost bursts;
+    - all of them when `parent_dropping`: the line above is flagged and dropping whole bursts right now (a
+      flapping line) — its bursts and the gear's need not coincide (probe phases differ);
+    - the newest ones while they are still a run shorter than `down_probes`: undecided until the next
+      burst (or the line's) tells an outage, the line's fault, or a lone loss apart."""
+    pending_from = stats.down_since if stats.last_lost and not stats.down else None
+
+    def not_its_own(t: float) -> bool:
+        return (
+            parent_dropping or (pending_from is not None and t >= pending_from) or explained(t, t, parent_lost, slack_s)
+        )
+
+    explained_sent = sum(sent for t, sent in stats.lone_lost if not_its_own(t))
+    if not explained_sent:
+        return stats
+    sent, lost = stats.sent - explained_sent, stats.lost - explained_sent
+    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=())
 
 
 def explained(start: float, end: float, parent_lost: Sequence[float], slack_s: float) -> bool:
@@ -291,11 +322,14 @@ def snmp_stats(
             if b.time < now - th.long_window_s:
                 continue
             went_down = a.oper_status == 1 and b.oper_status not in (None, 1)
-            moved = (  # ifLastChange moved forward while up at both polls: a flap between polls
+            # last_change_s is seconds since the change (sysUpTime - ifLastChange); the change's own time
+            # moving forward while up at both polls is a flap between polls. The slack absorbs poll timing
+            # and the agent's ifTable cache (net-snmp refreshes it every few seconds).
+            moved = (
                 a.oper_status == b.oper_status == 1
                 and a.last_change_s is not None
                 and b.last_change_s is not None
-                and b.last_change_s > a.last_change_s
+                and (b.time - b.last_change_s) - (a.time - a.last_change_s) > LAST_CHANGE_SLACK_S
             )
             changes += 1 if went_down or moved else 0
         if changes:

@@ -60,7 +60,8 @@ def snmp_polls(
     answered: Callable[[float], bool] = lambda _t: True,
     interfaces: dict[str, Callable[[float], tuple[int, float, float]]] | None = None,
 ) -> list[Observation]:
-    """SNMP polls: sysUpTime from `boot_time(t)`; per interface (oper_status, last_change_s, errors/s)."""
+    """SNMP polls: sysUpTime from `boot_time(t)`; per interface (oper_status, last_change_s, errors/s), where
+    last_change_s is seconds since the interface last changed state, as the SNMP probe reports it."""
     out = []
     t = start
     while t < end:

@@ -36,6 +36,7 @@ class Topology:
     nodes: dict[str, Node]
     agents: tuple[str, ...] = ()
     commune_names: dict[str, str] = field(default_factory=dict)
+    commune_coordinates: dict[str, tuple[float, float]] = field(default_factory=dict)  # slug -> (lat, lon)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "order", _parents_first(self.nodes))
@@ -82,7 +83,10 @@ class Topology:
                 d.probes.ping.interval_s if d.probes.ping.enabled else 0.0,
                 d.probes.snmp.interval_s if d.snmp_profile is not None and d.probes.snmp.enabled else 0.0,
             )
-        return cls(inv.province.slug, nodes, tuple(inv.agent_names()), {c.slug: c.name for c in inv.communes})
+        coordinates = {c.slug: (c.coordinates.lat, c.coordinates.lon) for c in inv.communes if c.coordinates}
+        return cls(
+            inv.province.slug, nodes, tuple(inv.agent_names()), {c.slug: c.name for c in inv.communes}, coordinates
+        )
 
 
 def _line_above(inv: Inventory, d: ResolvedDevice) -> str | None:

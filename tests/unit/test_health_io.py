@@ -95,6 +95,7 @@ SAMPLES = {
     Code.IF_ERRORS: {"ifname": "port1", "errors_per_s": 2.5, "window_s": 300.0},
     Code.REBOOTS: {"reboots": 1, "window_s": 3600.0},
     Code.PARENT_DOWN: {"parent": "kb-1"},
+    Code.PARENT_UNSTABLE: {"parent": "kb-1"},
     Code.NO_DATA: {"seconds": 600},
     Code.AGENT_IMPAIRED: {"agent": "dc-a"},
     Code.HOLDING: {"state": "UNSTABLE", "seconds": 120.0},
@@ -278,3 +279,20 @@ def test_the_proposed_vietnamese_entries_render_every_reason() -> None:
         text = catalogue(Reason.of(code, **params))
         assert text and text != english[code], code  # every code has a Vietnamese text that formats
     assert catalogue(Reason.of(Code.LOSS, **SAMPLES[Code.LOSS])) == "mất 18% gói tin trong 5 phút"
+
+
+def test_link_health_points_carry_the_communes_coordinates() -> None:
+    inv = load_inventory(EXAMPLE)
+    topo = Topology.from_inventory(inv)
+    located = {c.slug: (c.coordinates.lat, c.coordinates.lon) for c in inv.communes if c.coordinates}
+    assert located, "the example inventory has coordinates"
+    evaluation = HealthEngine(topo).evaluate(T0)
+    points = to_points(evaluation, topo, agent="dc-bac-ninh")
+    for p in points:
+        commune = p.tags.get("commune")
+        if commune in located:
+            assert (p.fields["lat"], p.fields["lon"]) == located[commune], p
+            assert check_point(p.measurement, p.tags, dict(p.fields)) == []
+        else:
+            assert "lat" not in p.fields and "lon" not in p.fields
+    assert {p.tags["kind"] for p in points if "lat" in p.fields} == {"line", "device", "commune"}

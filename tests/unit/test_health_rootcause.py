@@ -178,3 +178,55 @@ def test_a_commune_with_its_known_lines_down_and_others_unmeasured_is_unknown_no
     last = list(replay(HealthEngine(topo), obs, T0, T0 + 900, 30.0))[-1]
     assert last.nodes["kb-1"].state is State.DOWN and last.nodes["kb-2"].state is State.UNKNOWN
     assert last.communes["kinh-bac"].state is State.UNKNOWN
+
+
+def test_gear_behind_a_line_that_loses_single_bursts_is_not_lossy_itself() -> None:
+    """A flapping line (down 20 s, up 20 s, probed every 30 s) loses lone bursts that are not outages; the
+    gear behind loses the same bursts (the line's loss, not its own): the line is flagged, the gear not."""
+    behind_kb1 = {"kb-1", "kb-rt1", "kb-fw1", "kb-sw1"}
+
+    def dead(subject: str, agent: str, t: float) -> bool:
+        return subject in behind_kb1 and t >= FAIL_AT and (t - FAIL_AT) % 120 < 30  # one lone burst in 4
+
+    _, evals = run(dead)
+    late = evals[(int(FAIL_AT - T0) + 600) // 30 :]
+    assert all(e.nodes["kb-1"].state is State.UNSTABLE for e in late), [e.nodes["kb-1"].state for e in late]
+    for e in late:
+        for device in ("kb-rt1", "kb-fw1", "kb-sw1"):
+            assert e.nodes[device].state in (State.OK, State.UNREACHABLE), (e.time - T0, device, e.nodes[device])
+
+
+def test_a_router_caught_dark_twice_behind_a_flapping_line_is_unreachable_not_down() -> None:
+    """Flapping line (down 20 s of every 40 s), probed every 30 s: the router's bursts hit two down halves
+    in a row while the line's own bursts around them answered; the line already dropped a whole burst, so
+    it is flagged. The router is behind a line that keeps dropping out, not DOWN on its own — even before
+    the line's next burst confirms it."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
+    obs = pings("vn-1", "ce", "dc-a", T0, T0 + 120, phase_s=3, lost=lambda t: 10 if t - T0 in (3, 93) else 0)
+    obs += pings("vn-1", "pe", "dc-a", T0, T0 + 120, phase_s=10)
+    obs += pings("vn-rt", "device", "dc-a", T0, T0 + 120, phase_s=24, lost=lambda t: 10 if t - T0 in (54, 84) else 0)
+    engine = HealthEngine(topo)
+    now = T0 + 92  # after the router's second dark burst, before the line's next one
+    engine.ingest(o for o in obs if o.time <= now)
+    evaluation = engine.evaluate(now)
+    assert evaluation.nodes["vn-1"].state is State.UNSTABLE
+    router = evaluation.nodes["vn-rt"]
+    assert router.state is State.UNREACHABLE, router
+    assert router.reasons[0].code is Code.PARENT_UNSTABLE
+    assert router.text().startswith("behind vn-1, which keeps dropping out")
+
+
+def test_gears_newest_dark_burst_is_undecided_until_the_next_one() -> None:
+    """One dark burst of a router is not yet "loss 100%": the next burst (or the line's) tells an outage,
+    the line's fault or a lone loss apart. Once it answers again, the lone loss counts as its own."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
+    obs = pings("vn-1", "ce", "dc-a", T0, T0 + 200, phase_s=22) + pings("vn-1", "pe", "dc-a", T0, T0 + 200, phase_s=29)
+    obs += pings("vn-rt", "device", "dc-a", T0, T0 + 200, phase_s=13, lost=lambda t: 10 if t - T0 == 13 else 0)
+
+    def judged_at(rel: float) -> State:
+        engine = HealthEngine(topo)
+        engine.ingest(o for o in obs if o.time <= T0 + rel)
+        return engine.evaluate(T0 + rel).nodes["vn-rt"].state
+
+    assert judged_at(33) is State.OK  # only its first burst, dark; the line answered at +22
+    assert judged_at(63) is State.UNSTABLE  # +43 answered: the burst at +13 was a lone loss of its own

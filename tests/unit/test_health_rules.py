@@ -175,15 +175,18 @@ def _if_topology():  # type: ignore[no-untyped-def]
 
 
 def test_interface_flaps_from_oper_status_and_last_change() -> None:
-    # Gi0/1 goes down 2 times (seen), and flaps once between polls (only ifLastChange moves)
+    # Gi0/1 goes down 2 times (seen), and flaps once between polls (only ifLastChange moves); last_change_s
+    # is seconds since the change (sysUpTime - ifLastChange), so it grows between changes
     def gi(t: float) -> tuple[int, float, float]:
         rel = t - T0
         oper = 2 if rel in (600, 1200) else 1
-        last_change = 100.0 + sum(1000 for edge in (600, 660, 1200, 1260, 1800) if rel >= edge)
-        return oper, last_change, 0.0
+        changed = max([-100.0, *(edge for edge in (600, 660, 1200, 1250, 1790) if rel >= edge)])
+        return oper, rel - changed, 0.0
 
     obs = pings("kb-sw1", "device", "dc-a", T0, T0 + 2400)
-    obs += snmp_polls("kb-sw1", "dc-a", T0, T0 + 2400, interfaces={"Gi0/1": gi, "Gi0/2": lambda t: (1, 50.0, 0.0)})
+    obs += snmp_polls(
+        "kb-sw1", "dc-a", T0, T0 + 2400, interfaces={"Gi0/1": gi, "Gi0/2": lambda t: (1, t - T0 + 50.0, 0.0)}
+    )
     evals = run(obs, T0 + 2400, _if_topology())
     last = evals[-1].nodes["kb-sw1"]
     assert last.state is State.UNSTABLE and last.flaps == 3
@@ -207,7 +210,7 @@ def test_interface_down_degrades_unless_admin_down() -> None:
 
 def test_interface_error_rate() -> None:
     obs = pings("kb-sw1", "device", "dc-a", T0, T0 + 1800)
-    errors = {"port1": lambda t: (1, 10.0, 25.0 if t >= T0 + 1200 else 0.0)}
+    errors = {"port1": lambda t: (1, t - T0 + 10.0, 25.0 if t >= T0 + 1200 else 0.0)}
     obs += snmp_polls("kb-sw1", "dc-a", T0, T0 + 1800, interfaces=errors)
     evals = run(obs, T0 + 1800, _if_topology())
     assert [s for _, s in states(evals, "kb-sw1")] == [State.OK, State.DEGRADED, State.UNSTABLE]

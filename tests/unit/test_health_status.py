@@ -151,15 +151,17 @@ def test_plain_rendering(report: StatusReport) -> None:
     assert lines[-1].startswith("3 problem(s) now, 1 recovered")
 
 
-def test_status_cli_errors_are_one_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_status_cli_errors_are_one_line(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"measurement": "ping"}\n')
     code, _, err = run_cli("-i", str(EXAMPLE), "status", "--from", str(bad))
     assert code == 2 and err.startswith("error: ") and f"{bad}:1: not a point" in err and len(err.splitlines()) == 1
     code, _, err = run_cli("-i", str(EXAMPLE), "status", "--since", "soon", "--from", str(bad))
     assert code == 2 and "--since 'soon'" in err
+    monkeypatch.setenv("NETPROBE_STATE_DIR", str(tmp_path / "no-agent-ran-here"))
+    monkeypatch.delenv("NETPROBE_CONFIG", raising=False)
     code, _, err = run_cli("-i", str(EXAMPLE), "status")
-    assert code == 2 and "--from" in err
+    assert code == 2 and "no history at" in err and "--from" in err and len(err.splitlines()) == 1
 
 
 def test_durations() -> None:

@@ -1,0 +1,98 @@
+"""The lab scoring rules of `python -m benchmarks verdicts` (docs/verdicts.md, "Scoring against the lab")."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from benchmarks.verdicts import Sample, Score, score
+from netprobe.health.synthetic import topology
+
+UP = 1_800_000_000.0
+TOPO = topology(
+    {"hap-linh": ["hl-1"], "kinh-bac": ["kb-1", "kb-2"], "vo-cuong": ["vc-1"]},
+    {"hl-rt": ("hap-linh", "hl-1"), "hl-sw": ("hap-linh", "hl-rt"), "kb-rt": ("kinh-bac", "kb-1")},
+)
+LAST = re.compile(r"verdicts precision=\d\.\d{3} recall=\d\.\d{3} max_detect_intervals=\d+\.\d false_flags=\d+")
+
+
+def truth(*faults: dict[str, Any]) -> dict[str, Any]:
+    full = []
+    for i, f in enumerate(faults, 1):
+        full.append({"id": i, "lines": [], "devices": [], "target_kind": "line", "end": None, **f})
+    return {"scenario": "t", "up_at": UP, "faults": full}
+
+
+def run(t: dict[str, Any], rows: list[tuple[str, str, float, str]], end: float = UP + 900, **extra: str) -> Score:
+    """rows: (subject, kind, seconds after up, state), all from agent dc-a, which probed everything at +5 s."""
+    samples = [
+        Sample("dc-a", subject, kind, UP + at, state, extra.get(subject, "")) for subject, kind, at, state in rows
+    ]
+    first = {("dc-a", n): UP + 5 for n in TOPO.nodes}
+    return score(TOPO, t, samples, first, end)
+
+
+def healthy(at: float) -> list[tuple[str, str, float, str]]:
+    return [(n, TOPO.nodes[n].kind, at, "OK") for n in TOPO.nodes]
+
+
+def test_a_dead_commune_is_found_and_its_gear_must_be_unreachable() -> None:
+    t = truth({"target": "hap-linh", "target_kind": "commune", "fault": "down", "start": UP, "lines": ["hl-1"]})
+    rows = [*healthy(0)] + [(n, "device", at, "UNREACHABLE") for n in ("hl-rt", "hl-sw") for at in (60, 90)]
+    rows += [("hl-1", "line", 60, "DOWN"), ("hl-1", "line", 90, "DOWN")]
+    result = run(t, rows)
+    assert (result.precision, result.recall, result.false_episodes) == (1.0, 1.0, [])
+    assert result.required == 3  # the line and the two devices behind it, from the one agent
+    assert result.max_detect_intervals == (60 - 5) / 30
+    assert LAST.fullmatch(result.last_line())
+
+
+def test_gear_behind_a_dead_line_judged_down_is_wrong() -> None:
+    t = truth({"target": "hl-1", "fault": "down", "start": UP, "lines": ["hl-1"]})
+    rows = [("hl-1", "line", 60, "DOWN"), ("hl-rt", "device", 60, "DOWN"), ("hl-sw", "device", 60, "UNREACHABLE")]
+    result = run(t, rows)
+    assert result.precision == 2 / 3 and len(result.wrong_state) == 1 and "hl-rt DOWN" in result.wrong_state[0]
+    assert result.recall == 2 / 3  # hl-rt never reached UNREACHABLE
+
+
+def test_a_flag_on_a_healthy_line_is_one_false_episode_per_run_of_samples() -> None:
+    t = truth({"target": "vc-1", "fault": "loss", "start": UP, "lines": ["vc-1"], "params": {"loss_pct": 20}})
+    rows = [("vc-1", "line", 60, "UNSTABLE")] + [("kb-1", "line", at, "DEGRADED") for at in (60, 90, 120)]
+    rows += [("kb-1", "line", 150, "OK"), ("kb-1", "line", 180, "DEGRADED")]
+    result = run(t, rows)
+    assert len(result.false_episodes) == 2 and result.fp_samples == 4 and result.tp_samples == 1
+    assert result.recall == 1.0 and result.precision == 1 / 5
+
+
+def test_a_missed_fault_lowers_recall_and_a_short_one_is_not_required() -> None:
+    t = truth(
+        {"target": "vc-1", "fault": "latency", "start": UP, "lines": ["vc-1"]},
+        {"target": "kb-2", "fault": "down", "start": UP + 100, "end": UP + 130, "lines": ["kb-2"]},
+    )
+    result = run(t, healthy(60) + healthy(90))
+    assert result.recall == 0.0 and result.missed == ["#1 latency on vc-1: vc-1 from dc-a"]
+    assert any("#2 down on kb-2" in s for s in result.skipped)
+
+
+def test_flags_after_a_fault_ends_count_within_its_grace_only() -> None:
+    t = truth({"target": "vc-1", "fault": "loss", "start": UP, "end": UP + 300, "lines": ["vc-1"]})
+    grace = 300 + 120 + 120 + 60  # window + min_state + clear + 2 intervals
+    result = run(t, [("vc-1", "line", 120, "UNSTABLE"), ("vc-1", "line", 300 + grace - 1, "DEGRADED"),
+                     ("vc-1", "line", 300 + grace + 30, "DEGRADED")], end=UP + 2000)  # fmt: skip
+    assert (result.tp_samples, result.fp_samples) == (2, 1)
+
+
+def test_a_boot_at_lab_up_is_not_a_false_flag_but_other_reasons_are() -> None:
+    t = truth()
+    reboot = run(t, [("kb-rt", "device", 60, "DEGRADED")], **{"kb-rt": "1 reboot in 1 h"})
+    assert reboot.fp_samples == 0 and reboot.tp_samples == 0
+    loss = run(t, [("kb-rt", "device", 60, "DEGRADED")], **{"kb-rt": "loss 4% over 5 min; 1 reboot in 1 h"})
+    assert loss.fp_samples == 1
+
+
+def test_a_broken_uplink_must_flag_the_agent_and_blames_no_commune() -> None:
+    t = truth({"target": "dc-a", "target_kind": "dc", "fault": "down", "start": UP + 100, "end": UP + 400})
+    rows = [("kb-1", "line", 130, "UNKNOWN"), ("dc-a", "agent", 160, "DOWN"), ("vc-1", "line", 160, "DEGRADED")]
+    result = run(t, rows)
+    assert result.recall == 1.0 and result.fp_samples == 0  # the agent's own views are not scored meanwhile
+    assert result.max_detect_intervals == 2.0
