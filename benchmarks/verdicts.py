@@ -159,8 +159,8 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                 neighbours.append(rebooted.parent)
             if rebooted is not None:
                 grace = _grace_after(rebooted, "reboot")
-                out.append(Window(target, ANY, start, end + grace, end + grace, HEALTH_FLAGS, True, False, fid,
-                                  what, reboot=True))  # fmt: skip
+                out.append(Window(target, ANY, start, end + grace, end, HEALTH_FLAGS, True, False, fid, what,
+                                  reboot=True))  # fmt: skip
             for dev_id in neighbours:
                 gear = topology.nodes.get(dev_id)
                 if gear is not None:
@@ -257,11 +257,14 @@ def score(
                 in_false = False
                 continue
             covering = [w for w in by_subject[subject] if w.start <= s.time <= w.end and w.agent in (ANY, agent)]
-            if any(w.ignored for w in covering) or lab_boot(topology, s, float(truth["up_at"])):
+            if any(w.ignored for w in covering):
                 in_false = False
                 continue
             if any(s.state in w.accepted for w in covering):
                 result.tp_samples += 1
+                in_false = False
+                continue
+            if lab_boot(topology, s, float(truth["up_at"])):
                 in_false = False
                 continue
             result.fp_samples += 1
@@ -291,7 +294,8 @@ def score(
             # a fault can only be seen from the first probe on; a reboot only once the device is back
             ref = max(w.fault_end if w.reboot else w.start, first)
             label = f"{w.what}: {w.subject} from {agent}"
-            if min(w.fault_end, run_end) - ref < 2 * interval + 30.0:
+            # a reboot is proven after the fact (sysUpTime), so it may be found until the end of its grace
+            if min(w.end if w.reboot else w.fault_end, run_end) - ref < 2 * interval + 30.0:
                 result.skipped.append(f"{label} (seen for less than 2 intervals + an evaluation)")
                 continue
             # another agent's impaired uplink hides the subject from that agent: not a miss of the verdicts

@@ -96,3 +96,14 @@ def test_a_broken_uplink_must_flag_the_agent_and_blames_no_commune() -> None:
     result = run(t, rows)
     assert result.recall == 1.0 and result.fp_samples == 0  # the agent's own views are not scored meanwhile
     assert result.max_detect_intervals == 2.0
+
+
+def test_a_reboot_is_required_and_timed_from_when_the_device_is_back() -> None:
+    t = truth({"target": "kb-rt", "target_kind": "device", "fault": "reboot", "start": UP + 120, "end": UP + 140,
+               "devices": ["kb-rt"], "lines": ["kb-1", "kb-2"]})  # fmt: skip
+    result = run(t, [("kb-rt", "device", 150, "OK"), ("kb-rt", "device", 200, "DEGRADED"),
+                     ("kb-1", "line", 150, "DEGRADED")], **{"kb-rt": "1 reboot in 1 h"})  # fmt: skip
+    assert result.required == 1 and result.recall == 1.0 and (result.tp_samples, result.fp_samples) == (2, 0)
+    assert result.max_detect_intervals == (200 - 140) / 60  # in SNMP polls: only sysUpTime proves it
+    missed = run(t, [("kb-rt", "device", 150, "OK")])
+    assert missed.recall == 0.0 and missed.missed == ["#1 reboot on kb-rt: kb-rt from dc-a"]
