@@ -57,7 +57,7 @@ def test_mixed_kinds_in_one_run() -> None:
 
 
 def test_refused_targets_never_reach_a_probe() -> None:
-    ms = _run([Target("t", ProbeKind.TCP, "8.8.8.8", {}, port=53), Target("s", ProbeKind.SNMP, "10.0.0.1", {})])
+    ms = _run([Target("t", ProbeKind.TCP, "192.0.2.8", {}, port=53), Target("s", ProbeKind.SNMP, "198.51.100.1", {})])
     assert [m.status for m in ms] == [Status.NOT_ALLOWED, Status.NOT_ALLOWED]
     assert all("allow-list" in (m.error or "") for m in ms)
 
