@@ -330,21 +330,13 @@ def overview() -> JSON:
         'GROUP BY time($__interval), "commune", "line" fill(0)'
     )
     lay.add(
-        panel(
-            "state-timeline",
+        state_timeline(
             "Problem lines over time (worst verdict of any agent)",
             [target("A", timeline, alias="$tag_commune / $tag_line")],
             description="Only lines with at least one non-OK verdict in the range; empty buckets count as OK.",
-            defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
-            custom={"fillOpacity": 80, "lineWidth": 0},
-            options={
-                "showValue": "never",
-                "mergeValues": True,
-                "rowHeight": 0.85,
-                "alignValue": "left",
-                "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"},
-                "tooltip": {"mode": "single", "sort": "none"},
-            },
+            show_value="never",
+            row_height=0.85,
+            align_left=True,
         ),
         24,
         10,
@@ -393,6 +385,32 @@ def overview() -> JSON:
     )
 
 
+def state_timeline(
+    title: str,
+    targets: list[JSON],
+    *,
+    description: str = "",
+    show_value: str = "auto",
+    row_height: float = 0.8,
+    align_left: bool = False,
+) -> JSON:
+    """A verdict timeline: state_code coloured and named like every other state panel."""
+    options: JSON = {"showValue": show_value, "mergeValues": True, "rowHeight": row_height}
+    if align_left:
+        options["alignValue"] = "left"
+    options["legend"] = {"showLegend": True, "displayMode": "list", "placement": "bottom"}
+    options["tooltip"] = {"mode": "single", "sort": "none"}
+    return panel(
+        "state-timeline",
+        title,
+        targets,
+        description=description,
+        defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
+        custom={"fillOpacity": 80, "lineWidth": 0},
+        options=options,
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Commune detail
 # ---------------------------------------------------------------------------------------------------
@@ -401,8 +419,7 @@ def commune() -> JSON:
     ce = f"$timeFilter AND {COMMUNE} AND {LINE} AND \"kind\" = 'ce'"
     state_legend = {"showLegend": True, "displayMode": "list", "placement": "bottom"}
     lay.add(
-        panel(
-            "state-timeline",
+        state_timeline(
             "Line verdicts (worst of any agent)",
             [
                 target(
@@ -412,15 +429,6 @@ def commune() -> JSON:
                     alias="$tag_line",
                 )
             ],
-            defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
-            custom={"fillOpacity": 80, "lineWidth": 0},
-            options={
-                "showValue": "auto",
-                "mergeValues": True,
-                "rowHeight": 0.8,
-                "legend": state_legend,
-                "tooltip": {"mode": "single", "sort": "none"},
-            },
         ),
         24,
         5,
@@ -517,8 +525,7 @@ def commune() -> JSON:
         7,
     )
     lay.add(
-        panel(
-            "state-timeline",
+        state_timeline(
             "Device verdicts (UNREACHABLE = behind a failed line)",
             [
                 target(
@@ -528,15 +535,6 @@ def commune() -> JSON:
                     alias="$tag_device",
                 )
             ],
-            defaults={"mappings": state_mappings(), "thresholds": state_thresholds(), "color": {"mode": "thresholds"}},
-            custom={"fillOpacity": 80, "lineWidth": 0},
-            options={
-                "showValue": "auto",
-                "mergeValues": True,
-                "rowHeight": 0.8,
-                "legend": state_legend,
-                "tooltip": {"mode": "single", "sort": "none"},
-            },
         ),
         24,
         6,
