@@ -16,6 +16,7 @@ Last line: `agent targets=N cpu_pct=X lag_p99_s=Y rss_growth_pct=Z`.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 import shutil
@@ -99,9 +100,11 @@ class Snmpd:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def make_inventory(path: Path, targets: int, snmp: bool, port: int, long_window_s: float | None = None) -> list[str]:
+def make_inventory(
+    path: Path, targets: int, snmp: bool, port: int, long_window_s: float | None = None, network: str = NETWORK
+) -> list[str]:
     """Write the inventory; return the SNMP devices' addresses."""
-    data: dict[str, Any] = generate.generate(targets=targets, network=NETWORK, snmp=snmp)
+    data: dict[str, Any] = generate.generate(targets=targets, network=network, snmp=snmp)
     data["snmp_profiles"]["v2c"]["port"] = port
     data["defaults"]["probes"] = {"ping": {"interval_s": 30}, "snmp": {"interval_s": 60}, "tcp": {"interval_s": 60}}
     if long_window_s is not None:  # the verdict engine's memory fills within this window, then stays flat
@@ -120,6 +123,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--long-window", type=float, metavar="S", help="verdicts' long window (inventory thresholds.long_window_s)"
     )
+    parser.add_argument(
+        "--network",
+        default=NETWORK,
+        help=f"loopback range of the targets (default {NETWORK}; another one lets two runs share the machine)",
+    )
     parser.add_argument("--keep", metavar="DIR", help="keep the inventory, state and log in DIR")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -129,10 +137,12 @@ def main(argv: list[str]) -> int:
     inv = work / "inventory.yaml"
     community = "np-bench"
     port = 16161
-    snmp_addresses = make_inventory(inv, args.targets, not args.no_snmp, port, args.long_window)
+    if not ipaddress.ip_network(args.network).subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+        parser.error("--network must be inside 127.0.0.0/8: this benchmark sends traffic to loopback only")
+    snmp_addresses = make_inventory(inv, args.targets, not args.no_snmp, port, args.long_window, args.network)
     if snmp_addresses:
         port = free_udp_port(snmp_addresses)
-        snmp_addresses = make_inventory(inv, args.targets, True, port, args.long_window)
+        snmp_addresses = make_inventory(inv, args.targets, True, port, args.long_window, args.network)
     snmpd = Snmpd(snmp_addresses, port, community) if snmp_addresses else None
     env = dict(os.environ)
     env.update(

@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netprobe.health.observation import Observation, Source, decode_series, encode_series, from_measurement
+from netprobe.health.observation import Observation, Source, decode_series, from_measurement
 from netprobe.health.reasons import Code, ParamValue, Reason
 from netprobe.health.signals import (
     Baseline,
     PingStats,
     Series,
     SnmpStats,
-    as_reachability,
     explained,
     own_flaps,
     ping_stats,
@@ -244,10 +243,10 @@ class HealthEngine:
         for obs in groups.values():
             first = obs[0]
             if first.source is not Source.PING:
-                self._snmp_series(first).extend(obs)
+                self._series(first).extend(obs)
                 continue
             key = first.series
-            series = self.ping.setdefault(key, Series())
+            series = self._series(first)
             baseline = self.baselines.setdefault(key, Baseline()) if first.role != "pe" else None  # PE: no baseline
             if series.appendable(obs):
                 series.extend(obs)
@@ -260,23 +259,44 @@ class HealthEngine:
                 if baseline is not None:
                     baseline.add(o.time, o.rtt_ms, replaced.rtt_ms if replaced is not None else None)
 
-    def _snmp_series(self, o: Observation) -> Series:
-        if o.source is Source.SNMP_SYS:
-            return self.sys.setdefault(o.subject, {}).setdefault(o.agent, Series())
-        return self.ifs.setdefault(o.subject, {}).setdefault((o.ifname, o.agent), Series())
+    def _series(self, o: Observation) -> Series:
+        """The stored series `o` belongs to, created (and sized) on first sight."""
+        by_key: dict[Any, Series]
+        key: Any
+        if o.source is Source.PING:
+            by_key, key = self.ping, o.series
+        elif o.source is Source.SNMP_SYS:
+            by_key, key = self.sys.setdefault(o.subject, {}), o.agent
+        else:
+            by_key, key = self.ifs.setdefault(o.subject, {}), (o.ifname, o.agent)
+        series = by_key.get(key)
+        if series is None:
+            series = by_key[key] = self._new_series(o)
+        return series
+
+    def _keep_s(self, node: Node, source: Source) -> float:
+        """How much history a series keeps (see _housekeep): the long window and a margin."""
+        if source is Source.PING:
+            return node.thresholds.long_window_s + 4 * node.ping_interval_s + 60
+        return node.thresholds.long_window_s + 4 * max(node.snmp_interval_s, 60.0) + 60
+
+    def _new_series(self, o: Observation) -> Series:
+        """Sized for what it will keep, so its memory is taken now and stays flat."""
+        node = self.topology.nodes[o.subject]
+        interval = node.ping_interval_s if o.source is Source.PING else node.snmp_interval_s or 60.0
+        return Series.of(o, int(self._keep_s(node, o.source) / max(interval, 1.0)) + 4)
 
     def _housekeep(self, now: float) -> None:
         nodes = self.topology.nodes
         for key, series in self.ping.items():
-            node = nodes[key[0]]
-            series.trim(now - node.thresholds.long_window_s - 4 * node.ping_interval_s - 60)
+            series.trim(now - self._keep_s(nodes[key[0]], Source.PING))
         for key, baseline in self.baselines.items():
             baseline.close(now, nodes[key[0]].thresholds.baseline_s)
         for snmp in (self.sys, self.ifs):
             for device, by_key in snmp.items():
-                node = nodes[device]
+                keep_s = self._keep_s(nodes[device], Source.SNMP_SYS)
                 for series in by_key.values():
-                    series.trim(now - node.thresholds.long_window_s - 4 * max(node.snmp_interval_s, 60.0) - 60)
+                    series.trim(now - keep_s)
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, now: float) -> Evaluation:
@@ -297,8 +317,8 @@ class HealthEngine:
         for key, series in self.ping.items():
             node = nodes[key[0]]
             th = node.thresholds
-            window, flags = series.window(now - th.long_window_s, now)
-            s = ping_stats(window, now, th, node.ping_interval_s, self.baselines.get(key), flags)
+            window = series.window(now - th.long_window_s, now)
+            s = ping_stats(window, now, th, node.ping_interval_s, self.baselines.get(key))
             if s is not None:
                 out[key] = s
         # gear that is not pinged: its SNMP polls are its reachability
@@ -309,8 +329,7 @@ class HealthEngine:
             node = nodes[device]
             th = node.thresholds
             for agent, series in by_agent.items():
-                window = as_reachability(series.between(now - th.long_window_s, now))
-                s = ping_stats(window, now, th, node.snmp_interval_s or 60.0)
+                s = ping_stats(series.reachability(now - th.long_window_s, now), now, th, node.snmp_interval_s or 60.0)
                 if s is not None:
                     out[(device, "device", agent)] = s
         self._tick = {}
@@ -713,7 +732,7 @@ class HealthEngine:
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
-            "series": [encode_series(s.obs) for s in [*self.ping.values(), *snmp] if s.obs],
+            "series": [s.encode() for s in [*self.ping.values(), *snmp] if len(s)],
             "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
@@ -734,12 +753,7 @@ class HealthEngine:
             if not obs or obs[0].subject not in topology.nodes:
                 continue
             first = obs[0]
-            series = (
-                engine.ping.setdefault(first.series, Series())
-                if first.source is Source.PING
-                else (engine._snmp_series(first))
-            )
-            series.extend(obs)
+            engine._series(first).extend(obs)
         for subject, role, agent, b in data.get("baselines", []):
             if subject in topology.nodes:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)

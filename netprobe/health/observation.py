@@ -168,27 +168,13 @@ def from_measurement(m: Measurement, agent: str) -> list[Observation]:
     return [o for o in out if o is not None]
 
 
-# Columnar encoding of one series for the engine's saved state (a province holds ~500k observations:
-# one list per field keeps it several times smaller than one record per observation).
-_COLUMNS: dict[Source, tuple[str, ...]] = {
+# The fields each source carries, beyond its key and time: the columns of a stored series (signals.Series)
+# and of the engine's saved state (one list per field keeps it several times smaller than one record each).
+FIELDS: dict[Source, tuple[str, ...]] = {
     Source.PING: ("ok", "sent", "received", "rtt_ms", "jitter_ms"),
     Source.SNMP_SYS: ("ok", "uptime_s", "rebooted"),
     Source.SNMP_IF: ("ok", "oper_status", "admin_status", "last_change_s", "errors_per_s"),
 }
-
-
-def encode_series(obs: list[Observation]) -> dict[str, Any]:
-    """One series (same source, subject, role, agent, ifname) as columns; exact (floats round-trip)."""
-    first = obs[0]
-    columns = _COLUMNS[first.source]
-    out: dict[str, Any] = {
-        "key": [first.source.value, first.subject, first.role, first.agent, first.ifname],
-        "time": [o.time for o in obs],
-    }
-    for name in columns:
-        values = [getattr(o, name) for o in obs]
-        out[name] = [int(v) if isinstance(v, bool) else v for v in values]
-    return out
 
 
 def decode_series(data: dict[str, Any]) -> list[Observation]:

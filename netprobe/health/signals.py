@@ -7,11 +7,12 @@ from __future__ import annotations
 import bisect
 import itertools
 import statistics
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netprobe.health.observation import Observation, Source
+from netprobe.health.observation import FIELDS, Observation, Source
 from netprobe.inventory.model import Thresholds
 
 HOUR = 3600.0
@@ -27,60 +28,184 @@ def stale_after(interval_s: float) -> float:
     return 3 * interval_s + 30.0
 
 
-@dataclass
-class Series:
-    """One time-ordered stream of observations (one series key), with at most one per timestamp."""
+# One column per field, all float64 (an int or bool round-trips exactly; None is NaN): ~56 bytes an
+# observation instead of ~235 as objects, so a province's hour of history is a few MB, not tens.
+_INTS = frozenset({"sent", "received", "oper_status", "admin_status"})
+_BOOLS = frozenset({"ok", "rebooted"})
+NAN = float("nan")
 
-    obs: list[Observation] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    lost: list[bool] = field(default_factory=list)  # the burst got no reply at all (kept for fast scans)
+
+def _pack(value: float | int | bool | None) -> float:
+    return NAN if value is None else float(value)
+
+
+def _unpack(name: str, value: float) -> Any:
+    if name in _BOOLS:
+        return value != 0.0
+    if value != value:  # NaN
+        return None
+    return int(value) if name in _INTS else value
+
+
+@dataclass(frozen=True, slots=True)
+class PingWindow:
+    """One reachability series over a window, as columns (what ping_stats reads)."""
+
+    agent: str
+    times: Sequence[float]
+    sent: Sequence[float]
+    received: Sequence[float]
+    rtt: Sequence[float]  # NaN: no reply
+    jitter: Sequence[float]
+    lost: Sequence[float]  # 1.0: the burst got no reply at all
+
+
+class Series:
+    """One time-ordered stream of observations (one series key), at most one per timestamp, stored as
+    preallocated columns: `capacity` is what the engine keeps of it (long window + margin, over the probe
+    interval), so its memory is taken once, when the series first appears, and stays flat after —
+    trimming shifts the columns in place; only an interval shortened under it makes it grow."""
+
+    __slots__ = ("agent", "capacity", "cols", "fields", "ifname", "n", "role", "source", "subject")
+
+    def __init__(self, source: Source, subject: str, role: str, agent: str, ifname: str = "", capacity: int = 16):
+        self.source, self.subject, self.role, self.agent, self.ifname = source, subject, role, agent, ifname
+        self.fields = ("time", *FIELDS[source], *(("lost",) if source is Source.PING else ()))
+        self.capacity = max(4, capacity)
+        self.cols = {name: array("d", bytes(8 * self.capacity)) for name in self.fields}
+        self.n = 0
+
+    @classmethod
+    def of(cls, o: Observation, capacity: int = 16) -> Series:
+        return cls(o.source, o.subject, o.role, o.agent, o.ifname, capacity)
+
+    @property
+    def times(self) -> array[float]:
+        return self.cols["time"][: self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _row(self, o: Observation) -> list[float]:
+        return [o.time, *(_pack(getattr(o, name)) for name in FIELDS[self.source])] + (
+            [1.0 if o.lost_all else 0.0] if self.source is Source.PING else []
+        )
+
+    def observation(self, i: int) -> Observation:
+        values = {name: _unpack(name, self.cols[name][i]) for name in FIELDS[self.source]}
+        return Observation(
+            self.cols["time"][i], self.source, self.subject, self.role, self.agent, ifname=self.ifname, **values
+        )
+
+    def _grow(self, need: int) -> None:
+        while self.capacity < need:
+            self.capacity *= 2
+        for col in self.cols.values():
+            col.frombytes(bytes(8 * (self.capacity - len(col))))
 
     def add(self, o: Observation) -> Observation | None:
         """Insert in time order; an observation at an existing time replaces it (replays overwrite).
         Returns the replaced one."""
-        i = bisect.bisect_left(self.times, o.time)
-        if i < len(self.times) and self.times[i] == o.time:
-            old = self.obs[i]
-            self.obs[i] = o
-            self.lost[i] = o.lost_all
+        n, times = self.n, self.cols["time"]
+        i = bisect.bisect_left(times, o.time, 0, n)
+        row = self._row(o)
+        if i < n and times[i] == o.time:
+            old = self.observation(i)
+            for name, value in zip(self.fields, row, strict=True):
+                self.cols[name][i] = value
             return old
-        self.times.insert(i, o.time)
-        self.obs.insert(i, o)
-        self.lost.insert(i, o.lost_all)
+        if n == self.capacity:
+            self._grow(n + 1)
+        for name, value in zip(self.fields, row, strict=True):
+            col = self.cols[name]
+            if i < n:
+                col[i + 1 : n + 1] = col[i:n]
+            col[i] = value
+        self.n = n + 1
         return None
 
     def appendable(self, observations: list[Observation]) -> bool:
         """They are strictly time-ordered and all later than what is here: a bulk append is exact."""
         return (
             bool(observations)
-            and (not self.times or self.times[-1] < observations[0].time)
+            and (not self.n or self.cols["time"][self.n - 1] < observations[0].time)
             and all(a.time < b.time for a, b in itertools.pairwise(observations))
         )
 
     def extend(self, observations: list[Observation]) -> None:
         """Add many at once: in bulk when appendable, else one by one (replacing same-time ones)."""
-        if self.appendable(observations):
-            self.obs.extend(observations)
-            self.times.extend(o.time for o in observations)
-            self.lost.extend(o.lost_all for o in observations)
-        else:
+        if not self.appendable(observations):
             for o in observations:
                 self.add(o)
+            return
+        n, m = self.n, len(observations)
+        if n + m > self.capacity:
+            self._grow(n + m)
+        cols = [self.cols[name] for name in self.fields]
+        for i, o in enumerate(observations, n):  # live: one or two per series per cycle
+            for col, value in zip(cols, self._row(o), strict=True):
+                col[i] = value
+        self.n = n + m
 
     def trim(self, before: float) -> None:
-        i = bisect.bisect_left(self.times, before)
+        i = bisect.bisect_left(self.cols["time"], before, 0, self.n)
         if i:
-            del self.times[:i]
-            del self.obs[:i]
-            del self.lost[:i]
+            keep = self.n - i
+            for col in self.cols.values():
+                col[0:keep] = col[i : self.n]  # same length: a move in place, no reallocation
+            self.n = keep
+
+    def _bounds(self, start: float, now: float) -> tuple[int, int]:
+        times = self.cols["time"]
+        return bisect.bisect_left(times, start, 0, self.n), bisect.bisect_right(times, now, 0, self.n)
 
     def between(self, start: float, now: float) -> list[Observation]:
         """Observations with start <= time <= now."""
-        return self.obs[bisect.bisect_left(self.times, start) : bisect.bisect_right(self.times, now)]
+        lo, hi = self._bounds(start, now)
+        return [self.observation(i) for i in range(lo, hi)]
 
-    def window(self, start: float, now: float) -> tuple[list[Observation], list[bool]]:
-        lo, hi = bisect.bisect_left(self.times, start), bisect.bisect_right(self.times, now)
-        return self.obs[lo:hi], self.lost[lo:hi]
+    def window(self, start: float, now: float) -> PingWindow:
+        """A ping series with start <= time <= now, as columns."""
+        lo, hi = self._bounds(start, now)
+        c = self.cols
+        return PingWindow(
+            self.agent,
+            c["time"][lo:hi],
+            c["sent"][lo:hi],
+            c["received"][lo:hi],
+            c["rtt_ms"][lo:hi],
+            c["jitter_ms"][lo:hi],
+            c["lost"][lo:hi],
+        )
+
+    def reachability(self, start: float, now: float) -> PingWindow:
+        """SNMP system polls as one-packet bursts: reachability for gear that is not pinged."""
+        lo, hi = self._bounds(start, now)
+        ok = self.cols["ok"][lo:hi]
+        m = hi - lo
+        return PingWindow(
+            self.agent,
+            self.cols["time"][lo:hi],
+            array("d", [1.0]) * m,
+            ok,
+            array("d", [NAN]) * m,
+            array("d", [NAN]) * m,
+            array("d", [1.0 - x for x in ok]),
+        )
+
+    def encode(self) -> dict[str, Any]:
+        """The saved-state form: key and one list per field (ints and bools as ints, None as null)."""
+        out: dict[str, Any] = {
+            "key": [self.source.value, self.subject, self.role, self.agent, self.ifname],
+            "time": self.times.tolist(),
+        }
+        for name in FIELDS[self.source]:
+            values = self.cols[name][: self.n].tolist()
+            if name in _BOOLS or name in _INTS:
+                out[name] = [None if v != v else int(v) for v in values]
+            else:
+                out[name] = [None if v != v else v for v in values]
+        return out
 
 
 @dataclass
@@ -88,13 +213,15 @@ class Baseline:
     """A target's own usual RTT: the median of hourly medians over the last `baseline_s` (not this hour)."""
 
     hours: dict[int, float] = field(default_factory=dict)  # finished hour → median RTT
-    open: dict[int, list[float]] = field(default_factory=dict)  # unfinished hour → RTT samples
+    open: dict[int, array[float]] = field(default_factory=dict)  # unfinished hour → RTT samples
 
     def add(self, time: float, rtt: float | None, replaced: float | None = None) -> None:
         hour = int(time // HOUR)
         if hour in self.hours:
             return  # that hour is closed; a late sample does not reopen it (reproducibility)
-        samples = self.open.setdefault(hour, [])
+        samples = self.open.get(hour)
+        if samples is None:
+            samples = self.open[hour] = array("d")
         if replaced is not None and replaced in samples:
             samples.remove(replaced)
         if rtt is not None:
@@ -115,13 +242,16 @@ class Baseline:
         return statistics.median(medians) if len(medians) >= BASELINE_MIN_HOURS else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"hours": {str(h): m for h, m in self.hours.items()}, "open": {str(h): s for h, s in self.open.items()}}
+        return {
+            "hours": {str(h): m for h, m in self.hours.items()},
+            "open": {str(h): s.tolist() for h, s in self.open.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Baseline:
         return cls(
             {int(h): float(m) for h, m in data.get("hours", {}).items()},
-            {int(h): [float(x) for x in s] for h, s in data.get("open", {}).items()},
+            {int(h): array("d", [float(x) for x in s]) for h, s in data.get("open", {}).items()},
         )
 
 
@@ -149,22 +279,17 @@ class PingStats:
 
 
 def ping_stats(
-    window: Sequence[Observation],
-    now: float,
-    th: Thresholds,
-    interval_s: float,
-    baseline: Baseline | None = None,
-    lost_flags: list[bool] | None = None,
+    window: PingWindow, now: float, th: Thresholds, interval_s: float, baseline: Baseline | None = None
 ) -> PingStats | None:
-    """`window`: one series over the long window [now - long_window_s, now], time-ordered (with its
-    all-lost flags when the caller has them). None when there is nothing in it."""
-    if not window:
+    """`window`: one series over the long window [now - long_window_s, now], time-ordered. None when
+    there is nothing in it."""
+    times, sent_col, received_col, all_lost = window.times, window.sent, window.received, window.lost
+    n = len(times)
+    if not n:
         return None
-    # This runs for every series at every evaluation: list.index jumps between all-lost runs in C.
+    # This runs for every series at every evaluation: .index jumps between all-lost runs in C.
     # Outages: runs of all-lost bursts at least down_probes long (and min_lost_packets); they count as
     # flaps, and are left out of the loss/latency figures so a recovered line is not "lossy" for 5 min.
-    n = len(window)
-    all_lost = lost_flags if lost_flags is not None else [o.lost_all for o in window]
     excluded: set[int] = set()
     outages: list[tuple[float, float]] = []
     lost_times: list[float] = []
@@ -172,17 +297,17 @@ def ping_stats(
     i = 0
     while True:
         try:
-            i = all_lost.index(True, i)
+            i = all_lost.index(1.0, i)
         except ValueError:
             break
         try:
-            j = all_lost.index(False, i)
+            j = all_lost.index(0.0, i)
         except ValueError:
             j = n
-        lost_times.extend(o.time for o in window[i:j])
-        if j - i >= th.down_probes and sum(o.sent for o in window[i:j]) >= th.min_lost_packets:
+        lost_times.extend(times[i:j])
+        if j - i >= th.down_probes and sum(sent_col[i:j]) >= th.min_lost_packets:
             excluded.update(range(i, j))
-            outages.append((window[i].time, window[j - 1].time))
+            outages.append((times[i], times[j - 1]))
             down = j == n
         i = j
     run = 0
@@ -190,31 +315,34 @@ def ping_stats(
         run += 1
     k = n
     short_start = now - th.window_s
-    while k > 0 and window[k - 1].time > short_start:
+    while k > 0 and times[k - 1] > short_start:
         k -= 1
-    short = [window[x] for x in range(k, n) if x not in excluded]
-    lone_lost = tuple((window[x].time, window[x].sent) for x in range(k, n) if x not in excluded and all_lost[x])
-    sent = sum(o.sent for o in short)
-    lost = sent - sum(o.received for o in short)
-    rtts = [o.rtt_ms for o in short if o.rtt_ms is not None]
-    jitters = [o.jitter_ms for o in short if o.jitter_ms is not None]
-    flaps = len(outages)
-    last = window[-1]
+    short: Sequence[int] = [x for x in range(k, n) if x not in excluded] if excluded else range(k, n)
+
+    def pick(col: Sequence[float]) -> Sequence[float]:
+        return [col[x] for x in short] if excluded else col[k:n]  # a slice (in C) in the usual case
+
+    lone_lost = tuple((times[x], int(sent_col[x])) for x in short if all_lost[x]) if lost_times else ()
+    sent = int(sum(pick(sent_col)))
+    lost = sent - int(sum(pick(received_col)))
+    rtts = [v for v in pick(window.rtt) if v == v]  # NaN: no reply
+    jitters = [v for v in pick(window.jitter) if v == v]
+    last_time = times[n - 1]
     return PingStats(
-        agent=last.agent,
-        last_time=last.time,
-        fresh=last.time >= now - stale_after(interval_s),
+        agent=window.agent,
+        last_time=last_time,
+        fresh=last_time >= now - stale_after(interval_s),
         last_lost=run > 0,
         down=down,
         down_probes=run,
-        down_since=window[n - run].time if run else None,
+        down_since=times[n - run] if run else None,
         loss_pct=100.0 * lost / sent if sent else None,
         lost=lost,
         sent=sent,
         rtt_ms=statistics.median(rtts) if rtts else None,
         jitter_ms=statistics.median(jitters) if jitters else None,
         baseline_ms=baseline.value(now, th.baseline_s) if baseline is not None else None,
-        flaps=flaps,
+        flaps=len(outages),
         outages=tuple(outages),
         lost_times=tuple(lost_times),
         lone_lost=lone_lost,
@@ -256,15 +384,6 @@ def own_flaps(stats: PingStats, parent_lost: Sequence[float], slack_s: float) ->
     """Outages not explained by the parent failing at the same time: a router that went dark with its
     line did not flap on its own. `parent_lost`: sorted times of the parent's all-lost bursts."""
     return sum(1 for start, end in stats.outages if not explained(start, end, parent_lost, slack_s))
-
-
-def as_reachability(obs: Sequence[Observation]) -> list[Observation]:
-    """SNMP system polls as one-packet bursts: reachability for gear that is not pinged."""
-    return [
-        Observation(o.time, Source.PING, o.subject, o.role, o.agent, o.ok, 1, 1 if o.ok else 0)
-        for o in obs
-        if o.source is Source.SNMP_SYS
-    ]
 
 
 @dataclass(frozen=True)
