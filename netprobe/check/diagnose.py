@@ -190,33 +190,20 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
 
     line_state: dict[str, State] = {}
     line_loss: dict[str, tuple[float, int] | None] = {}
-    for r in inv.lines_of(slug):
-        ce = Item(
-            "line",
-            r.id,
-            _line_label(r),
-            provider=r.line.provider,
-            circuit_id=r.line.circuit_id,
-            site=r.site.id,
-            address=r.line.ce,
+
+    def line_end(r: ResolvedLine, role: str, kind: str, key: str, label: str, address: str) -> Item:
+        """One end of a line (the CE router or the provider's PE), judged on its pings."""
+        item = Item(
+            kind, key, label, provider=r.line.provider, circuit_id=r.line.circuit_id, site=r.site.id, address=address
         )
-        ce.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/ce")]
-        ce.state, ce.reasons = judge_ping(ce.best_ping(), r.thresholds)
-        items.append(ce)
-        pe: Item | None = None
-        if r.line.pe is not None:
-            pe = Item(
-                "pe",
-                f"{r.id}/pe",
-                f"{r.id} PE",
-                provider=r.line.provider,
-                circuit_id=r.line.circuit_id,
-                site=r.site.id,
-                address=r.line.pe,
-            )
-            pe.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/pe")]
-            pe.state, pe.reasons = judge_ping(pe.best_ping(), r.thresholds)
-            items.append(pe)
+        item.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/{role}")]
+        item.state, item.reasons = judge_ping(item.best_ping(), r.thresholds)
+        items.append(item)
+        return item
+
+    for r in inv.lines_of(slug):
+        ce = line_end(r, "ce", "line", r.id, _line_label(r), r.line.ce)
+        pe = line_end(r, "pe", "pe", f"{r.id}/pe", f"{r.id} PE", r.line.pe) if r.line.pe is not None else None
         line_state[r.id] = ce.state
         best = ce.best_ping()
         line_loss[r.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None

@@ -41,31 +41,15 @@ def _note(o: Outage, _: Translator) -> str:
     return "; ".join(notes)
 
 
-def _line_columns(_: Translator) -> list[str]:
-    return [
-        _("sla.col.provider"),
-        _("sla.col.commune"),
-        _("sla.col.line"),
-        _("sla.col.circuit"),
-        _("sla.col.availability"),
-        _("sla.col.downtime_min"),
-        _("sla.col.outages"),
-        _("sla.col.mean_loss"),
-        _("sla.col.p95_rtt"),
-        _("sla.col.unstable_hours"),
-        _("sla.col.coverage"),
-    ]
+# The figures both tables show, in this order (a line's, or a provider's over its lines).
+_FIGURES = ("availability", "downtime_min", "outages", "mean_loss", "p95_rtt", "unstable_hours", "coverage")
 
 
-def _line_row(x: LineSla) -> list[str]:
+def _figure_cells(x: LineSla | ProviderSla, outages: int) -> list[str]:
     return [
-        x.provider,
-        x.commune_name or x.commune,
-        x.line,
-        x.circuit_id,
         _pct(x.availability_pct),
         _minutes(x.down_s),
-        str(len(x.outages)),
+        str(outages),
         _num(x.mean_loss_pct, 2),
         _num(x.p95_rtt_ms, 1),
         str(x.unstable_hours),
@@ -73,32 +57,24 @@ def _line_row(x: LineSla) -> list[str]:
     ]
 
 
+def _columns(_: Translator, *first: str) -> list[str]:
+    return [_(f"sla.col.{key}") for key in (*first, *_FIGURES)]
+
+
+def _line_columns(_: Translator) -> list[str]:
+    return _columns(_, "provider", "commune", "line", "circuit")
+
+
+def _line_row(x: LineSla) -> list[str]:
+    return [x.provider, x.commune_name or x.commune, x.line, x.circuit_id, *_figure_cells(x, len(x.outages))]
+
+
 def _provider_columns(_: Translator) -> list[str]:
-    return [
-        _("sla.col.provider"),
-        _("sla.col.lines"),
-        _("sla.col.availability"),
-        _("sla.col.downtime_min"),
-        _("sla.col.outages"),
-        _("sla.col.mean_loss"),
-        _("sla.col.p95_rtt"),
-        _("sla.col.unstable_hours"),
-        _("sla.col.coverage"),
-    ]
+    return _columns(_, "provider", "lines")
 
 
 def _provider_row(p: ProviderSla) -> list[str]:
-    return [
-        p.provider,
-        str(len(p.lines)),
-        _pct(p.availability_pct),
-        _minutes(p.down_s),
-        str(p.outages),
-        _num(p.mean_loss_pct, 2),
-        _num(p.p95_rtt_ms, 1),
-        str(p.unstable_hours),
-        _num(p.coverage_pct, 1),
-    ]
+    return [p.provider, str(len(p.lines)), *_figure_cells(p, p.outages)]
 
 
 def _outage_columns(_: Translator) -> list[str]:
