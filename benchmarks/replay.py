@@ -17,8 +17,8 @@ from pathlib import Path
 from netprobe.config import Config
 from netprobe.storage import lineproto
 from netprobe.storage.facade import open_storage
+from netprobe.storage.influxd import InfluxD, http_request
 from netprobe.storage.point import Point
-from tests.integration.servers import InfluxD, http_request
 
 
 def sample_points(n: int, series: int, t0: int) -> list[Point]:

@@ -1,25 +1,15 @@
 """A minimal InfluxDB 1.x HTTP client for proving queries: /write line protocol and /query InfluxQL.
-
-Also starts a throwaway `influxd` (Debian's 1.6.7) on a free loopback port with its own temp config and
-data dir, stopped by the process that started it. (storage has the shared server fixtures; this stays
-small so the two can be merged.)
+(A private server to run it against: netprobe.storage.influxd.InfluxD.)
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from netprobe.storage.point import Point
@@ -123,87 +113,3 @@ class InfluxClient:
                     )
                 )
         return series
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ScratchInfluxd:
-    """`with ScratchInfluxd(tmp_dir) as server:` — a private influxd on 127.0.0.1, gone afterwards."""
-
-    root: Path
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ScratchInfluxd:
-        binary = shutil.which("influxd") or "/usr/bin/influxd"
-        self.root.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(5):  # another process may grab the port between probe and bind
-            self.port = free_port()
-            config = self.root / "influxd.conf"
-            config.write_text(self._config(free_port()))
-            with (self.root / "influxd.log").open("ab") as log:
-                self.proc = subprocess.Popen([binary, "-config", str(config)], stdout=log, stderr=log)
-            if self._ready():
-                return self
-            self._stop()
-        raise RuntimeError(f"influxd did not start; see {self.root / 'influxd.log'}")
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop()
-
-    def _config(self, rpc_port: int) -> str:
-        return f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc_port}"
-[meta]
-  dir = "{self.root}/meta"
-  logging-enabled = false
-[data]
-  dir = "{self.root}/data"
-  wal-dir = "{self.root}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  bind-address = "127.0.0.1:{self.port}"
-  log-enabled = false
-  suppress-write-log = true
-"""
-
-    def _ready(self, timeout_s: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
-                    if r.status == 204:
-                        return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def _stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def client(self, database: str) -> InfluxClient:
-        return InfluxClient(self.url, database)

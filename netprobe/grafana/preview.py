@@ -26,9 +26,10 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from netprobe.grafana import evaluate  # noqa: E402
 from netprobe.grafana.build import JSON, STATES  # noqa: E402
 from netprobe.grafana.dashboards import all_dashboards  # noqa: E402
-from netprobe.grafana.influx import InfluxClient, ScratchInfluxd, Series  # noqa: E402
+from netprobe.grafana.influx import InfluxClient, Series  # noqa: E402
 from netprobe.grafana.influxql import Context, Query, aliased, dashboard_queries, parse_duration_ms  # noqa: E402
 from netprobe.grafana.scenario import GroundTruth, fill_interim_scenario  # noqa: E402
+from netprobe.storage.influxd import InfluxD  # noqa: E402
 
 COLOURS = {
     "green": "#73BF69",
@@ -368,9 +369,9 @@ def render_all(out: Path, inventory: Path, *, lab: bool = False) -> list[Path]:
     written = []
     with (
         tempfile.TemporaryDirectory(prefix="netprobe-grafana-") as tmp,
-        ScratchInfluxd(Path(tmp) / "influxd") as server,
+        InfluxD.start(Path(tmp) / "influxd") as server,
     ):
-        client = server.client("netprobe")
+        client = InfluxClient(server.url, "netprobe")
         if lab:
             from netprobe.grafana.labrun import fill_from_lab
 

@@ -21,7 +21,7 @@ import pytest
 from netprobe.grafana import evaluate
 from netprobe.grafana.alerting import rules_file
 from netprobe.grafana.dashboards import all_dashboards
-from netprobe.grafana.influx import InfluxClient, ScratchInfluxd, Series
+from netprobe.grafana.influx import InfluxClient, Series
 from netprobe.grafana.influxql import Query, dashboard_queries, render_rule, rule_queries
 from netprobe.grafana.labrun import (
     COORDINATES,
@@ -35,6 +35,7 @@ from netprobe.grafana.labrun import (
     LabRun,
     fill_from_lab,
 )
+from netprobe.storage.influxd import InfluxD
 
 pytestmark = [
     pytest.mark.lab,
@@ -61,8 +62,8 @@ def lab_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     if shutil.which("influxd") is None:
         pytest.skip("influxd not installed: run scripts/setup.sh (Debian package influxdb)")
     tmp = tmp_path_factory.mktemp("grafana-lab")
-    with ScratchInfluxd(tmp / "influxd") as server:
-        client = server.client("netprobe")
+    with InfluxD.start(tmp / "influxd") as server:
+        client = InfluxClient(server.url, "netprobe")
         yield Filled(client, fill_from_lab(client, tmp))
 
 

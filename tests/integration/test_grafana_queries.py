@@ -17,9 +17,10 @@ import pytest
 from netprobe.grafana import evaluate
 from netprobe.grafana.alerting import rules_file
 from netprobe.grafana.dashboards import all_dashboards
-from netprobe.grafana.influx import InfluxClient, ScratchInfluxd, Series
+from netprobe.grafana.influx import InfluxClient, Series
 from netprobe.grafana.influxql import Query, dashboard_queries, render_rule, rule_queries
 from netprobe.grafana.scenario import STATE_NAMES, GroundTruth, fill_interim_scenario
+from netprobe.storage.influxd import InfluxD
 
 pytestmark = pytest.mark.influx
 
@@ -43,8 +44,8 @@ def fill_data(client: InfluxClient) -> GroundTruth:
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxClient, GroundTruth]]:
     if shutil.which("influxd") is None:
         pytest.skip("influxd not installed: run scripts/setup.sh (Debian package influxdb)")
-    with ScratchInfluxd(tmp_path_factory.mktemp("influxd")) as server:
-        client = server.client("netprobe")
+    with InfluxD.start(tmp_path_factory.mktemp("influxd")) as server:
+        client = InfluxClient(server.url, "netprobe")
         yield client, fill_data(client)
 
 
