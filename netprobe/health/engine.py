@@ -530,6 +530,8 @@ class HealthEngine:
         )
         by_if: dict[str, list[Observation]] = {}
         for (ifname, _), s in self.ifs.get(node.id, {}).items():
+            if ifname in node.line_ports:
+                continue  # a line lands there: its down/flaps/errors are that line's, judged by its own probes
             by_if.setdefault(ifname, []).extend(s.between(start, now))
         for obs in by_if.values():
             obs.sort(key=lambda o: (o.time, o.agent))

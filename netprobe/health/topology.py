@@ -28,6 +28,7 @@ class Node:
     snmp_interval_s: float = 60.0
     circuit_id: str | None = None
     has_pe: bool = True
+    line_ports: dict[str, str] = field(default_factory=dict)  # a router: its ifName → the line landing there
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class Topology:
                 r.line.circuit_id,
                 r.line.pe is not None,
             )
+        ports: dict[str, dict[str, str]] = {}
+        for r in inv.lines.values():
+            if r.line.router_port is not None:
+                ports.setdefault(r.line.router_port.device, {})[r.line.router_port.interface] = r.id
         for d in inv.devices.values():
             line = _line_above(inv, d)
             nodes[d.id] = Node(
@@ -82,6 +87,7 @@ class Topology:
                 d.agents,
                 d.probes.ping.interval_s if d.probes.ping.enabled else 0.0,
                 d.probes.snmp.interval_s if d.snmp_profile is not None and d.probes.snmp.enabled else 0.0,
+                line_ports=ports.get(d.id, {}),
             )
         coordinates = {c.slug: (c.coordinates.lat, c.coordinates.lon) for c in inv.communes if c.coordinates}
         return cls(

@@ -352,6 +352,7 @@ def _merge(root: Path, parsed: list[tuple[str, Any, InventoryFile]], problems: l
     slugs: dict[str, Where] = {}
     ids: dict[str, Where] = {}
     parents: dict[str, tuple[str, Where, str]] = {}  # device id -> (parent id, where, path)
+    router_ports: dict[str, tuple[str, Where, str]] = {}  # line id -> (router id, where, path)
     base = _apply(
         ProbeSettings(), Thresholds(), None, defaults, problems, defaults_seen or Where(str(root)), "defaults", profiles
     )
@@ -416,6 +417,9 @@ def _merge(root: Path, parsed: list[tuple[str, Any, InventoryFile]], problems: l
                     line_agents = tuple(line.agents)
                 line_provider = providers.get(line.provider)
                 hotline = line.hotline or (line_provider.hotline if line_provider else None)
+                if line.router_port is not None:
+                    rpath = (*lpath, "router_port", "device")
+                    router_ports[line.id] = (line.router_port.device, at(name, raw, rpath), f"{lp}.router_port.device")
                 inventory.lines[line.id] = ResolvedLine(
                     line, commune, site, where, probes, thresholds, hotline, line_agents
                 )
@@ -440,6 +444,7 @@ def _merge(root: Path, parsed: list[tuple[str, Any, InventoryFile]], problems: l
                     covering,
                 )
     _check_parents(inventory, parents, problems)
+    _check_router_ports(inventory, router_ports, problems)
     return inventory
 
 
@@ -455,6 +460,23 @@ def _claim_id(ident: str, where: Where, path: str, ids: dict[str, Where], proble
         return False
     ids[ident] = where
     return True
+
+
+def _check_router_ports(
+    inv: Inventory, router_ports: dict[str, tuple[str, Where, str]], problems: list[Problem]
+) -> None:
+    for line_id, (device_id, where, path) in router_ports.items():
+        device = inv.devices.get(device_id)
+        commune = inv.lines[line_id].commune.slug if line_id in inv.lines else None
+        if device is None or device.commune.slug != commune:
+            mine = sorted(d.id for d in inv.devices.values() if d.commune.slug == commune)
+            problems.append(
+                Problem(
+                    where,
+                    path,
+                    f"no device {device_id!r} in commune {commune!r}{_suggest(device_id, mine)}",
+                )
+            )
 
 
 def _check_parents(inv: Inventory, parents: dict[str, tuple[str, Where, str]], problems: list[Problem]) -> None:

@@ -182,6 +182,14 @@ class LineRole(StrEnum):
     BACKUP = "backup"
 
 
+class RouterPort(Strict):
+    """Where a line lands on the commune's router: that port's SNMP state (down, flaps, errors) is the
+    line's fault, not the router's — a router whose WAN port went dark with its line is not itself broken."""
+
+    device: Ident  # the router's device id (same commune)
+    interface: str  # its ifName (as the SNMP probe reports it), e.g. "ge-0/0/1" or "wan1"
+
+
 class Line(Overrides):
     """A dedicated data line (đường truyền số liệu chuyên dùng) from the provider to the commune."""
 
@@ -195,6 +203,7 @@ class Line(Overrides):
     role: LineRole = LineRole.PRIMARY
     media: Literal["fiber", "copper", "4g", "5g", "radio", "other"] = "fiber"
     agents: list[str] | None = None  # vantage points that probe it; default: every agent covering the commune
+    router_port: RouterPort | None = None  # where it lands on the commune router (see RouterPort)
 
 
 class DeviceKind(StrEnum):

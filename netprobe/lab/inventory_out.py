@@ -32,6 +32,7 @@ DEVICE_NAMES = {
 def inventory_data(plan: Plan, state_dir: Path) -> dict[str, Any]:
     communes = []
     for c in plan.communes.values():
+        router = next(d for d in c.devices if plan.devices[d].kind == "router")  # every commune has one
         lines = []
         for line_id in c.lines:
             ln = plan.lines[line_id]
@@ -44,6 +45,7 @@ def inventory_data(plan: Plan, state_dir: Path) -> dict[str, Any]:
                     "ce": ln.ce,
                     "pe": ln.pe,
                     "role": "primary" if ln.index == 1 else "backup",
+                    "router_port": {"device": router, "interface": plan.links[line_id].if_b},
                 }
             )
         devices = []

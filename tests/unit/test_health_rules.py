@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +12,7 @@ from netprobe.health.observation import Observation, Source
 from netprobe.health.reasons import Code
 from netprobe.health.replay import replay
 from netprobe.health.synthetic import pings, snmp_polls, topology
+from netprobe.health.topology import Topology
 from netprobe.health.verdict import Evaluation, State
 from netprobe.inventory.model import Level, Thresholds
 
@@ -206,6 +208,29 @@ def test_interface_down_degrades_unless_admin_down() -> None:
         for o in obs
     ]
     assert run(admin_down, T0 + 900, _if_topology())[-1].nodes["kb-sw1"].state is State.OK
+
+
+def test_a_lines_port_on_the_router_is_the_lines_fault_not_the_routers() -> None:
+    # kb-1 goes dark at 600 s; the router stays reachable over kb-2 and reports its WAN port wan1 down
+    topo = topology({"kinh-bac": ["kb-1", "kb-2"]}, {"kb-rt": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1200, lost=lossy(600, 10)) + pings("kb-2", "ce", "dc-a", T0, T0 + 1200)
+    obs += pings("kb-rt", "device", "dc-a", T0, T0 + 1200)
+    wan1 = {
+        "wan1": lambda t: (2, t - T0 - 600, 0.0) if t >= T0 + 600 else (1, t - T0 + 50.0, 0.0),
+        "lan0": lambda t: (1, t - T0 + 50.0, 0.0),
+    }
+    obs += snmp_polls("kb-rt", "dc-a", T0, T0 + 1200, interfaces=wan1)
+    unmapped = run(obs, T0 + 1200, topo)[-1]
+    assert unmapped.nodes["kb-rt"].state is not State.OK  # without the mapping: a false flag
+    assert "interface wan1 is down" in unmapped.nodes["kb-rt"].text()
+    router = replace(topo.nodes["kb-rt"], line_ports={"wan1": "kb-1"})
+    mapped = Topology(topo.province, {**topo.nodes, "kb-rt": router}, topo.agents, topo.commune_names)
+    last = run(obs, T0 + 1200, mapped)[-1]
+    assert last.nodes["kb-1"].state is State.DOWN
+    assert last.nodes["kb-rt"].state is State.OK
+    # the router's own ports still count
+    lan_down = [o if o.ifname != "lan0" else replace(o, oper_status=2) for o in obs]
+    assert run(lan_down, T0 + 1200, mapped)[-1].nodes["kb-rt"].text() == "interface lan0 is down"
 
 
 def test_interface_error_rate() -> None:
