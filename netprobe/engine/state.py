@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -29,22 +29,34 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _lazy(value: Any) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, str | bytes | dict | list | tuple)
+
+
 def write_chunked(fh: TextIO, value: Any) -> None:
     """json.dump, in pieces: the C encoder holds the GIL for a whole call, and one call over tens of MB
     (the verdict state of thousands of targets) would stall the probing event loop for seconds. Big
-    lists and dicts are encoded CHUNK items at a time, so other threads run between the pieces."""
+    lists and dicts are encoded CHUNK items at a time, so other threads run between the pieces; a lazy
+    iterable is written item by item as it is produced."""
     if isinstance(value, dict) and len(value) > CHUNK:
         items = list(value.items())
         fh.write("{")
         for i in range(0, len(items), CHUNK):
             fh.write(("," if i else "") + _dumps(dict(items[i : i + CHUNK]))[1:-1])
         fh.write("}")
-    elif isinstance(value, dict) and any(isinstance(v, dict | list) for v in value.values()):
+    elif isinstance(value, dict) and any(isinstance(v, dict | list) or _lazy(v) for v in value.values()):
         fh.write("{")
         for i, (key, item) in enumerate(value.items()):
             fh.write(("," if i else "") + _dumps(str(key)) + ":")
             write_chunked(fh, item)
         fh.write("}")
+    elif _lazy(value):
+        # a lazy list (health.engine.Streamed): items are made one at a time and dropped once written
+        fh.write("[")
+        for i, item in enumerate(value):
+            fh.write("," if i else "")
+            write_chunked(fh, item)
+        fh.write("]")
     elif isinstance(value, list) and len(value) > CHUNK:
         fh.write("[")
         for i in range(0, len(value), CHUNK):

@@ -61,7 +61,7 @@ class VerdictObserver:
         return subject in self.nodes
 
     def snapshot(self) -> dict[str, Any]:
-        return {"engine": self.engine.to_json(), "last_evaluated": self._last}
+        return {"engine": self.engine.to_json(stream=True), "last_evaluated": self._last}
 
     def restore(self, blob: dict[str, Any]) -> None:
         self.engine = HealthEngine.from_json(self.topology, blob["engine"])

@@ -24,7 +24,7 @@ import json
 import logging
 import operator
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -726,15 +726,21 @@ class HealthEngine:
         return out
 
     # -- persistence --------------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        """Everything needed to continue hysteresis after a restart (pending observations included)."""
+    def to_json(self, stream: bool = False) -> dict[str, Any]:
+        """Everything needed to continue hysteresis after a restart (pending observations included).
+
+        `stream`: the series (nearly all of it) as a `Streamed` list, encoded one at a time while a writer
+        consumes it — an hour of a province's observations as JSON-ready Python objects would otherwise
+        take several times the memory the engine itself holds, at every save."""
         self._apply_pending()
-        snmp = [s for by_agent in self.sys.values() for s in by_agent.values()]
-        snmp += [s for by_if in self.ifs.values() for s in by_if.values()]
+        every = [*self.ping.values()]
+        every += [s for by_agent in self.sys.values() for s in by_agent.values()]
+        every += [s for by_if in self.ifs.values() for s in by_if.values()]
+        series: Iterable[dict[str, Any]] = Streamed(lambda: (s.encode() for s in every if len(s)))
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
-            "series": [s.encode() for s in [*self.ping.values(), *snmp] if len(s)],
+            "series": series if stream else list(series),
             "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
@@ -763,6 +769,17 @@ class HealthEngine:
         engine.agent_machines = {k: Machine.from_json(v) for k, v in data.get("agents", {}).items()}
         engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
         return engine
+
+
+class Streamed:
+    """A list whose items are produced only when it is iterated (each time anew): netprobe.engine.state's
+    writer streams it item by item; anything else can iterate it like a list."""
+
+    def __init__(self, items: Callable[[], Iterator[Any]]) -> None:
+        self._items = items
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items()
 
 
 def save_state(engine: HealthEngine, path: Path) -> None:

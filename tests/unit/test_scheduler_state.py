@@ -38,3 +38,20 @@ def test_chunked_writing_is_plain_json(tmp_path: Path) -> None:
     state.save(value)
     assert state.load() == value
     assert json.loads(state.path.read_text(encoding="utf-8")) == {"format": 1, "state": value}
+
+
+def test_a_streamed_list_is_written_item_by_item_as_plain_json(tmp_path: Path) -> None:
+    from netprobe.health.engine import Streamed
+
+    made: list[int] = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            made.append(i)
+            yield {"key": [i, "x"], "time": [float(i)] * (i + 1)}
+
+    state = StateFile(tmp_path / "s.json")
+    state.save({"verdicts": {"engine": {"version": 2, "series": Streamed(items)}, "last": None}})
+    assert made == [0, 1, 2]  # produced while writing, once
+    expected = {"engine": {"version": 2, "series": [{"key": [i, "x"], "time": [float(i)] * (i + 1)} for i in range(3)]}}
+    assert state.load() == {"verdicts": {**expected, "last": None}}
