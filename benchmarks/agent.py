@@ -7,9 +7,10 @@ The agent is the real CLI in a subprocess (raw ICMP: run as root or with CAP_NET
 embedded local store in a temp state dir. SNMP-capable devices are answered by one real net-snmp `snmpd`
 listening on every SNMP device's loopback address (started and stopped by pid here).
 Measured from outside: CPU from /proc/PID/stat (utime+stime) over the steady window (after a warm-up of
-one SNMP interval, or 20 % of the run when shorter), RSS from /proc/PID/status at the start and end of
-that window; lag from the agent's per-cycle log lines: lag_p99_s is the largest per-cycle p99 (each
-cycle has at most 1 % of its runs later than it, so the whole run does too: an upper bound).
+two SNMP intervals, until every series exists, or 20 % of the run when shorter), RSS from
+/proc/PID/status at the start and end of that window; lag from the agent's per-cycle log lines:
+lag_p99_s is the largest per-cycle p99 (each cycle has at most 1 % of its runs later than it, so the
+whole run does too: an upper bound).
 Last line: `agent targets=N cpu_pct=X lag_p99_s=Y rss_growth_pct=Z`.
 """
 
@@ -137,7 +138,8 @@ def main(argv: list[str]) -> int:
     inv = work / "inventory.yaml"
     community = "np-bench"
     port = 16161
-    if not ipaddress.ip_network(args.network).subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+    network = ipaddress.ip_network(args.network)
+    if not isinstance(network, ipaddress.IPv4Network) or not network.subnet_of(ipaddress.IPv4Network("127.0.0.0/8")):
         parser.error("--network must be inside 127.0.0.0/8: this benchmark sends traffic to loopback only")
     snmp_addresses = make_inventory(inv, args.targets, not args.no_snmp, port, args.long_window, args.network)
     if snmp_addresses:
@@ -153,6 +155,9 @@ def main(argv: list[str]) -> int:
     env.pop("NETPROBE_CONFIG", None)
     log_path = work / "agent.log"
     cycles: list[tuple[str, int, int, int, int, int, float, float]] = []
+    proc: subprocess.Popen[str] | None = None
+    # SIGTERM (a stopped soak): unwind through the finally below, so the agent and snmpd are stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         with log_path.open("w", encoding="utf-8", buffering=1) as log_file:
             proc = subprocess.Popen(
@@ -175,15 +180,19 @@ def main(argv: list[str]) -> int:
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
             duration = args.minutes * 60.0
-            warmup = args.warmup if args.warmup is not None else min(60.0, 0.2 * duration)
+            # until every series exists: two intervals of the slowest probe (SNMP 60 s), 20 % of a short run
+            warmup = args.warmup if args.warmup is not None else min(120.0, 0.2 * duration)
             started = time.monotonic()
             time.sleep(warmup)
             cpu0, rss0, t0 = cpu_seconds(proc.pid), rss_mb(proc.pid), time.monotonic()
             samples = [rss0]
+            per_minute = [rss0]  # the trajectory: filling up, or growing for good?
             while time.monotonic() - started < duration and proc.poll() is None:
                 time.sleep(min(10.0, max(0.1, duration - (time.monotonic() - started))))
                 if proc.poll() is None:
                     samples.append(rss_mb(proc.pid))
+                    if time.monotonic() - t0 >= 60.0 * len(per_minute):
+                        per_minute.append(samples[-1])
             if proc.poll() is not None:
                 print(f"error: the agent exited early ({proc.returncode}); see {log_path}", file=sys.stderr)
                 return 1
@@ -193,6 +202,9 @@ def main(argv: list[str]) -> int:
             reader.join(5)
             stderr.close()
     finally:
+        if proc is not None and proc.poll() is None:  # interrupted: leave nothing running
+            proc.kill()
+            proc.wait(10)
         if snmpd is not None:
             snmpd.stop()
     cpu_pct = 100.0 * (cpu1 - cpu0) / (t1 - t0)
@@ -210,6 +222,8 @@ def main(argv: list[str]) -> int:
         f"  window={t1 - t0:.0f}s after warm-up {warmup:.0f}s; rss_mb start={rss0:.1f} end={rss1:.1f} "
         f"min={min(samples):.1f} max={max(samples):.1f}; lag_max_s={lag_max:.3f}; exit={code}; log={log_path}"
     )
+    step = max(1, len(per_minute) // 20)
+    print("  rss_mb each minute after warm-up: " + " ".join(f"{v:.1f}" for v in per_minute[::step]))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     print(f"agent targets={args.targets} cpu_pct={cpu_pct:.1f} lag_p99_s={lag_p99:.3f} rss_growth_pct={growth:.1f}")
