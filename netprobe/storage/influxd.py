@@ -47,6 +47,18 @@ def http_request(
         conn.close()
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15.0) -> None:
+    """Stop a server this process started: SIGTERM, then SIGKILL if it has not exited in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -130,16 +142,8 @@ bind-address = "127.0.0.1:{rpc_port}"
         return wait_ready(self.port, "/ping", self.proc, log)
 
     def stop(self) -> None:
-        """Stop the server we started (SIGTERM, then SIGKILL), keeping its data."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """Stop the server we started, keeping its data."""
+        stop_process(self.proc)
         self.proc = None
 
     def restart(self) -> None:

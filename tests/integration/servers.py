@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netprobe.storage.influxd import INFLUXD, InfluxD, free_port, http_request, wait_ready
+from netprobe.storage.influxd import INFLUXD, InfluxD, free_port, http_request, stop_process, wait_ready
 
 __all__ = ["INFLUXD", "VICTORIA", "InfluxD", "VictoriaMetrics", "free_port", "have", "http_request"]
 
@@ -86,13 +85,7 @@ class VictoriaMetrics:
             time.sleep(0.3)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def __enter__(self) -> VictoriaMetrics:
