@@ -16,7 +16,7 @@ The reasoning is the one a network engineer does by hand, from the data centre o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from netprobe.check.model import (
@@ -215,7 +215,7 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
     lines = inv.lines_of(slug)
     if len(lines) > 1 and all(line_state.get(r.id) is State.DOWN for r in lines):
         findings.insert(0, _isolated(inv, slug, findings))
-    dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss)
+    dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss, findings)
     items += dev_items
     findings += dev_findings
     svc_items, svc_findings = _services(inv, by_key)
@@ -414,7 +414,9 @@ def _devices(
     get: Callable[[str], list[tuple[str, Measurement]]],
     line_state: Mapping[str, State],
     line_loss: Mapping[str, tuple[float, int] | None],
+    line_findings: list[Finding],
 ) -> tuple[list[Item], list[Finding]]:
+    """`line_findings`: the lines' (a router's line ports add their evidence there)."""
     devices = inv.devices_of(slug)
     state: dict[str, State] = dict(line_state)
     loss: dict[str, tuple[float, int] | None] = dict(line_loss)
@@ -444,7 +446,14 @@ def _devices(
                 inherited = not significantly_more(loss[d.id], parent_loss, d.thresholds.loss_pct.degraded or 2.0)
                 if inherited:
                     item.reasons = [*reasons, Msg("reason.inherited", parent=d.device.parent or "?")]
-        snmp_finding = _snmp_findings(d, item)
+        # ports where lines land: their state is the line's evidence, not the router's fault
+        line_ports = {
+            r.line.router_port.interface: r.id
+            for r in inv.lines_of(slug)
+            if r.line.router_port is not None and r.line.router_port.device == d.id
+        }
+        _line_port_evidence(d, item, line_ports, line_findings)
+        snmp_finding = _snmp_findings(d, item, set(line_ports))
         if item.state is not State.DOWN and snmp_finding is not None:
             findings.append(snmp_finding)
             if SEVERITY[snmp_finding.state] > SEVERITY[item.state]:
@@ -502,7 +511,29 @@ def significantly_more(child: tuple[float, int] | None, parent: tuple[float, int
     return c - p >= max(margin_pct, 3 * se)
 
 
-def _snmp_findings(d: ResolvedDevice, item: Item) -> Finding | None:
+def _answered(item: Item) -> SnmpStats | None:
+    return next((s for s in item.snmp if s.status == "ok"), None)
+
+
+def _is_down(i: IfStats) -> bool:
+    return i.oper_status == IF_DOWN and i.admin_status in (None, IF_UP)
+
+
+def _line_port_evidence(d: ResolvedDevice, item: Item, line_ports: dict[str, str], findings: list[Finding]) -> None:
+    """A router port where a line lands has no link: evidence on that line's finding (the cable to the
+    provider's modem, or the line itself), not a LAN fault of the router."""
+    snap = _answered(item)
+    if snap is None or not line_ports:
+        return
+    for i in snap.interfaces:
+        line = line_ports.get(i.name)
+        if line is not None and _is_down(i):
+            for f in findings:
+                if f.subject == line:
+                    f.evidence.append(Msg("evidence.line_port_down", device=d.id, ifname=i.name, line=line))
+
+
+def _snmp_findings(d: ResolvedDevice, item: Item, line_ports: Collection[str] = ()) -> Finding | None:
     if not item.snmp:
         return None
     answered = [s for s in item.snmp if s.status == "ok"]
@@ -522,8 +553,9 @@ def _snmp_findings(d: ResolvedDevice, item: Item) -> Finding | None:
             )
         return None
     snap = answered[0]
-    down = [i for i in snap.interfaces if i.oper_status == IF_DOWN and i.admin_status in (None, IF_UP)]
-    errors = [i for i in snap.interfaces if (i.errors_per_s or 0) > 0]
+    own = [i for i in snap.interfaces if i.name not in line_ports]
+    down = [i for i in own if _is_down(i)]
+    errors = [i for i in own if (i.errors_per_s or 0) > 0]
     if down:
         names = ", ".join(i.name for i in down)
         return Finding(

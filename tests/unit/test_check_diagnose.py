@@ -240,3 +240,27 @@ def test_every_line_down_is_one_isolated_headline_first(inv: Inventory) -> None:
     assert "VNPT 18001091 (BN-0123)" in head.next_step.params["calls"]
     assert "Viettel 18008098 (BN-0456)" in head.next_step.params["calls"]
     assert sorted(f.subject for f in rest) == ["kb-l1", "kb-l2"]
+
+
+def test_a_dead_lines_port_on_the_router_is_evidence_for_the_line_not_a_lan_fault(tmp_path: Path) -> None:
+    mapped = INVENTORY.replace(
+        "ce: 198.18.16.2, pe: 198.18.16.1}",
+        "ce: 198.18.16.2, pe: 198.18.16.1, router_port: {device: kb-rt, interface: wan1}}",
+    )
+    for text, is_mapped in ((INVENTORY, False), (mapped, True)):
+        path = tmp_path / f"inv-{is_mapped}.yaml"
+        path.write_text(text, encoding="utf-8")
+        inventory = load_inventory(path)
+        obs = observe(inventory, {("*", "ping/line/kb-l1/ce"): 0})  # the primary is dead, the router answers via kb-l2
+        router = next(t for t in build_targets(inventory, agent="dc1") if t.key == "snmp/device/kb-rt")
+        rows = [{"ifname": "wan1", "oper_status": 2, "admin_status": 1}, {"ifname": "lan0", "oper_status": 1}]
+        obs.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 100.0}, None, rows))  # type: ignore[attr-defined]
+        r = result_of(inventory, obs)
+        router_findings = [f for f in r.findings if f.subject == "kb-rt"]
+        (line,) = [f for f in r.findings if f.subject == "kb-l1"]
+        port_evidence = [e for e in line.evidence if e.key == "evidence.line_port_down"]
+        if is_mapped:
+            assert router_findings == []
+            assert [e.params for e in port_evidence] == [{"device": "kb-rt", "ifname": "wan1", "line": "kb-l1"}]
+        else:  # without the mapping the router is blamed for its own WAN port
+            assert [f.message.key for f in router_findings] == ["finding.if_down"] and port_evidence == []
