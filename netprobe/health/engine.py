@@ -729,7 +729,7 @@ class HealthEngine:
     def to_json(self, stream: bool = False) -> dict[str, Any]:
         """Everything needed to continue hysteresis after a restart (pending observations included).
 
-        `stream`: the series (nearly all of it) as a `Streamed` list, encoded one at a time while a writer
+        `stream`: the series and baselines (nearly all of it) as `Streamed` lists, encoded one at a time while a writer
         consumes it — an hour of a province's observations as JSON-ready Python objects would otherwise
         take several times the memory the engine itself holds, at every save."""
         self._apply_pending()
@@ -737,11 +737,13 @@ class HealthEngine:
         every += [s for by_agent in self.sys.values() for s in by_agent.values()]
         every += [s for by_if in self.ifs.values() for s in by_if.values()]
         series: Iterable[dict[str, Any]] = Streamed(lambda: (s.encode() for s in every if len(s)))
+        keys = sorted(self.baselines)  # the open hour's RTT samples: up to 120 a series, streamed too
+        baselines: Iterable[list[Any]] = Streamed(lambda: ([*k, self.baselines[k].to_json()] for k in keys))
         return {
             "version": STATE_VERSION,
             "last_time": self.last_time,
             "series": series if stream else list(series),
-            "baselines": [[*k, b.to_json()] for k, b in sorted(self.baselines.items())],
+            "baselines": baselines if stream else list(baselines),
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
             "communes": {k: m.to_json() for k, m in sorted(self.commune_machines.items())},
