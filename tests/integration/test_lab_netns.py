@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,34 +68,46 @@ def test_missing_namespace_is_a_one_line_error() -> None:
         netns.enter("../etc")
 
 
+LAB_CLI = [sys.executable, "-m", "netprobe", "lab"]
+
+
+def lab_up(lab_id: str, scenario: Path, lifetime_s: int) -> dict[str, Any]:
+    """`netprobe lab up --json` in a subprocess; its status."""
+    up = subprocess.run(
+        [*LAB_CLI, "up", "--id", lab_id, "-s", str(scenario), "--lifetime", str(lifetime_s), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert up.returncode == 0, up.stderr
+    status: dict[str, Any] = json.loads(up.stdout)
+    return status
+
+
 def test_down_cleans_up_after_a_crash(tmp_path: Path) -> None:
     """The conductor killed -9 and the plan lost: `down` still removes namespaces and agents."""
     lab_id = f"c{os.getpid() % 100000}"
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text("name: tiny\ncommunes: [{name: Xã Kép, devices: [switch]}]\n", encoding="utf-8")
-    cli = [sys.executable, "-m", "netprobe", "lab"]
     try:
-        up = subprocess.run(
-            [*cli, "up", "--id", lab_id, "-s", str(scenario), "--lifetime", "120", "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert up.returncode == 0, up.stderr
-        st = json.loads(up.stdout)
+        st = lab_up(lab_id, scenario, lifetime_s=120)
         state = Path(st["state_dir"])
         os.kill(int((state / "conductor.pid").read_text()), signal.SIGKILL)
         (state / "plan.json").unlink()
         time.sleep(0.2)
-        down = subprocess.run([*cli, "down", "--id", lab_id], capture_output=True, text=True, timeout=60, check=False)
+        down = subprocess.run(
+            [*LAB_CLI, "down", "--id", lab_id], capture_output=True, text=True, timeout=60, check=False
+        )
         assert down.returncode == 0, down.stderr
         assert not state.exists()
         assert not [n for n in os.listdir("/run/netns") if n.startswith(f"{lab_id}-")]
-        again = subprocess.run([*cli, "down", "--id", lab_id], capture_output=True, text=True, timeout=60, check=False)
+        again = subprocess.run(
+            [*LAB_CLI, "down", "--id", lab_id], capture_output=True, text=True, timeout=60, check=False
+        )
         assert again.returncode == 0, again.stderr  # idempotent
     finally:
-        subprocess.run([*cli, "down", "--id", lab_id], capture_output=True, timeout=60, check=False)
+        subprocess.run([*LAB_CLI, "down", "--id", lab_id], capture_output=True, timeout=60, check=False)
 
 
 def test_the_conductor_stops_by_itself_and_lifts_its_faults(tmp_path: Path) -> None:
@@ -105,21 +118,12 @@ def test_the_conductor_stops_by_itself_and_lifts_its_faults(tmp_path: Path) -> N
         "faults: [{target: kep-l1, fault: loss, start_s: 0, duration_s: 3600, loss_pct: 100}]\n",
         encoding="utf-8",
     )
-    cli = [sys.executable, "-m", "netprobe", "lab"]
     try:
-        up = subprocess.run(
-            [*cli, "up", "--id", lab_id, "-s", str(scenario), "--lifetime", "2", "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert up.returncode == 0, up.stderr
-        st = json.loads(up.stdout)
+        st = lab_up(lab_id, scenario, lifetime_s=2)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             status = subprocess.run(
-                [*cli, "status", "--id", lab_id, "--json"], capture_output=True, text=True, timeout=60, check=True
+                [*LAB_CLI, "status", "--id", lab_id, "--json"], capture_output=True, text=True, timeout=60, check=True
             )
             if not json.loads(status.stdout)["conductor_running"]:
                 break
@@ -137,4 +141,4 @@ def test_the_conductor_stops_by_itself_and_lifts_its_faults(tmp_path: Path) -> N
         )
         assert ping.returncode == 0, ping.stderr
     finally:
-        subprocess.run([*cli, "down", "--id", lab_id], capture_output=True, timeout=60, check=False)
+        subprocess.run([*LAB_CLI, "down", "--id", lab_id], capture_output=True, timeout=60, check=False)
