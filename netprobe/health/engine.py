@@ -283,7 +283,8 @@ class HealthEngine:
     def _new_series(self, o: Observation) -> Series:
         """Sized for what it will keep, so its memory is taken now and stays flat."""
         node = self.topology.nodes[o.subject]
-        interval = node.ping_interval_s if o.source is Source.PING else node.snmp_interval_s or 60.0
+        # an interval of 0 (that probe is off for the node, e.g. state from before a reload): the default
+        interval = (node.ping_interval_s or 30.0) if o.source is Source.PING else (node.snmp_interval_s or 60.0)
         return Series.of(o, int(self._keep_s(node, o.source) / max(interval, 1.0)) + 4)
 
     def _housekeep(self, now: float) -> None:
@@ -729,9 +730,9 @@ class HealthEngine:
     def to_json(self, stream: bool = False) -> dict[str, Any]:
         """Everything needed to continue hysteresis after a restart (pending observations included).
 
-        `stream`: the series and baselines (nearly all of it) as `Streamed` lists, encoded one at a time while a writer
-        consumes it — an hour of a province's observations as JSON-ready Python objects would otherwise
-        take several times the memory the engine itself holds, at every save."""
+        `stream`: the series and baselines (nearly all of it) as `Streamed` lists, encoded one at a time
+        while a writer consumes them — an hour of a province's observations as JSON-ready Python objects
+        would otherwise take several times the memory the engine itself holds, at every save."""
         self._apply_pending()
         every = [*self.ping.values()]
         every += [s for by_agent in self.sys.values() for s in by_agent.values()]
