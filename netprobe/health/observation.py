@@ -4,6 +4,7 @@ stored Point — the same adapter core for both, so a verdict recomputed from hi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,14 +59,16 @@ class Observation:
 
 def _float(fields: Mapping[str, Any], name: str) -> float | None:
     value = fields.get(name)
-    if type(value) is float or type(value) is int:  # exact types: a bool is an int and is not a number here
-        return float(value)
+    if type(value) is float:
+        return value
+    if type(value) is int:  # exact types: a bool is an int and is not a number here
+        return float(value) if abs(value) < 2**1023 else None  # beyond a float: not a measurement
     return None
 
 
 def _int(fields: Mapping[str, Any], name: str) -> int | None:
     value = _float(fields, name)
-    return int(value) if value is not None else None
+    return int(value) if value is not None and math.isfinite(value) else None
 
 
 def observe(

@@ -296,3 +296,17 @@ def test_link_health_points_carry_the_communes_coordinates() -> None:
         else:
             assert "lat" not in p.fields and "lon" not in p.fields
     assert {p.tags["kind"] for p in points if "lat" in p.fields} == {"line", "device", "commune"}
+
+
+def test_absurd_numbers_in_stored_rows_are_not_measurements_and_never_crash_a_save(tmp_path: Path) -> None:
+    # stored history is not only what our probes wrote: a row may carry anything a number can be
+    tags = {"kind": "device", "device": "kb-sw1", "ifname": "Gi0/1"}
+    hostile = {"oper_status": float("inf"), "admin_status": 10**400, "last_change_s": float("nan")}
+    o = observe("snmp_if", tags, hostile, T0)
+    assert o is not None and o.oper_status is None and o.admin_status is None
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-sw1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    engine = HealthEngine(topo)
+    engine.ingest([o, *pings("kb-sw1", "device", "dc-a", T0, T0 + 300)])
+    engine.evaluate(T0 + 300)
+    save_state(engine, tmp_path / "s.json")
+    assert load_state(topo, tmp_path / "s.json").to_json() == json.loads(json.dumps(engine.to_json()))
