@@ -26,7 +26,13 @@ CREATE TABLE IF NOT EXISTS points (
     PRIMARY KEY (measurement, series, time_ns)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS points_by_time ON points (measurement, time_ns);
+CREATE INDEX IF NOT EXISTS points_by_line ON points (measurement, json_extract(series, '$.line'), time_ns);
+CREATE INDEX IF NOT EXISTS points_by_device ON points (measurement, json_extract(series, '$.device'), time_ns);
 """
+# Reads by one line or device (the SLA report, `check`'s history) use these: without them each read scans
+# every point of the measurement in the time range — a province-month report read the whole month once
+# per line. The query must spell the expression exactly as the index does (a literal path, not a `?`).
+_INDEXED_TAGS = ("line", "device")
 
 _PRUNE_EVERY_S = 3600.0
 
@@ -111,8 +117,12 @@ class LocalStore:
         sql = "SELECT series, time_ns, fields FROM points WHERE measurement = ? AND time_ns >= ? AND time_ns < ?"
         args: list[object] = [measurement, since_ns, until_ns]
         for key, value in (tags or {}).items():
-            sql += " AND json_extract(series, ?) = ?"
-            args += [f'$."{key}"', value]
+            if key in _INDEXED_TAGS:
+                sql += f" AND json_extract(series, '$.{key}') = ?"
+                args.append(value)
+            else:
+                sql += " AND json_extract(series, ?) = ?"
+                args += [f'$."{key}"', value]
         sql += " ORDER BY time_ns, series"
         try:
             cursor = self.db.execute(sql, args)
