@@ -105,12 +105,18 @@ def render_text(result: CheckResult, _: Translator, console: Console) -> None:
     if result.history is not None:
         h = result.history
         hours = round(h.window_s / 3600)
+        minutes = max(1, round(h.window_s / 60))  # a history shorter than an hour (a new agent, the demo)
         bad = {k: v for k, v in h.unstable.items() if v > 0}
         if bad:
             for subject, n in sorted(bad.items()):
-                console.print(_("check.history.unstable", subject=subject, n=n, hours=hours))
+                if hours:
+                    console.print(_("check.history.unstable", subject=subject, n=n, hours=hours))
+                else:
+                    console.print(_("check.history.unstable_minutes", subject=subject, minutes=minutes))
         else:
-            console.print(_("check.history.stable", hours=hours))
+            console.print(
+                _("check.history.stable", hours=hours) if hours else _("check.history.stable_minutes", minutes=minutes)
+            )
     console.print()
     status_line = _(f"check.status.{result.exit.name}")
     console.print(Text(status_line, style=EXIT_STYLE[result.exit]))

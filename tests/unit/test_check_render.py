@@ -119,3 +119,14 @@ def test_schema_rejects_what_it_should() -> None:
     assert not validator.is_valid(bad_error)
     bad_error["exit_code"] = 3
     assert validator.is_valid(bad_error)
+
+
+def test_history_shorter_than_an_hour_is_told_in_minutes(inv: Inventory) -> None:
+    ok = result_of(inv, observe(inv, {}))
+    ok.history = History(130.0, {"kb-l1": 0}, "local")  # a new agent (or the demo) has minutes of history
+    assert "Lịch sử: không có lúc nào không ổn định trong 2 phút qua." in rendered(ok, "vi")
+    assert "History: nothing unstable in the last 2 min." in rendered(ok, "en")
+    ok.history = History(130.0, {"kb-l1": 1}, "local")
+    assert "History: kb-l1 was unstable in the last 2 min." in rendered(ok, "en")
+    ok.history = History(86400.0, {"kb-l1": 0}, "local")
+    assert "Lịch sử: không có giờ nào không ổn định trong 24 giờ qua." in rendered(ok, "vi")
