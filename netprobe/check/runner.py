@@ -7,9 +7,10 @@ namespace the machine probes as the configured agent (`--agent`, config `agent:`
 
 Per vantage point, in order, all bounded by one deadline:
   1. ping (lines' CE/PE, devices) together with SNMP poll #1 (interface state; primes the counters),
-  2. TCP (device ports, data-centre services),
+  2. TCP (device ports, data-centre services) together with every other registered kind (e.g. HTTP),
   3. together: SNMP poll #2 (error/discard rates need two polls, RATE_GAP_S apart), and a traceroute
      to each failing line's CE followed by a ping burst to every hop on the way (per-hop loss).
+Every batch is built and run through netprobe.probes.registry (make_probe, measure), as in the agent.
 """
 
 from __future__ import annotations
@@ -26,13 +27,11 @@ from netprobe.check.model import Trace
 from netprobe.check.trace import trace_path
 from netprobe.engine.allowlist import AllowList
 from netprobe.engine.targets import build_targets, enforce_allow_list
-from netprobe.errors import ConfigError, PrivilegeError
+from netprobe.errors import ConfigError
 from netprobe.inventory.loader import Inventory
 from netprobe.inventory.model import PingSettings
-from netprobe.probes.base import Measurement, ProbeKind, Status, Target
-from netprobe.probes.icmp.probe import IcmpProbe
-from netprobe.probes.snmp.probe import SnmpProbe
-from netprobe.probes.tcp.probe import TcpProbe
+from netprobe.probes import registry
+from netprobe.probes.base import Measurement, Probe, ProbeKind, Role, Status, Target
 
 NETNS_DIR = Path("/run/netns")
 # between the two SNMP polls: agents cache interface counters (net-snmp: ifTable for ~3 s), so a shorter
@@ -93,7 +92,8 @@ def vantage_points(inv: Inventory, slug: str, requested: str | None, configured:
 def commune_targets(inv: Inventory, slug: str, vantage: Vantage, settings: CheckSettings) -> list[Target]:
     agent = None if vantage.name == LOCAL_AGENT else vantage.name
     targets = build_targets(inv, agent=agent, communes=[slug])
-    services = [t for t in build_targets(inv, agent=agent, kinds=(ProbeKind.TCP,)) if t.key.startswith("tcp/service/")]
+    # the data-centre services every commune depends on, of every kind (tcp, http, ...)
+    services = [t for t in build_targets(inv, agent=agent) if t.tags.get("kind") == Role.SERVICE.value]
     out = []
     for t in targets + services:
         if t.kind is ProbeKind.PING:
@@ -188,22 +188,29 @@ async def _probe(
             progress(name, STEPS[min(i, len(STEPS) - 1)], i, len(STEPS))
 
     targets = commune_targets(inv, slug, result.vantage, settings)
-    ping = [t for t in targets if t.kind is ProbeKind.PING]
-    tcp = [t for t in targets if t.kind is ProbeKind.TCP]
-    snmp_targets = [t for t in targets if t.kind is ProbeKind.SNMP]
-    icmp = IcmpProbe(allow)
-    snmp = SnmpProbe(allow)
+    by_kind: dict[str, list[Target]] = {}
+    for t in targets:
+        by_kind.setdefault(t.kind, []).append(t)
+    ping = by_kind.pop(ProbeKind.PING, [])
+    snmp_targets = by_kind.pop(ProbeKind.SNMP, [])
+    ctx = registry.ProbeContext(allow)
+    icmp = registry.make_probe(ProbeKind.PING, ctx)
+    snmp = registry.make_probe(ProbeKind.SNMP, ctx)
+    if ping and (preflight := registry.spec(ProbeKind.PING).preflight) is not None:
+        preflight()  # no ICMP socket at all: a PrivilegeError, the check cannot say anything
     step(0)
     first_poll = loop.time()
     pings, first = await asyncio.gather(
-        icmp.run(ping, deadline - 3.0), snmp.run(snmp_targets, min(deadline - 6.0, loop.time() + 4.5))
+        registry.measure(icmp, ping, until=deadline - 3.0),
+        registry.measure(snmp, snmp_targets, until=min(deadline - 6.0, loop.time() + 4.5)),
     )
-    _raise_privilege(pings)
     step(1)
-    # TCP after SNMP #1: pysnmp's engine set-up blocks the event loop for a moment, which would show up as
-    # connect time (ICMP is immune: kernel receive timestamps, send time read right before sendto)
-    tcps = await TcpProbe(allow).run(tcp, deadline - 3.0)
-    result.measurements += pings + tcps
+    # TCP (and HTTP...) after SNMP #1: pysnmp's engine set-up blocks the event loop for a moment, which would
+    # show up as connect time (ICMP is immune: kernel receive timestamps, send time read right before sendto)
+    others = await asyncio.gather(
+        *(registry.measure(registry.make_probe(k, ctx), ts, until=deadline - 3.0) for k, ts in sorted(by_kind.items()))
+    )
+    result.measurements += pings + [m for batch in others for m in batch]
     step(2)
     answered = [m.target for m in first if m.status is Status.OK]
     result.measurements += [m for m in first if m.status is not Status.OK]
@@ -212,7 +219,7 @@ async def _probe(
         if not answered:
             return []
         await asyncio.sleep(max(0.0, first_poll + RATE_GAP_S - loop.time()))
-        return await snmp.run(answered, min(deadline, loop.time() + 4.0))
+        return await registry.measure(snmp, answered, until=min(deadline, loop.time() + 4.0))
 
     async def tracing() -> list[Trace]:
         if not settings.trace or failing is None:
@@ -243,7 +250,7 @@ async def _probe(
 
 async def _hop_loss(
     traces: list[Trace],
-    icmp: IcmpProbe,
+    icmp: Probe,
     allow: AllowList,
     already: list[Target],
     settings: CheckSettings,
@@ -260,7 +267,7 @@ async def _hop_loss(
     loop = asyncio.get_running_loop()
     if deadline - loop.time() < 1.0:
         return
-    by_address = {m.target.address: m for m in await icmp.run(targets, deadline)}
+    by_address = {m.target.address: m for m in await registry.measure(icmp, targets, until=deadline)}
     for t in traces:
         for h in t.hops:
             m = by_address.get(h.address or "")
@@ -271,11 +278,3 @@ async def _hop_loss(
                 h.sent, h.received = sent, received
                 rtt = m.fields.get("median_response_ms")
                 h.rtt_ms = float(rtt) if isinstance(rtt, int | float) else h.rtt_ms
-
-
-def _raise_privilege(pings: list[Measurement]) -> None:
-    """No ICMP socket at all is a privilege problem of this machine: the check cannot say anything."""
-    if pings and all(m.status is Status.ERROR for m in pings):
-        errors = {m.error or "" for m in pings}
-        if any("CAP_NET_RAW" in e or "root" in e for e in errors):
-            raise PrivilegeError(next(iter(errors)))

@@ -99,7 +99,7 @@ def dry_listing(app: App) -> None:
     refused = refused_targets(targets, app.allow_list())
     by_kind: dict[str, int] = {}
     for t in targets:
-        by_kind[t.kind.value] = by_kind.get(t.kind.value, 0) + 1
+        by_kind[str(t.kind)] = by_kind.get(str(t.kind), 0) + 1
     click.echo("would probe: " + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())))
     click.echo(
         f"allow-list {app.allow_list().describe()}: {len(targets) - len(refused)} allowed, "

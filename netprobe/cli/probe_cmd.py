@@ -1,7 +1,9 @@
 """`netprobe probe ping|tcp|snmp|trace ADDRESS...`: one-off probes for a technician, allow-list enforced.
 
 Secrets are given as references, as in the inventory (`'${NETPROBE_SNMP_COMMUNITY}'` or `file:/path`),
-never on the command line where `ps` would show them.
+never on the command line where `ps` would show them. Every command builds its probe and runs it
+through netprobe.probes.registry (make_probe, measure), as the agent and `check` do; a kind registered
+from its own folder brings its own command (KindSpec.command), added to this group.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from netprobe.cli.context import App, pass_app
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import EXIT_FAILURE, EXIT_OK, NetprobeError
 from netprobe.inventory.model import PingSettings, SnmpSettings, SnmpV2c, SnmpV3, TcpSettings
-from netprobe.probes.base import Measurement, ProbeKind, Status, Target
-from netprobe.probes.icmp.probe import IcmpProbe, parse_ip
+from netprobe.probes import registry
+from netprobe.probes.base import Measurement, Probe, ProbeKind, Status, Target
+from netprobe.probes.icmp.probe import parse_ip
 from netprobe.probes.icmp.sockets import IcmpMode, open_icmp_socket
-from netprobe.probes.snmp.probe import SnmpProbe
-from netprobe.probes.tcp.probe import TcpProbe
 from netprobe.probes.traceroute.probe import TracerouteProbe, TraceSettings
 
 
@@ -39,7 +40,7 @@ def _check_allowed(allow: AllowList, addresses: Sequence[str]) -> None:
         raise NetprobeError(refused[0])
 
 
-def _show(measurements: list[Measurement], as_json: bool) -> int:
+def show(measurements: list[Measurement], as_json: bool) -> int:
     lines: list[str] = []  # written at once: 10,000 targets must not cost 10,000 writes
     for m in measurements:
         if as_json:
@@ -61,6 +62,11 @@ def _show(measurements: list[Measurement], as_json: bool) -> int:
             lines.append("  rtt_ms " + " ".join("-" if s is None else f"{s:.3f}" for s in m.samples))
     click.echo("\n".join(lines))
     return EXIT_OK if all(m.status is Status.OK for m in measurements) else EXIT_FAILURE
+
+
+def run_batch(probe: Probe, targets: Sequence[Target]) -> list[Measurement]:
+    """One batch, by the probe's own budget: the path every caller takes (netprobe.probes.registry)."""
+    return asyncio.run(registry.measure(probe, targets))
 
 
 def _run(coro: Any) -> list[Measurement]:
@@ -112,13 +118,8 @@ def ping(
         open_icmp_socket(family, icmp_mode).close()  # a missing privilege is one line with the fixes
     settings = PingSettings(count=count, spacing_ms=spacing_ms, timeout_ms=timeout_ms, size=size)
     targets = [Target(f"probe/ping/{a}", ProbeKind.PING, a, {}, ping=settings) for a in addresses]
-    p = IcmpProbe(allow, rate, icmp_mode)
-
-    async def go() -> list[Measurement]:
-        budget = count * spacing_ms / 1000 + timeout_ms / 1000 + len(targets) * count / rate
-        return await p.run(targets, asyncio.get_running_loop().time() + budget + 2)
-
-    raise SystemExit(_show(_run(go()), as_json))
+    p = registry.make_probe(ProbeKind.PING, registry.ProbeContext(allow, rate, icmp_mode.value))
+    raise SystemExit(show(run_batch(p, targets), as_json))
 
 
 @probe.command()
@@ -135,11 +136,8 @@ def tcp(app: App, addresses: tuple[str, ...], ports: tuple[int, ...], timeout_ms
     targets = [
         Target(f"probe/tcp/{a}/{p}", ProbeKind.TCP, a, {}, port=p, tcp=settings) for a in addresses for p in ports
     ]
-
-    async def go() -> list[Measurement]:
-        return await TcpProbe(allow).run(targets, asyncio.get_running_loop().time() + timeout_ms / 1000 + 5)
-
-    raise SystemExit(_show(_run(go()), as_json))
+    p = registry.make_probe(ProbeKind.TCP, registry.ProbeContext(allow))
+    raise SystemExit(show(run_batch(p, targets), as_json))
 
 
 @probe.command()
@@ -208,17 +206,17 @@ def snmp(
     ]
 
     async def go() -> list[Measurement]:
-        probe, results = SnmpProbe(allow), []
-        budget = timeout_ms / 1000 * (retries + 1) * 6 + 2
+        probe = registry.make_probe(ProbeKind.SNMP, registry.ProbeContext(allow))
+        results: list[Measurement] = []
         for n in range(polls):  # bounded: at most 100 polls
             if n:
                 await asyncio.sleep(interval_s)
-            results = await probe.run(targets, asyncio.get_running_loop().time() + budget)
+            results = await registry.measure(probe, targets)
             if n < polls - 1:
-                _show(results, as_json)
+                show(results, as_json)
         return results
 
-    raise SystemExit(_show(_run(go()), as_json))
+    raise SystemExit(show(_run(go()), as_json))
 
 
 @probe.command()
@@ -233,9 +231,18 @@ def trace(app: App, addresses: tuple[str, ...], max_hops: int, probes: int, time
     allow = app.allow_list()
     _check_allowed(allow, addresses)
     targets = [Target(f"probe/trace/{a}", ProbeKind.TRACEROUTE, a, {}) for a in addresses]
+    # the CLI's own hop settings: the traceroute probe class, run through the one path (measure)
     p = TracerouteProbe(allow, TraceSettings(max_hops=max_hops, probes_per_hop=probes, timeout_s=timeout_s))
+    raise SystemExit(show(run_batch(p, targets), as_json))
 
-    async def go() -> list[Measurement]:
-        return await p.run(targets, asyncio.get_running_loop().time() + (timeout_s + 5) * len(targets))
 
-    raise SystemExit(_show(_run(go()), as_json))
+def _add_registered_commands() -> None:
+    """`netprobe probe <kind>` for every kind that brings its own command from its folder."""
+    for kind_spec in registry.kinds().values():
+        if kind_spec.command is not None:
+            command = kind_spec.command()
+            if command.name not in probe.commands:
+                probe.add_command(command)
+
+
+_add_registered_commands()

@@ -35,7 +35,8 @@ from netprobe.engine.state import StateFile, StatefulObserver
 from netprobe.engine.targets import build_targets, enforce_allow_list
 from netprobe.errors import ConfigError, NetprobeError
 from netprobe.inventory.loader import Inventory, load_inventory
-from netprobe.probes.base import Measurement, Probe, ProbeKind, Target
+from netprobe.probes import registry
+from netprobe.probes.base import Measurement, Probe, Target
 from netprobe.storage.drain import FlushResult
 from netprobe.storage.point import Point
 
@@ -56,9 +57,8 @@ class PointStore(Protocol):
     def close(self, flush_timeout_s: float = 5.0) -> None: ...
 
 
-SMALL_RCVBUF = 1 << 20
 ToPoints = Callable[[Measurement, str], list[Point]]
-ProbeFactory = Callable[[Config, Iterable[ProbeKind]], dict[ProbeKind, Probe]]
+ProbeFactory = Callable[[Config, Iterable[str]], dict[str, Probe]]
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Plan:
     total: int  # targets of this agent before sharding
 
     def describe(self) -> str:
-        kinds = Counter(t.kind.value for t in self.targets)
+        kinds = Counter(str(t.kind) for t in self.targets)
         by_kind = " ".join(f"{k}={kinds[k]}" for k in sorted(kinds))
         return f"targets={len(self.targets)} {by_kind}".rstrip()
 
@@ -124,7 +124,7 @@ class Agent:
         self.to_points = to_points
         self.plan = plan
         self.probe_factory = probe_factory
-        self.probes: dict[ProbeKind, Probe] = probe_factory(config, {t.kind for t in plan.targets})
+        self.probes: dict[str, Probe] = probe_factory(config, {t.kind for t in plan.targets})
         self.observers = list(observers)
         self.state = StateFile(config.state_path() / "agent-state.json")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netprobe-io")  # one writer: ordered
@@ -139,7 +139,6 @@ class Agent:
             self._on_cycle,
             agent=self.plan.agent,
             slot_s=options.slot_s,
-            max_packets_per_s=config.max_packets_per_s,
         )
         self.scheduler.set_targets(self.plan.targets)
         self._restore_state()
@@ -345,24 +344,15 @@ def release_free_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: libc is already loaded
 
 
-def make_probes(config: Config, kinds: Iterable[ProbeKind]) -> dict[ProbeKind, Probe]:
-    """The engine runner's long-lived probes (the SNMP probe keeps counters between polls for rates).
-
-    ICMP privilege is checked here, at start, so a missing CAP_NET_RAW is one clear error, not a
-    stream of failed measurements.
-    """
-    from netprobe.engine.runner import Runner, RunnerSettings
-    from netprobe.probes.icmp.sockets import open_icmp_socket
-
+def make_probes(config: Config, kinds: Iterable[str]) -> dict[str, Probe]:
+    """The agent's long-lived probes, from the probe registry (the SNMP probe keeps counters between
+    polls for rates). Each kind's preflight runs here, at start: a missing CAP_NET_RAW is one clear
+    error, not a stream of failed measurements."""
     wanted = set(kinds)
-    if ProbeKind.PING in wanted:
-        probe_socket = open_icmp_socket(socket.AF_INET)  # raises PrivilegeError with the three ways to fix it
-        if probe_socket.rcvbuf < SMALL_RCVBUF:
-            log.warning(
-                "ICMP receive buffer is only %d KB: replies may be dropped at scale (false loss); "
-                "set net.core.rmem_max=33554432 (deploy/90-netprobe.conf)",
-                probe_socket.rcvbuf // 1024,
-            )
-        probe_socket.close()
-    runner = Runner(config.allow_list(), RunnerSettings(max_packets_per_s=config.max_packets_per_s))
-    return {kind: probe for kind, probe in runner.probes.items() if kind in wanted}
+    specs = registry.kinds()
+    for kind in sorted(wanted):
+        check = specs[kind].preflight if kind in specs else None
+        if check is not None:
+            check()  # raises PrivilegeError (a NetprobeError) with the ways to fix it
+    ctx = registry.ProbeContext(config.allow_list(), config.max_packets_per_s)
+    return registry.make_probes(wanted & set(specs), ctx)

@@ -10,9 +10,10 @@ The plan, per group of targets with the same probe kind and interval:
 - a target still running when its slot comes is not started twice: it is started as soon as its run
   ends (a catch-up batch) and counted late; if even that slot passes, the run is counted as skipped and
   logged — a late cycle is measured and reported, never silently lost;
-- every probe call has a deadline from the probe's own settings (engine.runner.budget_s: count × spacing
-  + timeout for ping, timeout × tries for SNMP, ...), capped at the interval; a probe that overruns it
-  by GRACE_S is cancelled and its targets get an ERROR measurement (probe failures are data).
+- every probe call goes through netprobe.probes.registry.measure, the path `check` and `probe` take too:
+  its deadline is the probe's own `budget_s` for the batch (count × spacing + timeout for ping, timeout
+  × tries for SNMP, ...), capped at the interval; a probe that overruns it by GRACE_S is cancelled and
+  its targets get an ERROR measurement (probe failures are data).
 A cycle closes when all its slots have fired and all its batches have finished; `on_cycle` then gets
 a CycleReport (the per-cycle log line and the `netprobe_agent` self-metrics are made from it).
 """
@@ -28,13 +29,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from netprobe.engine.runner import RunnerSettings, budget_s
 from netprobe.errors import NetprobeError
-from netprobe.probes.base import Measurement, Probe, ProbeKind, Status, Target
+from netprobe.probes.base import Measurement, Probe, Status, Target
+from netprobe.probes.registry import GRACE_S, complete, error_measurement, measure
 
 log = logging.getLogger("netprobe.scheduler")
 
-GRACE_S = 2.0  # how long past its deadline a probe call may run before it is cancelled
+__all__ = ["GRACE_S", "ONCE", "CycleReport", "Group", "Scheduler", "build_groups", "complete", "error_measurement"]
+
 ONCE = -1  # the cycle number of `run --once`
 
 ResultsHandler = Callable[[list[Measurement]], Awaitable[None]]
@@ -52,7 +54,7 @@ def phase_fraction(agent: str, key: str) -> float:
 class Group:
     """Targets of one kind and interval, bucketed into slots (offset in seconds → targets)."""
 
-    kind: ProbeKind
+    kind: str
     interval_s: float
     slot_s: float
     slots: list[tuple[float, list[Target]]]
@@ -63,7 +65,7 @@ class Group:
 
 
 def build_groups(targets: Iterable[Target], agent: str, slot_s: float) -> list[Group]:
-    by: dict[tuple[ProbeKind, float], list[Target]] = defaultdict(list)
+    by: dict[tuple[str, float], list[Target]] = defaultdict(list)
     for t in targets:
         by[(t.kind, t.interval_s)].append(t)
     groups = []
@@ -82,7 +84,7 @@ def build_groups(targets: Iterable[Target], agent: str, slot_s: float) -> list[G
 class CycleReport:
     """What happened in one cycle of one group: the source of the log line and the self-metrics."""
 
-    kind: ProbeKind
+    kind: str
     interval_s: float
     cycle: int  # wall-clock cycle number (start = cycle × interval), ONCE for `run --once`
     first_start: float = math.inf  # unix time of the first dispatch
@@ -120,34 +122,15 @@ class CycleReport:
         return self.measurements / span if span > 0 else 0.0
 
 
-def error_measurement(target: Target, when: float, message: str) -> Measurement:
-    return Measurement(target, when, Status.ERROR, {"status": Status.ERROR.value}, message)
-
-
-def complete(measurements: list[Measurement], targets: Sequence[Target], when: float) -> tuple[list[Measurement], int]:
-    """One measurement per target: drop strays, add an ERROR one for each target the probe forgot."""
-    wanted = {t.key: t for t in targets}
-    seen: set[str] = set()
-    out = []
-    for m in measurements:
-        if m.target.key in wanted and m.target.key not in seen:
-            seen.add(m.target.key)
-            out.append(m)
-    missing = [t for k, t in wanted.items() if k not in seen]
-    out += [error_measurement(t, when, "the probe returned no measurement for this target (a bug)") for t in missing]
-    return out, len(missing)
-
-
 class Scheduler:
     def __init__(
         self,
-        probes: Mapping[ProbeKind, Probe],
+        probes: Mapping[str, Probe],
         on_results: ResultsHandler,
         on_cycle: CycleHandler,
         *,
         agent: str = "",
         slot_s: float = 1.0,
-        max_packets_per_s: float = 10_000.0,
         late_after_s: float = 1.0,
         clock: Clock = time.time,
     ) -> None:
@@ -156,7 +139,6 @@ class Scheduler:
         self.on_cycle = on_cycle
         self.agent = agent
         self.slot_s = slot_s
-        self.budgets = RunnerSettings(max_packets_per_s=max_packets_per_s)
         self.late_after_s = late_after_s
         self.clock = clock
         self.groups: list[Group] = []
@@ -164,7 +146,7 @@ class Scheduler:
         self._batches: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()  # target keys with a run in flight
         self._overdue: dict[str, tuple[Target, float, CycleReport]] = {}  # waiting for their own run to end
-        self._cycles: dict[tuple[ProbeKind, float, int], CycleReport] = {}
+        self._cycles: dict[tuple[str, float, int], CycleReport] = {}
         self._stopping = False
 
     # ---- targets ----------------------------------------------------------------------------------
@@ -173,7 +155,7 @@ class Scheduler:
         usable = [t for t in targets if t.kind in self.probes]
         dropped = len(targets) - len(usable)
         if dropped:
-            kinds = sorted({t.kind.value for t in targets if t.kind not in self.probes})
+            kinds = sorted({str(t.kind) for t in targets if t.kind not in self.probes})
             log.error("%d targets of kind %s are not probed: no such probe in this build", dropped, ",".join(kinds))
         old = {(g.kind, g.interval_s) for g in self.groups}
         self.groups = build_groups(usable, self.agent, self.slot_s)
@@ -306,7 +288,7 @@ class Scheduler:
 
     # ---- dispatch ---------------------------------------------------------------------------------
     def _dispatch(
-        self, kind: ProbeKind, targets: Sequence[Target], slots: Sequence[float], report: CycleReport, interval: float
+        self, kind: str, targets: Sequence[Target], slots: Sequence[float], report: CycleReport, interval: float
     ) -> None:
         ready: list[Target] = []
         ready_slots: list[float] = []
@@ -324,7 +306,7 @@ class Scheduler:
             self._start_batch(kind, ready, ready_slots, report, interval)
 
     def _start_batch(
-        self, kind: ProbeKind, targets: list[Target], slots: list[float], report: CycleReport, interval: float
+        self, kind: str, targets: list[Target], slots: list[float], report: CycleReport, interval: float
     ) -> None:
         self._running.update(t.key for t in targets)
         report.open_batches += 1
@@ -333,7 +315,7 @@ class Scheduler:
         task.add_done_callback(self._batches.discard)
 
     async def _run_batch(
-        self, kind: ProbeKind, targets: list[Target], slots: list[float], report: CycleReport, interval: float
+        self, kind: str, targets: list[Target], slots: list[float], report: CycleReport, interval: float
     ) -> None:
         started = self.clock()
         report.first_start = min(report.first_start, started)
@@ -365,25 +347,12 @@ class Scheduler:
                 self._maybe_close(report)
 
     async def _probe(
-        self, kind: ProbeKind, targets: list[Target], interval: float, started: float, report: CycleReport
+        self, kind: str, targets: list[Target], interval: float, started: float, report: CycleReport
     ) -> list[Measurement]:
-        loop = asyncio.get_running_loop()
-        budget = min(budget_s(kind, targets, self.budgets), interval)  # the runner's per-kind worst case
-        try:
-            async with asyncio.timeout(budget + GRACE_S):
-                found = await self.probes[kind].run(targets, loop.time() + budget)
-        except TimeoutError:
-            log.error("%s: probe call over %d targets overran its %.1f s deadline", kind, len(targets), budget)
-            return [error_measurement(t, started, f"probe overran its {budget:.1f} s deadline") for t in targets]
-        except Exception as exc:  # a probe bug must not stop the agent: its targets get an ERROR each
-            log.exception("%s: probe call over %d targets failed", kind, len(targets))
-            return [error_measurement(t, started, f"probe failed: {type(exc).__name__}: {exc}") for t in targets]
-        measurements, missing = complete(list(found), targets, started)
-        if missing:
-            log.error("%s: the probe returned no measurement for %d of %d targets", kind, missing, len(targets))
-        return measurements
+        # the probe's own budget for this batch, at most the interval
+        return await measure(self.probes[kind], targets, cap_s=interval, started=started)
 
-    def _start_catch_up(self, kind: ProbeKind, ended: list[Target], interval: float) -> None:
+    def _start_catch_up(self, kind: str, ended: list[Target], interval: float) -> None:
         if self._stopping:
             for t in ended:
                 if (entry := self._overdue.pop(t.key, None)) is not None:

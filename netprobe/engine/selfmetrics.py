@@ -31,7 +31,7 @@ def agent_point(
     report: CycleReport, *, agent: str, province: str, outbox: Mapping[str, int], rss: float, now: float | None = None
 ) -> Point:
     """The `netprobe_agent` point for one closed cycle (schema: storage.schema SCHEMA['netprobe_agent'])."""
-    tags = {"agent": agent, "probe": report.kind.value}
+    tags = {"agent": agent, "probe": str(report.kind)}
     if province:
         tags["province"] = province
     fields: dict[str, float | int | str | bool] = {
@@ -53,7 +53,7 @@ def cycle_line(report: CycleReport, *, outbox: Mapping[str, int], rss: float) ->
     """One line a person reads: key=value fields, most important first."""
     cycle = "once" if report.cycle == ONCE else f"every={report.interval_s:g}s"
     parts = [
-        f"cycle {report.kind.value}",
+        f"cycle {report.kind!s}",
         cycle,
         f"targets={report.measurements}",
         f"ok={report.ok}",

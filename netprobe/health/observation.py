@@ -156,7 +156,7 @@ _MEASUREMENT_OF_KIND = {"ping": "ping", "snmp": "snmp_sys"}
 def from_measurement(m: Measurement, agent: str) -> list[Observation]:
     """A live probe result → observations (an SNMP poll gives one for the system and one per interface row),
     with the same rules as storage.schema.points_from_measurement, so live and replayed verdicts agree."""
-    name = _MEASUREMENT_OF_KIND.get(m.target.kind.value)
+    name = _MEASUREMENT_OF_KIND.get(str(m.target.kind))
     if name is None:
         return []
     tags = dict(m.target.tags)

@@ -2,11 +2,14 @@
 
 A probe takes a batch of targets of its kind (batching lets ICMP share one socket and SNMP one event
 loop) and returns one Measurement per target. A failure is data: a Measurement with a non-OK status and
-an error text, never an exception escaping `run`.
+an error text, never an exception escaping `run`. Each probe also says how long a batch may take
+(`budget_s`): it knows its own pacing and concurrency. Which status a failure gets is decided by the
+exception's type (`status_of`), never by its message text.
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,6 +19,9 @@ from netprobe.inventory.model import PingSettings, SnmpSettings, SnmpV2c, SnmpV3
 
 
 class ProbeKind(StrEnum):
+    """The built-in kinds. A kind added as a folder (netprobe.probes.<kind>) is just its name: a Target's
+    `kind` is a str, and these members are str too."""
+
     PING = "ping"
     TCP = "tcp"
     SNMP = "snmp"
@@ -33,6 +39,40 @@ class Status(StrEnum):
     ERROR = "error"  # anything else (local error, privilege, resource)
 
 
+class ProbeError(Exception):
+    """A probe-level failure whose status is part of its type (subclasses set `status`)."""
+
+    status = Status.ERROR
+
+
+class BadReplyError(ProbeError):
+    status = Status.BAD_REPLY
+
+
+class AuthError(ProbeError):
+    status = Status.AUTH
+
+
+class NotAllowedError(ProbeError):
+    status = Status.NOT_ALLOWED
+
+
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+
+
+def status_of(exc: BaseException) -> Status:
+    """The Status a failure maps to, by the exception's type (and errno for a bare OSError)."""
+    if isinstance(exc, ProbeError):
+        return exc.status
+    if isinstance(exc, TimeoutError):
+        return Status.TIMEOUT
+    if isinstance(exc, ConnectionRefusedError):
+        return Status.REFUSED
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return Status.UNREACHABLE
+    return Status.ERROR
+
+
 class Role(StrEnum):
     """What a target is, as a tag: bounded cardinality."""
 
@@ -45,7 +85,7 @@ class Role(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Target:
     key: str  # stable and unique, e.g. "ping/line/kinh-bac-vnpt-1/ce"; used for sharding and state
-    kind: ProbeKind
+    kind: str  # a ProbeKind, or the name of a kind registered from its folder
     address: str
     tags: Mapping[str, str]  # schema tags: province, commune, site, line, device, provider, kind, target
     where: str = ""  # inventory file:line:col, for error messages
@@ -55,11 +95,16 @@ class Target:
     snmp: SnmpSettings | None = None
     snmp_profile: SnmpV2c | SnmpV3 | None = None
     interfaces: tuple[str | int, ...] = ()
+    params: Any = None  # a registered kind's own settings (e.g. http: url, expect); may have interval_s
 
     @property
     def interval_s(self) -> float:
-        settings = {ProbeKind.PING: self.ping, ProbeKind.TCP: self.tcp, ProbeKind.SNMP: self.snmp}.get(self.kind)
-        return settings.interval_s if settings is not None else 60.0
+        by_kind: dict[str, Any] = {ProbeKind.PING: self.ping, ProbeKind.TCP: self.tcp, ProbeKind.SNMP: self.snmp}
+        settings = by_kind.get(self.kind)
+        if settings is None:
+            settings = self.params
+        interval = getattr(settings, "interval_s", None)
+        return float(interval) if isinstance(interval, int | float) else 60.0
 
 
 @dataclass(slots=True)
@@ -80,7 +125,13 @@ class Measurement:
 
 
 class Probe(Protocol):
-    kind: ProbeKind
+    @property
+    def kind(self) -> str: ...
+
+    def budget_s(self, targets: Sequence[Target]) -> float:
+        """How long a batch of `targets` may take on this probe (its worst case plus a margin): the caller's
+        deadline. The probe knows its pacing and concurrency; no caller has to."""
+        ...
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         """Probe every target; return one Measurement each, in any order, by `deadline` (loop.time())."""

@@ -164,7 +164,7 @@ def points_from_measurement(m: Measurement, agent: str) -> list[Point]:
     `status` (the probe's Status). An SNMP measurement's `rows` become one `snmp_if` point each, tagged
     with the interface name. Empty tag values are left out: line protocol cannot carry them.
     """
-    name = _MEASUREMENT_OF_KIND.get(m.target.kind.value)
+    name = _MEASUREMENT_OF_KIND.get(str(m.target.kind))
     if name is None:  # e.g. traceroute: not a time series (yet)
         return []
     time_ns = round(m.time * 1e9)

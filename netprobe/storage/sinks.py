@@ -135,14 +135,26 @@ class HttpClient:
             self._conn = None
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from or during (urllib3 wraps the OSError; bounded)."""
+    chain: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and len(chain) < 10 and node not in chain:
+        chain.append(node)
+        wrapped = getattr(node, "reason", None)  # urllib3's MaxRetryError keeps the real error here
+        node = wrapped if isinstance(wrapped, BaseException) else (node.__cause__ or node.__context__)
+    return chain
+
+
 def connect_error(url: str, exc: BaseException) -> SinkError:
-    text = str(exc)
-    reason = getattr(exc, "strerror", None) or text
-    if isinstance(exc, socket.gaierror) or "Name or service not known" in text or "resolution" in text:
+    """The one-line error for a failed connection, chosen by the exception's type (and its causes')."""
+    chain = _causes(exc)
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if any(isinstance(e, socket.gaierror) for e in chain):
         return SinkError(f"cannot resolve the host of {url}: check storage.influxdb.url", exit_code=EXIT_USAGE)
-    if isinstance(exc, ssl.SSLError):
-        return SinkError(f"TLS with {url} failed ({text}): check the URL scheme and the server's certificate")
-    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in text:
+    if tls := next((e for e in chain if isinstance(e, ssl.SSLError)), None):
+        return SinkError(f"TLS with {url} failed ({tls}): check the URL scheme and the server's certificate")
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
         reason = "connection refused"
     return SinkError(f"cannot reach InfluxDB at {url} ({reason}): is it running? check storage.influxdb.url")
 
@@ -254,6 +266,7 @@ class V2Sink:
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
         from urllib3.exceptions import HTTPError as Urllib3Error
+        from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
         url = f"{self.endpoint.url}/api/v2/write"
         try:
@@ -269,13 +282,12 @@ class V2Sink:
             raise_for_status(int(exc.status or 0), body, headers, url, self.cfg, "v2")
             raise SinkError(f"{url}: {exc.status} {exc.reason}") from None
         except Urllib3Error as exc:
-            cause: BaseException = exc
-            while cause.__context__ is not None and not isinstance(cause, OSError):
-                cause = cause.__context__
-            if "timed out" in str(exc).lower():
+            chain = _causes(exc)
+            if any(isinstance(e, Urllib3Timeout | TimeoutError) for e in chain):
                 raise SinkError(
                     f"{url}: no answer within {self.cfg.timeout_s:g} s (storage.influxdb.timeout_s)"
                 ) from None
+            cause = next((e for e in chain if isinstance(e, OSError)), exc)
             raise connect_error(self.endpoint.url, cause) from None
         except OSError as exc:
             raise connect_error(self.endpoint.url, exc) from None

@@ -1,10 +1,13 @@
-"""Traceroute hop rows and the runner's per-kind budgets: pure logic."""
+"""Traceroute hop rows and each probe's own batch budget: pure logic."""
 
 from __future__ import annotations
 
-from netprobe.engine.runner import RunnerSettings, budget_s
-from netprobe.inventory.model import PingSettings, SnmpSettings
+from netprobe.engine.allowlist import AllowList
+from netprobe.inventory.model import PingSettings, SnmpSettings, TcpSettings
 from netprobe.probes.base import ProbeKind, Target
+from netprobe.probes.icmp.probe import IcmpProbe
+from netprobe.probes.snmp.probe import SnmpProbe
+from netprobe.probes.tcp.probe import TcpProbe
 from netprobe.probes.traceroute.probe import hop_rows
 
 
@@ -29,13 +32,19 @@ def test_silent_hops_are_stars_until_max_hops() -> None:
 
 
 def test_budgets_grow_with_work_and_stay_bounded() -> None:
-    s = RunnerSettings(max_packets_per_s=10_000)
+    allow = AllowList.build(None, {})
     ping = [Target(f"p{i}", ProbeKind.PING, "127.0.0.1", {}, ping=PingSettings(count=5)) for i in range(10_000)]
     # 50,000 packets at 10k/s = 5 s of pacing, + 5 × 100 ms spacing + 1 s timeout + margin
-    assert budget_s(ProbeKind.PING, ping, s) == 5.0 + 1.5 + 1.0
+    assert IcmpProbe(allow, 10_000).budget_s(ping) == 5.0 + 1.5 + 1.0
+    assert IcmpProbe(allow, 1_000).budget_s(ping) == 50.0 + 1.5 + 1.0  # the probe's own pacing cap
     snmp = [Target("s", ProbeKind.SNMP, "127.0.0.1", {}, snmp=SnmpSettings(timeout_ms=1000, retries=1))]
-    assert 2.0 < budget_s(ProbeKind.SNMP, snmp, s) < 20.0
-    assert budget_s(ProbeKind.TCP, [], s) == 0.0
+    assert 2.0 < SnmpProbe(allow).budget_s(snmp) < 20.0
+    assert TcpProbe(allow).budget_s([]) == 0.0
+    one_s = TcpSettings(timeout_ms=1000)
+    tcp = [Target(f"t{i}", ProbeKind.TCP, "127.0.0.1", {}, port=1, tcp=one_s) for i in range(512)]
+    # waves of the probe's own concurrency: 512 connects at 256 in flight = 2 timeouts, at 512 = 1
+    assert TcpProbe(allow, 256).budget_s(tcp) == 2.0 + 1.0
+    assert TcpProbe(allow, 512).budget_s(tcp) == 1.0 + 1.0
 
 
 def _rows(*losses: float | None) -> list[dict[str, object]]:

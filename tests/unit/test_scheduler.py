@@ -30,6 +30,10 @@ class RecordingProbe:
         self.max_overlap = 0
         self.deadlines: list[float] = []
 
+    def budget_s(self, targets: Sequence[Target]) -> float:
+        # as the ICMP probe's: its burst and timeout plus a margin (the scheduler caps it at the interval)
+        return max((t.ping or PingSettings()).timeout_ms for t in targets) / 1000.0 + 1.0
+
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         now = time.time()
         self.deadlines.append(deadline - asyncio.get_running_loop().time())

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
+import logging
 import os
 import socket
 import struct
@@ -47,6 +48,8 @@ _ID_SEQ = struct.Struct("!HH")
 _CMSG = socket.CMSG_SPACE(_TS.size)
 
 RESULT_OK, RESULT_BAD_ADDRESS, RESULT_ERROR = 0, 1, 2  # Telegraf ping's result_code
+SMALL_RCVBUF = 1 << 20
+log = logging.getLogger("netprobe.probes.icmp")
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ class _Job:
     errors: list[str] = field(default_factory=list)
     unreachable: str | None = None
     status: Status | None = None  # decided before sending (not allowed, bad address, no socket)
+    result_code: int = RESULT_ERROR  # Telegraf's code when nothing was sent
 
 
 DEFAULT_SETTINGS = PingSettings()
@@ -71,6 +75,19 @@ def unsent_fields(result_code: int = RESULT_ERROR) -> dict[str, float | int | st
     """Fields of a ping that never left (refused, bad address, no privilege): the schema's required counts
     (0 sent, 0 received, 100% loss) — the status says why, and verdicts must read it first."""
     return {**ping_fields([]), "result_code": result_code}
+
+
+def check_privilege() -> None:
+    """Open (and close) an ICMP socket once, so a missing CAP_NET_RAW is one clear PrivilegeError at
+    start rather than a stream of failed measurements; warn about a receive buffer too small for scale."""
+    probe_socket = open_icmp_socket(socket.AF_INET)  # raises PrivilegeError with the three ways to fix it
+    if probe_socket.rcvbuf < SMALL_RCVBUF:
+        log.warning(
+            "ICMP receive buffer is only %d KB: replies may be dropped at scale (false loss); "
+            "set net.core.rmem_max=33554432 (deploy/90-netprobe.conf)",
+            probe_socket.rcvbuf // 1024,
+        )
+    probe_socket.close()
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -151,6 +168,15 @@ class IcmpProbe:
         self.mode = mode
         self._seq = 0
 
+    def budget_s(self, targets: Sequence[Target]) -> float:
+        """Every packet under the global pacing cap, plus the slowest target's own burst and timeout."""
+        if not targets:
+            return 0.0
+        pings = [t.ping or DEFAULT_SETTINGS for t in targets]
+        pacing = sum(p.count for p in pings) / self.rate
+        per_target = max(p.count * p.spacing_ms + p.timeout_ms for p in pings) / 1000.0
+        return pacing + per_target + 1.0
+
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         jobs = [self._job(t) for t in targets]
         live = [j for j in jobs if j.status is None]
@@ -178,6 +204,7 @@ class IcmpProbe:
         ip = parse_ip(target.address)
         if ip is None:
             job = _Job(target, settings, target.address, socket.AF_INET, status=Status.ERROR)
+            job.result_code = RESULT_BAD_ADDRESS
             job.errors.append(f"{target.address!r} is not an IP address")
             return job
         family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
@@ -291,8 +318,7 @@ class IcmpProbe:
     def _measure(self, job: _Job) -> Measurement:
         t = job.target
         if job.status is not None:
-            code = RESULT_BAD_ADDRESS if job.errors and "not an IP" in job.errors[0] else RESULT_ERROR
-            return Measurement(t, time.time(), job.status, unsent_fields(code), "; ".join(job.errors))
+            return Measurement(t, time.time(), job.status, unsent_fields(job.result_code), "; ".join(job.errors))
         fields: dict[str, float | int | str | bool] = dict(ping_fields(job.rtt_ms))
         received = int(fields["packets_received"])
         fields["result_code"] = RESULT_OK if not job.errors else RESULT_ERROR

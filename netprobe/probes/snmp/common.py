@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from netprobe.probes.base import AuthError, BadReplyError, ProbeError, Status
 from netprobe.probes.snmp import ber
 
 Tagged = tuple[int, ber.Value]  # (BER tag, decoded value): every backend answers in this form
 
 
-class BadReply(Exception):
+class BadReply(BadReplyError):
     """The agent answered something a well-behaved agent cannot: the poll is a BAD_REPLY."""
 
 
-class Indication(Exception):
-    """pysnmp's errorIndication (timeout, auth failure...) carried out of the request helpers."""
+class SnmpTimeout(ProbeError):
+    """No answer in timeout × tries."""
+
+    status = Status.TIMEOUT
+
+
+class Indication(ProbeError):
+    """pysnmp's errorIndication that is neither a timeout nor an authentication failure."""
+
+
+class SnmpAuthError(AuthError):
+    """The agent refused our credentials (USM user/digest/engine/time window, community, VACM)."""
 
 
 def check_binds(

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from netprobe.probes.snmp import ber
+from netprobe.probes.snmp.common import SnmpTimeout
 
-
-class SnmpTimeout(Exception):
-    pass
+__all__ = ["SnmpTimeout", "UdpEndpoints", "V2cClient"]
 
 
 class UdpEndpoints:

@@ -24,11 +24,11 @@ from typing import Any, Protocol
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import ConfigError
 from netprobe.inventory.model import SnmpSettings, SnmpV2c, SnmpV3
-from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+from netprobe.probes.base import Measurement, ProbeError, ProbeKind, Status, Target, status_of
 from netprobe.probes.snmp import ber, usm
 from netprobe.probes.snmp import counters as C
-from netprobe.probes.snmp.common import BadReply, Indication, Tagged, TooBig, check_binds, raise_error_status
-from netprobe.probes.snmp.fastv2c import SnmpTimeout, V2cClient
+from netprobe.probes.snmp.common import BadReply, SnmpTimeout, Tagged, TooBig, check_binds, raise_error_status
+from netprobe.probes.snmp.fastv2c import V2cClient
 
 SYS_UPTIME, SYS_NAME, SYS_DESCR = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.1.0"
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
@@ -53,8 +53,6 @@ IF_COLUMNS: dict[str, tuple[str, str]] = {
 MAX_TEXT = 255  # sysName/sysDescr longer than this are cut: a hostile agent must not bloat the database
 MAX_WALK_ROWS = 10_000  # bounded interface-name walk
 MAX_PER_GET = 48  # varbinds per GET: stays under one 1,472-byte datagram for these OIDs
-AUTH_ERRORS = ("unknownusername", "wrongdigest", "decryption", "unknownsecurityname", "unsupportedseclevel",
-               "unknownengineid", "notintimewindow", "unknowncommunity", "authorization")  # fmt: skip
 
 _KINDS: dict[str, tuple[int, ...]] = {
     "str": (ber.OCTET_STRING,),
@@ -104,6 +102,15 @@ class SnmpProbe:
         self._if_index: dict[str, dict[str | int, int]] = {}  # per target: selector → ifIndex
         self._name_maps: dict[tuple[str, int, str], dict[str, int]] = {}  # per agent and column: name → ifIndex
         self._walk_locks: dict[tuple[str, int, str], asyncio.Lock] = {}
+
+    def budget_s(self, targets: Sequence[Target]) -> float:
+        """Waves of `concurrency` polls of timeout × tries; names are resolved by a walk on the first poll,
+        so a few round trips more."""
+        if not targets:
+            return 0.0
+        waves = -(-len(targets) // self.concurrency)
+        worst = max((s := t.snmp or SnmpSettings()).timeout_ms * (s.retries + 1) for t in targets)
+        return worst / 1000.0 * (waves + 4) + 1.0
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -199,10 +206,10 @@ class SnmpProbe:
             return Measurement(target, started, Status.TIMEOUT, {}, f"{exc}; for v2c also check the community")
         except ber.BerError as exc:
             return Measurement(target, started, Status.BAD_REPLY, {}, f"malformed reply: {exc}")
-        except Indication as exc:
-            return self._indication(target, started, str(exc))
         except usm.UsmError as exc:
             return Measurement(target, started, Status.AUTH, {}, f"SNMPv3: {exc}")
+        except ProbeError as exc:  # pysnmp's indications, typed by pysnmp_backend.indication_error
+            return Measurement(target, started, status_of(exc), {}, str(exc))
         response_ms = (time.perf_counter() - t0) * 1000.0
         wall = time.time()
         ticks = _value(values[0], "ticks", SYS_UPTIME)
@@ -310,16 +317,6 @@ class SnmpProbe:
                     found[n] = by_name[n]
         self._if_index[target.key] = found
         return found, [s for s in target.interfaces if s not in found]
-
-    def _indication(self, target: Target, started: float, text: str) -> Measurement:
-        low = text.lower().replace(" ", "")
-        if "timeout" in low or "timedout" in low:
-            return Measurement(
-                target, started, Status.TIMEOUT, {}, f"no SNMP answer ({text}); for v2c also check the community"
-            )
-        if any(word in low for word in AUTH_ERRORS):
-            return Measurement(target, started, Status.AUTH, {}, f"SNMP authentication failed: {text}")
-        return Measurement(target, started, Status.ERROR, {}, f"SNMP error: {text}")
 
 
 class _Agent(Protocol):

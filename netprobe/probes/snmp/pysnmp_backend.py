@@ -28,11 +28,48 @@ from pysnmp.hlapi.v3arch.asyncio import (
     usmHMACMD5AuthProtocol,
     usmHMACSHAAuthProtocol,
 )
-from pysnmp.proto import rfc1902
+from pysnmp.proto import errind, rfc1902
 
 from netprobe.inventory.model import SnmpSettings, SnmpV3
 from netprobe.probes.snmp import ber
-from netprobe.probes.snmp.common import BadReply, Indication, Tagged, check_binds, raise_error_status
+from netprobe.probes.snmp.common import (
+    BadReply,
+    Indication,
+    SnmpAuthError,
+    SnmpTimeout,
+    Tagged,
+    check_binds,
+    raise_error_status,
+)
+
+# pysnmp's error indications that mean "your credentials (or access rights) are refused"
+AUTH_INDICATIONS: tuple[type[errind.ErrorIndication], ...] = (
+    errind.UnknownUserName,
+    errind.WrongDigest,
+    errind.DecryptionError,
+    errind.UnknownSecurityName,
+    errind.UnsupportedSecurityLevel,
+    errind.UnknownEngineID,
+    errind.NotInTimeWindow,
+    errind.UnknownCommunityName,
+    errind.AuthenticationError,
+    errind.AuthenticationFailure,
+    errind.NoAccessEntry,
+    errind.NoSuchView,
+    errind.NoGroupName,
+    errind.NotInView,
+)
+
+
+def indication_error(indication: Any) -> Exception:
+    """The typed error for a pysnmp errorIndication: its class decides the status, not its text."""
+    text = str(indication)
+    if isinstance(indication, errind.RequestTimedOut):
+        return SnmpTimeout(f"no SNMP answer ({text})")
+    if isinstance(indication, AUTH_INDICATIONS):
+        return SnmpAuthError(f"SNMP authentication failed: {text}")
+    return Indication(f"SNMP error: {text}")
+
 
 AUTH_PROTOCOLS = {
     "MD5": usmHMACMD5AuthProtocol,
@@ -89,7 +126,7 @@ class PysnmpAgent:
             self.engine, self.auth, self.transport, self.ctx, *objs, lookupMib=False
         )
         if err_ind:
-            raise Indication(str(err_ind))
+            raise indication_error(err_ind)
         raise_error_status(int(err_status), int(err_index))
         binds = [(str(name), from_pysnmp(value)) for name, value in var_binds]
         return check_binds(binds, oids, command is get_cmd)

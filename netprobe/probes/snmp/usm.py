@@ -26,6 +26,7 @@ try:  # cryptography ≥ 43 files CFB under "decrepit"; SNMP (RFC 3826) still ne
 except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.modes import CFB
 
+from netprobe.probes.base import AuthError
 from netprobe.probes.snmp import ber
 from netprobe.probes.snmp.fastv2c import SnmpTimeout, UdpEndpoints
 
@@ -51,7 +52,7 @@ REPORT_REASONS = {
 MAX_MSG_SIZE = 65_507
 
 
-class UsmError(Exception):
+class UsmError(AuthError):
     """An authentication/privacy failure: the probe reports Status.AUTH."""
 
 

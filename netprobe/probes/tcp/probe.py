@@ -9,7 +9,6 @@ The socket is closed with RST-free shutdown right after the handshake: we measur
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import socket
 import time
@@ -17,10 +16,9 @@ from collections.abc import Sequence
 
 from netprobe.engine.allowlist import AllowList
 from netprobe.inventory.model import TcpSettings
-from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+from netprobe.probes.base import Measurement, ProbeKind, Status, Target, status_of
 
 RESULT_OK, RESULT_TIMEOUT, RESULT_FAILED = 0, 1, 2
-_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
 
 class TcpProbe:
@@ -29,6 +27,13 @@ class TcpProbe:
     def __init__(self, allow: AllowList, concurrency: int = 256) -> None:
         self.allow = allow
         self.concurrency = concurrency
+
+    def budget_s(self, targets: Sequence[Target]) -> float:
+        """Waves of `concurrency` connects, each at most its timeout."""
+        if not targets:
+            return 0.0
+        waves = -(-len(targets) // self.concurrency)
+        return max((t.tcp or TcpSettings()).timeout_ms for t in targets) / 1000.0 * waves + 1.0
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -70,7 +75,7 @@ class TcpProbe:
             msg = f"connection refused (RST): nothing listens on port {port}"
             return Measurement(target, started, Status.REFUSED, {"result_code": RESULT_FAILED}, msg)
         except OSError as exc:
-            status = Status.UNREACHABLE if exc.errno in _UNREACHABLE else Status.ERROR
+            status = status_of(exc)  # by type and errno: unreachable vs a local error
             return Measurement(target, started, status, {"result_code": RESULT_FAILED}, exc.strerror or str(exc))
         finally:
             sock.close()

@@ -72,6 +72,12 @@ class TracerouteProbe:
         self.allow = allow
         self.settings = settings or TraceSettings()
 
+    def budget_s(self, targets: Sequence[Target]) -> float:
+        """One trace at a time, each bounded by its own timeout after scapy's sends."""
+        if not targets:
+            return 0.0
+        return len(targets) * (self.settings.timeout_s + 5.0) + 5.0
+
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         out = []
         for t in targets:  # on demand and few: one at a time keeps scapy's sniffers from seeing each other
