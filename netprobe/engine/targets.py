@@ -1,4 +1,8 @@
-"""Turn the inventory into probe targets, enforcing the allow-list with the inventory's file:line:col."""
+"""Turn the inventory into probe targets, enforcing the allow-list with the inventory's file:line:col.
+
+The built-in kinds' targets (ping, tcp, snmp) are built here; a kind registered from its own folder
+brings its own target builder (netprobe.probes.registry.KindSpec.targets), called from here too.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ from collections.abc import Iterable
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import TargetRefused
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
+from netprobe.probes import registry
 from netprobe.probes.base import ProbeKind, Role, Target
+
+BUILT_IN = (ProbeKind.PING, ProbeKind.TCP, ProbeKind.SNMP)
 
 
 def line_tags(inv: Inventory, r: ResolvedLine, role: Role) -> dict[str, str]:
@@ -56,10 +63,14 @@ def build_targets(
     *,
     agent: str | None = None,
     communes: Iterable[str] | None = None,
-    kinds: Iterable[ProbeKind] = (ProbeKind.PING, ProbeKind.TCP, ProbeKind.SNMP),
+    kinds: Iterable[str] | None = None,
 ) -> list[Target]:
-    """All targets `agent` probes (every target when agent is None), optionally for some communes only."""
-    wanted = set(kinds)
+    """All targets `agent` probes (every target when agent is None), optionally for some communes only.
+
+    `kinds` None: every scheduled kind (the built-in ones and every registered kind with a target builder).
+    """
+    specs = registry.kinds()
+    wanted = set(kinds) if kinds is not None else {k for k, s in specs.items() if s.scheduled}
     only = set(communes) if communes is not None else None
     out: list[Target] = []
     for r in inv.lines.values():
@@ -126,6 +137,11 @@ def build_targets(
                     port=s.port,
                 )
             )
+    scope = registry.TargetScope(agent, frozenset(only) if only is not None else None)
+    for kind in sorted(wanted - set(BUILT_IN)):
+        build = specs[kind].targets if kind in specs else None
+        if build is not None:
+            out += build(inv, scope)
     return out
 
 

@@ -56,6 +56,19 @@ def _text_id(value: Any) -> str:
 
 
 IPAddr = Annotated[str, BeforeValidator(_ip)]
+
+
+def _url(value: Any) -> str:
+    from urllib.parse import urlsplit
+
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http:// or https:// URL with a host")
+    return text
+
+
+WebUrl = Annotated[str, BeforeValidator(_url)]
 Secret = Annotated[SecretRef, BeforeValidator(_secret), PlainSerializer(str)]
 Slug = Annotated[str, BeforeValidator(_slug)]
 Ident = Annotated[str, BeforeValidator(_text_id)]
@@ -274,6 +287,10 @@ class Service(Strict):
     name: str
     address: IPAddr
     port: Annotated[int, Field(ge=1, le=65535)]
+    # a web service: probed over HTTP(S) too (netprobe.probes.http); its host must resolve to `address`
+    url: WebUrl | None = None
+    expect: str | None = None  # a substring the page must contain (e.g. the portal's title)
+    interval_s: Annotated[float, Field(ge=5, le=86_400)] = 60.0
 
 
 class InventoryFile(Strict):
