@@ -30,8 +30,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netprobe.errors import NetprobeError
+from netprobe.probes import registry
 from netprobe.probes.base import Measurement, Probe, Status, Target
-from netprobe.probes.registry import GRACE_S, complete, error_measurement, measure
+from netprobe.probes.registry import GRACE_S, complete, error_measurement
 
 log = logging.getLogger("netprobe.scheduler")
 
@@ -350,7 +351,7 @@ class Scheduler:
         self, kind: str, targets: list[Target], interval: float, started: float, report: CycleReport
     ) -> list[Measurement]:
         # the probe's own budget for this batch, at most the interval
-        return await measure(self.probes[kind], targets, cap_s=interval, started=started)
+        return await registry.measure(self.probes[kind], targets, cap_s=interval, started=started)
 
     def _start_catch_up(self, kind: str, ended: list[Target], interval: float) -> None:
         if self._stopping:
