@@ -60,6 +60,24 @@ SCHEMA: dict[str, MeasurementSchema] = {
             frozenset({"status"}),
         ),
         MeasurementSchema(
+            "http",
+            TARGET_TAGS,
+            {
+                "dns_ms": float,  # only when the URL names a host (not an IP)
+                "connect_ms": float,
+                "tls_ms": float,  # https only
+                "ttfb_ms": float,  # request written → first byte of the answer
+                "total_ms": float,  # first phase's start → last byte of the body
+                "http_status": int,
+                "body_bytes": int,
+                "expect_found": bool,  # only when the service names `expect:`
+                "cert_days_left": float,  # https: days until the certificate's notAfter (negative: expired)
+                "status": str,
+            },
+            "One HTTP(S) GET of a web service (netprobe.probes.http): every phase timed.",
+            frozenset({"status"}),
+        ),
+        MeasurementSchema(
             "snmp_sys",
             TARGET_TAGS,
             {
@@ -154,7 +172,7 @@ def check_point(measurement: str, tags: dict[str, str], fields: dict[str, object
 
 
 # Which measurement a probe kind's Measurement becomes (SNMP also yields one snmp_if point per row).
-_MEASUREMENT_OF_KIND = {"ping": "ping", "tcp": "tcp", "snmp": "snmp_sys"}
+_MEASUREMENT_OF_KIND = {"ping": "ping", "tcp": "tcp", "snmp": "snmp_sys", "http": "http"}
 
 
 def points_from_measurement(m: Measurement, agent: str) -> list[Point]:
