@@ -32,6 +32,7 @@ from netprobe.check.model import (
     State,
     TcpStats,
     Trace,
+    WebStats,
     worst,
 )
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
@@ -93,6 +94,43 @@ def snmp_stats(agent: str, m: Measurement) -> SnmpStats:
 
 def tcp_stats(agent: str, m: Measurement) -> TcpStats:
     return TcpStats(agent, m.target.port or 0, m.status.value, _f(m.fields, "connect_ms"), m.error)
+
+
+CERT_WARN_DAYS = 14.0  # a certificate expiring sooner makes its service DEGRADED: time to renew it
+WEB_SLOW_MS = 3000.0  # a page slower than this (whole GET) is DEGRADED: users wait, forms time out
+
+
+def web_stats(agent: str, m: Measurement) -> WebStats:
+    code = m.fields.get("http_status")
+    return WebStats(
+        agent,
+        m.status.value,
+        code if isinstance(code, int) else None,
+        _f(m.fields, "total_ms"),
+        _f(m.fields, "ttfb_ms"),
+        _f(m.fields, "cert_days_left"),
+        m.error,
+    )
+
+
+def judge_web(web: Sequence[WebStats]) -> tuple[State, list[Msg]]:
+    """A web service from every vantage point: DOWN when no point gets a good page, DEGRADED when the
+    certificate expires within CERT_WARN_DAYS or a page takes longer than WEB_SLOW_MS."""
+    measured = [w for w in web if w.status not in LOCAL]
+    if not measured:
+        return State.UNKNOWN, []
+    ok = [w for w in measured if w.status == "ok"]
+    if not ok:
+        return State.DOWN, [Msg("reason.web", status=measured[0].status, code=measured[0].http_status or "–")]
+    reasons: list[Msg] = []
+    days = [w.cert_days_left for w in measured if w.cert_days_left is not None]
+    if days and min(days) < CERT_WARN_DAYS:
+        reasons.append(Msg("reason.cert_expiring", days=f"{min(days):.0f}"))
+    slow = [w for w in ok if w.total_ms is not None and w.total_ms > WEB_SLOW_MS]
+    if slow:
+        worst_ms = max(w.total_ms or 0.0 for w in slow)
+        reasons.append(Msg("reason.web_slow", ms=f"{worst_ms:.0f}", agents=",".join(w.agent for w in slow)))
+    return (State.DEGRADED if reasons else State.OK), reasons
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -607,12 +645,28 @@ def _services(inv: Inventory, by_key: Mapping[str, list[tuple[str, Measurement]]
     findings: list[Finding] = []
     for s in inv.services:
         results = by_key.get(f"tcp/service/{s.id}", [])
-        if not results:
+        web = by_key.get(f"http/service/{s.id}", [])
+        if not results and not web:
             continue
-        item = Item("service", s.id, s.name, address=f"{s.address}:{s.port}")
+        item = Item("service", s.id, s.name, address=s.url or f"{s.address}:{s.port}")
         item.tcp = [tcp_stats(a, m) for a, m in results if m.target.kind is ProbeKind.TCP]
+        item.web = [web_stats(a, m) for a, m in web]
         measured = [t for t in item.tcp if t.status not in LOCAL]
-        if not measured:
+        web_state, web_reasons = judge_web(item.web)
+        if web_state is not State.UNKNOWN:  # the page is what people use: its verdict wins over the port's
+            item.state, item.reasons = web_state, web_reasons
+            if web_state is State.DOWN:
+                findings.append(
+                    Finding(
+                        Part.DATACENTRE,
+                        State.DOWN,
+                        s.id,
+                        Msg("finding.service_down", service=s.name),
+                        [Msg("evidence.web", agent=w.agent, url=s.url or "", status=w.status) for w in item.web],
+                        Msg("next.service_down", service=s.name),
+                    )
+                )
+        elif not measured:
             item.state = State.UNKNOWN
         elif any(t.status == "ok" for t in measured):
             item.state = State.OK

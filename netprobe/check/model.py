@@ -127,6 +127,19 @@ class TcpStats:
 
 
 @dataclass
+class WebStats:
+    """One HTTP(S) GET of a web service from one vantage point (netprobe.probes.http)."""
+
+    agent: str
+    status: str
+    http_status: int | None = None
+    total_ms: float | None = None
+    ttfb_ms: float | None = None
+    cert_days_left: float | None = None
+    error: str | None = None
+
+
+@dataclass
 class Hop:
     ttl: int
     address: str | None  # None: no answer at this TTL
@@ -166,6 +179,7 @@ class Item:
     ping: list[PingStats] = field(default_factory=list)  # one per vantage point
     snmp: list[SnmpStats] = field(default_factory=list)
     tcp: list[TcpStats] = field(default_factory=list)
+    web: list[WebStats] = field(default_factory=list)
     reasons: list[Msg] = field(default_factory=list)
 
     def best_ping(self) -> PingStats | None:

@@ -65,7 +65,11 @@ def _row(item: Item, _: Translator) -> list[str | Text]:
     p = item.best_ping()
     if item.kind == "service":
         ok = [t for t in item.tcp if t.connect_ms is not None]
-        rtt = _num(min(t.connect_ms for t in ok if t.connect_ms is not None), " ms") if ok else "–"
+        pages = [w.total_ms for w in item.web if w.total_ms is not None]
+        if pages:  # a web service: the whole page, what people wait for
+            rtt = _num(min(pages), " ms")
+        else:
+            rtt = _num(min(t.connect_ms for t in ok if t.connect_ms is not None), " ms") if ok else "–"
         return [item.label, Text(_(f"state.{item.state.value}"), style=STYLE[item.state]), "", rtt, "", ""]
     label = item.label
     if item.kind == "pe":
@@ -259,6 +263,18 @@ def _item_json(i: Item, _: Translator) -> dict[str, Any]:
         "tcp": [
             {"agent": t.agent, "port": t.port, "status": t.status, "connect_ms": _r(t.connect_ms), "error": t.error}
             for t in i.tcp
+        ],
+        "web": [
+            {
+                "agent": w.agent,
+                "status": w.status,
+                "http_status": w.http_status,
+                "total_ms": _r(w.total_ms),
+                "ttfb_ms": _r(w.ttfb_ms),
+                "cert_days_left": _r(w.cert_days_left),
+                "error": w.error,
+            }
+            for w in i.web
         ],
     }
 

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import http.server
 import ipaddress
+import json
 import ssl
 import threading
 from collections.abc import Iterator
@@ -304,3 +305,28 @@ def test_agent_check_and_probe_measure_the_same_target_through_one_path(
     assert {m.fields["http_status"] for m in measured} == {200}
     for name in ("dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms", "cert_days_left", "http_status"):
         assert name in out
+
+
+def test_check_shows_a_service_whose_certificate_expires_soon_as_degraded(
+    https_expiring: Server, pki: dict[str, Path], tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netprobe.check.diagnose import Observed, diagnose
+    from netprobe.check.model import State
+
+    (tmp_path / "inv.yaml").write_text(INVENTORY.format(port=https_expiring.port))
+    inv = load_inventory(tmp_path / "inv.yaml")
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca5"]))
+    (vantage,) = run_check(inv, "kinh-bac", [Vantage("dc-a")], ALLOW, CheckSettings(trace=False, ping_count=5))
+    items, _ = diagnose(inv, "kinh-bac", Observed({"dc-a": vantage.measurements}))
+    (service,) = [i for i in items if i.kind == "service"]
+    assert service.state is State.DEGRADED
+    assert [r.key for r in service.reasons] == ["reason.cert_expiring"]
+    assert service.web[0].cert_days_left is not None and service.web[0].cert_days_left < 14
+
+    code, out, err = run_cli(
+        "--inventory", str(tmp_path / "inv.yaml"), "check", "kinh-bac", "--lang", "en", "--json", "--no-trace"
+    )
+    data = json.loads(out)
+    (row,) = [i for i in data["items"] if i["kind"] == "service"]
+    assert row["state"] == "DEGRADED" and row["web"][0]["http_status"] == 200, err
+    assert code == 1  # Nagios WARNING: the line is fine, the portal's certificate needs renewing
