@@ -375,6 +375,7 @@ def overview() -> JSON:
         24,
         6,
     )
+    web_services(lay)
     return dashboard(
         UID_OVERVIEW,
         "netprobe / Province overview",
@@ -382,6 +383,107 @@ def overview() -> JSON:
         lay,
         [province_variable()],
         links=[dashboards_link()],
+    )
+
+
+def web_services(lay: Layout) -> None:
+    """The province's web services (inventory url:, the http measurement): page time per service and DC,
+    the peak-hours view (page time by hour of day over the range: weeks), certificate days left."""
+    where = f"$timeFilter AND {PROVINCE}"
+    lay.row("Web services (QLVB, DVC portal): page time from each data centre")
+    lay.add(
+        panel(
+            "timeseries",
+            "Page time (whole GET) per service and data centre",
+            [
+                target(
+                    "A",
+                    f'SELECT mean("total_ms") FROM "http" WHERE {where} '
+                    'GROUP BY time($__interval), "target", "agent" fill(null)',
+                    alias="$tag_target from $tag_agent",
+                )
+            ],
+            unit="ms",
+            description="DNS + connect + TLS + first byte + body, per GET (netprobe.probes.http).",
+            custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 5, "spanNulls": False},
+            options={"legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"}},
+            interval="1m",
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        panel(
+            "bargauge",
+            "Peak hours: mean page time by hour of day (every service, both DCs, over the range)",
+            [
+                target(
+                    "A",
+                    f'SELECT mean("total_ms") FROM "http" WHERE {where} GROUP BY time(1h) fill(none)',
+                    fmt="table",
+                )
+            ],
+            unit="ms",
+            description=(
+                "Hourly means folded onto the hour of day (browser time zone): set the range to weeks to see "
+                "whether the portal is slow at 08:00–10:00 every working day."
+            ),
+            defaults={
+                "thresholds": thresholds(("green", None), ("orange", 1000), ("red", 3000)),
+                "color": {"mode": "thresholds"},
+            },
+            options={
+                "reduceOptions": {"values": True, "calcs": [], "fields": "/^mean/"},
+                "orientation": "vertical",
+                "displayMode": "basic",
+                "showUnfilled": True,
+            },
+            transformations=[
+                {"id": "formatTime", "options": {"timeField": "Time", "outputFormat": "HH", "useTimezone": True}},
+                {
+                    "id": "groupBy",
+                    "options": {
+                        "fields": {
+                            "Time": {"operation": "groupby"},
+                            "mean": {"operation": "aggregate", "aggregations": ["mean"]},
+                        }
+                    },
+                },
+                {"id": "sortBy", "options": {"sort": [{"field": "Time"}]}},
+            ],
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        panel(
+            "stat",
+            "TLS certificate days left",
+            [
+                target(
+                    "A",
+                    f'SELECT last("cert_days_left") FROM "http" WHERE {where} GROUP BY "target"',
+                    alias="$tag_target",
+                )
+            ],
+            unit="d",
+            description="Below 14 days the service is DEGRADED (netprobe check): renew the certificate.",
+            defaults={
+                "thresholds": thresholds(("red", None), ("orange", 14), ("green", 30)),
+                "color": {"mode": "thresholds"},
+                "decimals": 0,
+            },
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+                "justifyMode": "auto",
+                "orientation": "auto",
+            },
+        ),
+        24,
+        4,
     )
 
 

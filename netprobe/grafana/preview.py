@@ -262,7 +262,33 @@ def draw_geomap(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]]
     ax.text(0.01, 0.01, "no basemap in the preview", transform=ax.transAxes, fontsize=6, color="#666")
 
 
+PREVIEW_TZ = dt.timezone(dt.timedelta(hours=7))  # the province's browsers (Grafana folds on the viewer's time zone)
+
+
+def draw_hour_of_day(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]]) -> None:
+    """The panel's formatTime("HH") + groupBy(mean) transformations, done here: one bar per hour of day."""
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    by_hour: dict[str, list[float]] = {}
+    for _q, ss in results:
+        for s in ss:
+            for row in s.values:
+                if row[1] is not None:
+                    hour = dt.datetime.fromtimestamp(row[0] / 1000, tz=PREVIEW_TZ).strftime("%H")
+                    by_hour.setdefault(hour, []).append(float(row[1]))
+    hours = sorted(by_hour)
+    means = [sum(by_hour[h]) / len(by_hour[h]) for h in hours]
+    for i, value in enumerate(means):
+        colour = [st["color"] for st in steps if st["value"] is None or value >= st["value"]][-1]
+        ax.bar(i, value, color=COLOURS.get(colour, "#888"), width=0.7)
+        ax.text(i, value, f"{value:.0f} ms", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(hours)), [f"{h}:00" for h in hours], fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
 def draw_bargauge(ax: Axes, panel: JSON, results: list[tuple[Query, list[Series]]]) -> None:
+    if any(t.get("id") == "formatTime" for t in panel.get("transformations", [])):
+        draw_hour_of_day(ax, panel, results)
+        return
     steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
     lo, hi = panel["fieldConfig"]["defaults"]["min"], panel["fieldConfig"]["defaults"]["max"]
     items = [(aliased(q.alias, s.name, s.tags, s.columns[1]), float(s.values[-1][1])) for q, ss in results for s in ss]

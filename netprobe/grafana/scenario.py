@@ -3,7 +3,7 @@
 The dashboards and alert rules must be proven on data a lab run produced (issue 9). Until the lab (issue 3),
 probes (4), agent (7) and verdicts (6) are merged, this module stands in for that run: it derives, from the
 example inventory and a fixed script of events, every point the agents and the verdict engine would write
-(ping, snmp_sys, snmp_if, link_health, netprobe_agent — all checked against storage.schema), and returns the
+(ping, snmp_sys, snmp_if, http, link_health, netprobe_agent — all checked against storage.schema), and returns the
 script's ground truth. It is the ONLY place the interim data comes from: the lead swaps `fill_interim_scenario`
 for a lab run that returns the same `GroundTruth`.
 
@@ -177,6 +177,7 @@ def _points(inv: Inventory, episodes: list[Episode]) -> Iterator[Point]:
     coords = {c.slug: c.coordinates for c in inv.communes}
     base_rtt = {r.id: 3.0 + 2.0 * i % 17 for i, r in enumerate(lines)}
     silent_agent, silent_from = SILENT_AGENT
+    web_rng = random.Random(20261122)  # its own stream: the other measurements stay exactly as they were
     for t in range(0, DURATION_S, PING_EVERY_S):
         ts = (START_S + t) * 1_000_000_000
         live = [a for a in agents if not (a == silent_agent and t >= silent_from)]
@@ -211,6 +212,8 @@ def _points(inv: Inventory, episodes: list[Episode]) -> Iterator[Point]:
                 )
             if t % SNMP_EVERY_S == 0 and d.snmp_profile is not None and d.device.snmp and code != 3:
                 yield from _snmp(inv, d, t, ts, rng, _condition(above or "", t, episodes))
+        if t % SNMP_EVERY_S == 0:
+            yield from _web(inv, live, t, ts, web_rng)
         yield from _agent_metrics(live, t, ts, len(lines), rng)
 
 
@@ -292,6 +295,30 @@ def _snmp(inv: Inventory, d: ResolvedDevice, t: int, ts: int, rng: random.Random
             },
             ts,
         )
+
+
+WEB_PEAK_S = (60 * MIN, 180 * MIN)  # 01:00–03:00 UTC = 08:00–10:00 in Vietnam: the portal's morning rush
+CERT_DAYS = (200.0, 10.0)  # the first service's certificate is fine, the others' expire within 14 days
+
+
+def _web(inv: Inventory, live: list[str], t: int, ts: int, rng: random.Random) -> Iterator[Point]:
+    """One HTTP(S) GET per service per DC each minute: slow in the morning peak, from both DCs."""
+    peak = WEB_PEAK_S[0] <= t < WEB_PEAK_S[1]
+    for n, service in enumerate(inv.services):
+        tags = {"province": inv.province.slug, "kind": Role.SERVICE.value, "target": service.id}
+        for agent in live:
+            ttfb = rng.uniform(1500.0, 4000.0) if peak else rng.uniform(80.0, 250.0)
+            fields: dict[str, float | int | str | bool] = {
+                "connect_ms": rng.uniform(0.5, 2.0),
+                "tls_ms": rng.uniform(3.0, 8.0),
+                "ttfb_ms": ttfb,
+                "total_ms": ttfb + rng.uniform(20.0, 120.0),
+                "http_status": 200,
+                "body_bytes": 48_000,
+                "cert_days_left": CERT_DAYS[min(n, 1)] - t / 86_400.0,
+                "status": "ok",
+            }
+            yield Point("http", {**tags, "agent": agent}, fields, ts + rng.randint(0, 9) * 10**8)
 
 
 def _agent_metrics(live: list[str], t: int, ts: int, lines: int, rng: random.Random) -> Iterator[Point]:
