@@ -35,6 +35,7 @@ from netprobe.check.model import (
     WebStats,
     worst,
 )
+from netprobe.health.service import CERT_WARN_DAYS, WEB_SLOW_MS
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
 from netprobe.inventory.model import Level, Thresholds
 from netprobe.probes.base import Measurement, ProbeKind
@@ -96,8 +97,6 @@ def tcp_stats(agent: str, m: Measurement) -> TcpStats:
     return TcpStats(agent, m.target.port or 0, m.status.value, _f(m.fields, "connect_ms"), m.error)
 
 
-CERT_WARN_DAYS = 14.0  # a certificate expiring sooner makes its service DEGRADED: time to renew it
-WEB_SLOW_MS = 3000.0  # a page slower than this (whole GET) is DEGRADED: users wait, forms time out
 
 
 def web_stats(agent: str, m: Measurement) -> WebStats:

@@ -16,6 +16,7 @@ from typing import Any
 from netprobe.engine.agent import Plan
 from netprobe.health.engine import HealthEngine
 from netprobe.health.points import to_points
+from netprobe.health.service import ServiceVerdicts
 from netprobe.health.topology import Topology
 from netprobe.inventory.loader import Inventory
 from netprobe.probes.base import Measurement, ProbeKind, Target
@@ -40,16 +41,19 @@ class VerdictObserver:
         self.engine = HealthEngine(self.topology)
         self.nodes, self.communes = probed_subjects(targets)
         self._last: float | None = None  # last evaluation; kept in the state so `run --once` from cron judges too
+        self.services = ServiceVerdicts()  # web services: a row per fetch (health.service)
 
     def observe(self, measurements: list[Measurement]) -> list[Point]:
         self.engine.ingest_measurements(measurements, self.agent)
+        services = self.services.observe(measurements, self.agent)
         now = self.clock()
         if self._last is None:
             self._last = now  # the first verdicts after one interval of observations, not on the first batch
         if now - self._last < self.every:
-            return []
+            return services
         self._last = now
-        return [p for p in to_points(self.engine.evaluate(now), self.topology, agent=self.agent) if self._ours(p)]
+        points = to_points(self.engine.evaluate(now), self.topology, agent=self.agent)
+        return services + [p for p in points if self._ours(p)]
 
     def _ours(self, point: Point) -> bool:
         """Only verdicts on what this agent probes: the rest of the inventory is another agent's to judge."""

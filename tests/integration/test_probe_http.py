@@ -330,3 +330,27 @@ def test_check_shows_a_service_whose_certificate_expires_soon_as_degraded(
     (row,) = [i for i in data["items"] if i["kind"] == "service"]
     assert row["state"] == "DEGRADED" and row["web"][0]["http_status"] == 200, err
     assert code == 1  # Nagios WARNING: the line is fine, the portal's certificate needs renewing
+
+
+def test_agent_writes_a_service_row_degraded_before_the_certificate_expires(
+    pki: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netprobe.engine.verdicts import VerdictObserver
+
+    portal = tls_server(pki["cert5"], pki["key5"])  # its own: this test stops it
+    (tmp_path / "inv.yaml").write_text(INVENTORY.format(port=portal.port))
+    inv = load_inventory(tmp_path / "inv.yaml")
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca5"]))
+    targets = build_targets(inv, agent="dc-a")
+    (service,) = [t for t in targets if t.kind == "http"]
+    observer = VerdictObserver(inv, targets, "dc-a")
+    (m,) = probe(service)
+    rows = [p for p in observer.observe([m]) if p.tags.get("kind") == "service"]
+    assert [(p.measurement, p.tags["target"], p.fields["state"]) for p in rows] == [("link_health", "dvc", "DEGRADED")]
+    assert "certificate expires in 5 days" in str(rows[0].fields["reasons"])
+    assert check_point("link_health", rows[0].tags, rows[0].fields) == []
+
+    portal.stop()  # the portal goes away: the next fetch is DOWN, with a new since
+    (gone,) = probe(service)
+    (row,) = [p for p in observer.observe([gone]) if p.tags.get("kind") == "service"]
+    assert row.fields["state"] == "DOWN" and row.fields["state_code"] == 3 and gone.status is Status.REFUSED
