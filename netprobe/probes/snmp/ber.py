@@ -45,6 +45,8 @@ def enc_int(value: int, tag: int = INTEGER) -> bytes:
 
 
 def _base128(arc: int) -> bytes:
+    if arc < 0:  # `arc >>= 7` never reaches 0 for a negative int: it would loop forever
+        raise ValueError(f"OID sub-identifier {arc} is negative")
     chunk = [arc & 0x7F]
     arc >>= 7
     while arc:
@@ -54,8 +56,16 @@ def _base128(arc: int) -> bytes:
 
 
 def enc_oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.strip(".").split(".")]
-    if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] > 39):
+    try:
+        arcs = [int(a) for a in dotted.strip(".").split(".")]
+    except ValueError:
+        raise ValueError(f"not an OID: {dotted}") from None
+    if (
+        not 2 <= len(arcs) <= MAX_OID_ARCS
+        or any(not 0 <= a < 1 << 32 for a in arcs)  # RFC 2578: sub-identifiers are 0..2^32-1
+        or arcs[0] > 2
+        or (arcs[0] < 2 and arcs[1] > 39)
+    ):
         raise ValueError(f"not an OID: {dotted}")
     body = _base128(arcs[0] * 40 + arcs[1]) + b"".join(_base128(a) for a in arcs[2:])
     return tlv(OID, body)
