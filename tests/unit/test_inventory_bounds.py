@@ -144,9 +144,10 @@ def test_modest_aliases_still_work(tmp_path: Path) -> None:
 # -- item 10: a cap on the problems reported ----------------------------------------------------------------
 def broken_file(path: Path, size: int) -> Path:
     head = "province: {slug: test, name: T}\ncommunes:\n  - slug: a\n    name: A\n    sites:\n      - id: s\n"
-    rows, i = [head, "        devices:\n"], 0
-    while sum(map(len, rows)) < size:
+    rows, i, total = [head, "        devices:\n"], 0, len(head) + 17
+    while total < size:
         rows.append(f"          - {{id: d{i}, kind: rooter, address: 10.0.0.999, bogus: 1}}\n")
+        total += len(rows[-1])
         i += 1
     path.write_text("".join(rows), encoding="utf-8")
     return path
