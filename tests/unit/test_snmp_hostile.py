@@ -156,3 +156,27 @@ def test_only_forged_replies_still_say_hmac() -> None:
             await client.request("127.0.0.1", port, wrong, [SYS_UPTIME], 0.3, 0, ber.GET_REQUEST)
 
     asyncio.run(_with_agent(scenario))
+
+
+# -- item 12: the OID decode cache and tooBig --------------------------------------------------------------
+def test_unique_long_oids_are_not_cached() -> None:
+    """Decoding happens before a reply is matched to a request: a spoofer's unique long OIDs must not stay."""
+    ber._dec_oid_cached.cache_clear()
+    for i in range(2000):
+        body = ber.enc_oid("1.3.6.1.4.1." + ".".join(str(i + k) for k in range(100)))[2:]
+        assert ber.dec_oid(body, 0, len(body)).endswith(str(i + 99))
+    assert ber._dec_oid_cached.cache_info().currsize == 0
+    short = ber.enc_oid("1.3.6.1.2.1.31.1.1.1.6.12")
+    start, stop = ber.expect(short, 0, len(short), ber.OID)
+    ber.dec_oid(short, start, stop)
+    ber.dec_oid(short, start, stop)
+    assert ber._dec_oid_cached.cache_info().hits >= 1
+    assert ber._dec_oid_cached.cache_info().maxsize * ber.CACHED_OID_BYTES < 1 << 20
+
+
+def test_toobig_has_a_message() -> None:
+    from netprobe.probes.snmp.common import TooBig, raise_error_status
+
+    with pytest.raises(TooBig) as exc:
+        raise_error_status(1, 0)
+    assert "tooBig" in str(exc.value)

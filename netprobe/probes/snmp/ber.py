@@ -141,10 +141,21 @@ def dec_oid(buf: bytes, start: int, stop: int) -> str:
         raise BerError("empty OID")
     if stop - start > MAX_OID_ARCS * 5:
         raise BerError("OID too long")
-    return _dec_oid(bytes(buf[start:stop]))
+    raw = bytes(buf[start:stop])
+    # Every datagram is decoded before it is matched to a request, so whoever can send one controls
+    # what goes in the cache: only short OIDs (the IF-MIB/system ones polled are ~8-16 bytes) are cached,
+    # bounding it to ~4 MB; unique long OIDs once pinned 170 MB.
+    return _dec_oid_cached(raw) if len(raw) <= CACHED_OID_BYTES else _dec_oid(raw)
 
 
-@lru_cache(maxsize=65536)
+CACHED_OID_BYTES = 24
+
+
+@lru_cache(maxsize=32768)
+def _dec_oid_cached(buf: bytes) -> str:
+    return _dec_oid(buf)
+
+
 def _dec_oid(buf: bytes) -> str:
     subids: list[int] = []
     value = 0
