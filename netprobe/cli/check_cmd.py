@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from netprobe.check import render
 from netprobe.check.model import Exit
 from netprobe.check.runner import STEPS, CheckSettings, vantage_points
 from netprobe.check.service import check_commune
+from netprobe.cli import bounds
 from netprobe.cli.context import App, pass_app
 from netprobe.errors import NetprobeError
 from netprobe.i18n import Translator, pick_lang
@@ -48,11 +48,8 @@ class NagiosCommand(click.Command):
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '15m', '1h', '2d' (or plain seconds) → seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not m:
-        raise NetprobeError(f"--since {text!r}: use a duration like 30m, 1h, 24h or 7d", exit_code=UNKNOWN)
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    """'90s', '15m', '1h', '2d' (or plain seconds) → seconds; bounded, exit UNKNOWN (Nagios) otherwise."""
+    return bounds.parse_duration(text, "--since", exit_code=UNKNOWN)
 
 
 @click.command("check", cls=NagiosCommand)

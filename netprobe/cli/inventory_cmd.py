@@ -145,10 +145,13 @@ def generate(
             seed=seed,
             snmp=not no_snmp,
         )
-    except (ValueError, StopIteration) as exc:
-        raise NetprobeError(f"cannot generate: {exc or 'the network has too few addresses'}") from None
+    except ValueError as exc:
+        raise NetprobeError(f"cannot generate: {exc}") from None
+    target = Path(out)
+    if not target.parent.is_dir():
+        raise NetprobeError(f"{out}: directory {target.parent} does not exist; create it first or fix the path")
     try:
-        gen.write(data, Path(out))
+        gen.write(data, target)
     except OSError as exc:
         raise NetprobeError(f"{out}: cannot write: {exc.strerror}") from None
     n_lines = sum(len(s["lines"]) for c in data["communes"] for s in c["sites"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from netprobe.cli import bounds
 from netprobe.cli.context import App, pass_app
 from netprobe.errors import ConfigError, NetprobeError
 from netprobe.health.status import StatusReport, ago, status_from_points, status_from_source
@@ -35,11 +35,8 @@ _STYLE = {
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '30m', '1h', '2d', '1w' or plain seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*", text)
-    if not match or float(match.group(1)) <= 0:
-        raise NetprobeError(f"--since {text!r}: use a positive duration like 30m, 1h or 2d")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    """'90s', '30m', '1h', '2d', '1w' or plain seconds (bounded: netprobe.cli.bounds)."""
+    return bounds.parse_duration(text, "--since")
 
 
 def load_points_file(path: Path) -> list[Point]:
@@ -92,7 +89,7 @@ def open_history(app: App) -> Iterator[PointSource]:
 @click.option("--plain", is_flag=True, help="Plain text even on a terminal.")
 @click.option("--from", "from_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Read history from a JSON-lines file of points instead of the store.")  # fmt: skip
-@click.option("--at", "at", type=float, metavar="UNIX_S", help="Judge as of this time (default: now).")
+@click.option("--at", "at", type=bounds.UnixTime(), metavar="UNIX_S", help="Judge as of this time (default: now).")
 @pass_app
 def status(app: App, since: str, as_json: bool, plain: bool, from_file: Path | None, at: float | None) -> None:
     """Province-wide verdicts, worst first: one line per problem with commune, line, provider, state,

@@ -67,9 +67,17 @@ def outbox() -> None:
 def status_cmd(app: App, as_json: bool, show_quarantined: bool) -> None:
     """Points waiting for the database, sent, dropped, quarantined; the last error. Exit 1 when something
     needs attention (points dropped or quarantined, or the last write failed)."""
-    with open_storage(app.config) as storage:
-        st = storage.status()
-        refused = storage.outbox.quarantined_lines() if storage.outbox is not None and show_quarantined else []
+    try:
+        with open_storage(app.config) as storage:
+            st = storage.status()
+            refused = storage.outbox.quarantined_lines() if storage.outbox is not None and show_quarantined else []
+    except Exception as exc:
+        if not as_json:
+            raise
+        # --json is read by scripts and monitoring: even a failure is JSON (and the exit code says it)
+        known = isinstance(exc, NetprobeError)
+        click.echo(json.dumps({"error": str(exc) if known else f"{type(exc).__name__}: {exc}"}, ensure_ascii=False))
+        sys.exit(exc.exit_code if isinstance(exc, NetprobeError) else EXIT_FAILURE)
     if as_json:
         o = st.outbox
         data: dict[str, object] = {"sink": st.sink, "local_points": st.local_points}

@@ -9,6 +9,7 @@ comma-separated env `NETPROBE_ALLOWED_NETS`. It is checked when targets are buil
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,11 @@ from netprobe.errors import ConfigError, TargetRefused
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+log = logging.getLogger(__name__)
+
 ENV_VAR = "NETPROBE_ALLOWED_NETS"
+# Prefixes this short cover a large part of the internet: allowed (a lab may want ::/0 on purpose) but said.
+SHORT_PREFIX = {4: 8, 6: 32}
 LOOPBACK: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 LAB_RANGE = "198.18.0.0/15"  # RFC 2544 benchmarking range: lab namespaces only
 
@@ -30,12 +35,43 @@ def parse_networks(items: Iterable[str], source: str) -> tuple[IPNetwork, ...]:
         if not text:
             continue
         try:
-            nets.append(ipaddress.ip_network(text, strict=False))
+            net = ipaddress.ip_network(text, strict=False)
         except ValueError:
             raise ConfigError(
                 f"{source}: {text!r} is not a network; write it as CIDR, e.g. 198.18.0.0/15 or 127.0.0.1/32"
             ) from None
+        if net.network_address != ipaddress.ip_interface(text).ip:
+            # strict=False would turn a typo like 10.200.0.1/0 into "everything": say which entry, refuse it
+            raise ConfigError(
+                f"{source}: {text!r} has host bits set (it would allow {net}); write {net} if you mean that "
+                f"network, or {ipaddress.ip_interface(text).ip}/{net.max_prefixlen} for the one host"
+            )
+        if net.prefixlen < SHORT_PREFIX[net.version]:
+            log.warning(
+                "%s: %s allows %s addresses; make sure that is meant (a lab or loopback needs far fewer)",
+                source,
+                net,
+                f"{net.num_addresses:.3g}",
+            )
+        nets.append(net)
     return tuple(nets)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host an IPv6 address really reaches (::ffff:a.b.c.d, 6to4, NAT64), if any.
+
+    The kernel sends ::ffff:10.1.2.3 to the IPv4 host 10.1.2.3: an IPv6 entry such as ::/0 must not let
+    it through, so such an address is judged as the IPv4 address it is."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 @dataclass(frozen=True)
@@ -55,6 +91,8 @@ class AllowList:
             ip = ipaddress.ip_address(address) if isinstance(address, str) else address
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address):
+            ip = embedded_ipv4(ip) or ip
         return any(ip.version == net.version and ip in net for net in self.networks)
 
     def check(self, address: str, what: str) -> None:

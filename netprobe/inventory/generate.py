@@ -109,11 +109,21 @@ DEVICE_KINDS = ("switch", "firewall", "video_endpoint", "access_point", "router"
 
 
 def _addresses(network: str) -> Iterator[str]:
-    net = ipaddress.ip_network(network, strict=False)
+    try:
+        net = ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        raise ValueError(f"--network {network!r} is not a network; write it as CIDR, e.g. 127.0.0.0/8") from None
+    used = 0
     for i, ip in enumerate(net.hosts()):
         if i == 0:
             continue  # leave the first host to the agent / gateway
+        used += 1
         yield str(ip)
+    # a ValueError with the reason, not a bare StopIteration (which printed "cannot generate: " and nothing)
+    raise ValueError(
+        f"--network {network} has only {used} usable addresses, too few for this inventory; "
+        "give a bigger network (e.g. 127.0.0.0/8) or fewer --communes/--lines/--targets"
+    )
 
 
 def generate(
@@ -200,7 +210,7 @@ def generate(
 
 
 def write(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to `path`; its directory must exist (a typo in -o must not create a tree of directories)."""
     with path.open("w", encoding="utf-8") as fh:
         yaml.dump(
             data,

@@ -20,7 +20,8 @@ SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # allow_inf_nan=False: `.inf`/`.nan` are valid YAML floats but no duration, count or threshold
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
 
 def _ip(value: Any) -> str:
@@ -72,7 +73,29 @@ WebUrl = Annotated[str, BeforeValidator(_url)]
 Secret = Annotated[SecretRef, BeforeValidator(_secret), PlainSerializer(str)]
 Slug = Annotated[str, BeforeValidator(_slug)]
 Ident = Annotated[str, BeforeValidator(_text_id)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Every duration and count is finite and bounded: a value that validates must never overflow a timer, a
+# datetime or a buffer later in the agent (issue 14: `.inf`, `1e11`, `-1` once validated and then crashed it).
+DAY_S = 86_400.0
+Interval = Annotated[float, Field(ge=1, le=DAY_S, allow_inf_nan=False)]  # probe period: 1 s .. 1 day
+Duration = Annotated[float, Field(ge=0, le=7 * DAY_S, allow_inf_nan=False)]  # holds, delays: up to a week
+Window = Annotated[float, Field(gt=0, le=31 * DAY_S, allow_inf_nan=False)]  # look-back windows: up to a month
+Threshold = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+IF_INDEX_MAX = 2**31 - 1  # IF-MIB InterfaceIndex: 1..2147483647
+
+
+def _interface(value: Any) -> str | int:
+    """An ifIndex (1..2^31-1, IF-MIB) or an ifName/ifDescr (1..255 characters): one error, not one per type."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= IF_INDEX_MAX:
+            raise ValueError(f"interface index {value} is out of range: ifIndex is 1..{IF_INDEX_MAX}")
+        return value
+    if isinstance(value, str) and 1 <= len(value.strip()) <= 255:
+        return value.strip()
+    raise ValueError(f"{value!r} is not an interface: write its ifName (e.g. 'ge-0/0/1') or ifIndex (e.g. 3)")
+
+
+Interface = Annotated[str | int, BeforeValidator(_interface)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -80,7 +103,7 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 # ---------------------------------------------------------------------------------------------------
 class PingSettings(Strict):
     enabled: bool = True
-    interval_s: PositiveFloat = 30.0
+    interval_s: Interval = 30.0
     count: Annotated[int, Field(ge=1, le=1000)] = 5
     spacing_ms: Annotated[float, Field(ge=0, le=60_000)] = 100.0  # between packets to one target
     timeout_ms: Annotated[float, Field(gt=0, le=60_000)] = 1000.0
@@ -89,13 +112,13 @@ class PingSettings(Strict):
 
 class TcpSettings(Strict):
     enabled: bool = True
-    interval_s: PositiveFloat = 60.0
+    interval_s: Interval = 60.0
     timeout_ms: Annotated[float, Field(gt=0, le=60_000)] = 3000.0
 
 
 class SnmpSettings(Strict):
     enabled: bool = True
-    interval_s: PositiveFloat = 60.0
+    interval_s: Interval = 60.0
     timeout_ms: Annotated[float, Field(gt=0, le=60_000)] = 2000.0
     retries: Annotated[int, Field(ge=0, le=5)] = 1
 
@@ -109,8 +132,8 @@ class ProbeSettings(Strict):
 class Level(Strict):
     """A metric's thresholds. `enter` starts the state, `exit` (lower) ends it: hysteresis."""
 
-    degraded: float | None = None
-    unstable: float | None = None
+    degraded: Threshold | None = None
+    unstable: Threshold | None = None
     exit_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5  # leave the state below enter × exit_ratio
 
 
@@ -124,16 +147,16 @@ class Thresholds(Strict):
     flaps_per_hour: Level = Level(degraded=1, unstable=3)
     errors_per_s: Level = Level(degraded=1, unstable=10)  # SNMP in+out interface errors, worst interface
     reboots: Level = Level(degraded=1, unstable=2)  # sysUpTime resets within the long window
-    min_state_s: Annotated[float, Field(ge=0)] = 120.0  # a verdict holds at least this long before improving
-    window_s: PositiveFloat = 300.0
-    long_window_s: PositiveFloat = 3600.0
+    min_state_s: Duration = 120.0  # a verdict holds at least this long before improving
+    window_s: Window = 300.0
+    long_window_s: Window = 3600.0
     # Hysteresis in time (the Levels' exit_ratio is hysteresis in value):
-    enter_s: Annotated[float, Field(ge=0)] = 0.0  # a worse condition must last this long before the verdict worsens
-    clear_s: Annotated[float, Field(ge=0)] = 120.0  # a better condition must last this long before it improves
+    enter_s: Duration = 0.0  # a worse condition must last this long before the verdict worsens
+    clear_s: Duration = 120.0  # a better condition must last this long before it improves
     down_probes: Annotated[int, Field(ge=1, le=100)] = 2  # consecutive all-lost bursts that make a target down
-    min_lost_packets: Annotated[int, Field(ge=1)] = 2  # fewer lost packets in a window never count as loss
-    baseline_s: PositiveFloat = 86_400.0  # the rolling-median RTT baseline looks back this far
-    rtt_excess_min_ms: Annotated[float, Field(ge=0)] = 10.0  # rtt_vs_baseline also needs this many ms above it
+    min_lost_packets: Annotated[int, Field(ge=1, le=100_000)] = 2  # fewer lost packets never count as loss
+    baseline_s: Window = 86_400.0  # the rolling-median RTT baseline looks back this far
+    rtt_excess_min_ms: Annotated[float, Field(ge=0, le=60_000)] = 10.0  # rtt_vs_baseline also needs this much
 
 
 class Overrides(Strict):
@@ -209,7 +232,7 @@ class Line(Overrides):
     id: Ident
     provider: str
     circuit_id: str | None = None
-    bandwidth_mbps: PositiveFloat | None = None
+    bandwidth_mbps: Annotated[float, Field(gt=0, le=1e7)] | None = None
     ce: IPAddr  # customer edge: the commune's router end of the line
     pe: IPAddr | None = None  # provider edge: the provider's end, seen from the data centre
     hotline: str | None = None  # overrides the provider's hotline
@@ -236,8 +259,8 @@ class Device(Overrides):
     name: str | None = None
     model: str | None = None
     parent: str | None = None  # the line or device it sits behind
-    interfaces: list[str | int] = []  # ifName/ifDescr or ifIndex to watch by SNMP
-    tcp_ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
+    interfaces: Annotated[list[Interface], Field(max_length=1024)] = []  # ifName/ifDescr or ifIndex
+    tcp_ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(max_length=64)] = []
     snmp: bool = True  # false: ping only (gear without an agent)
 
 

@@ -45,6 +45,49 @@ class DuplicateKey(Exception):
         self.mark = mark
 
 
+class TooLarge(Exception):
+    """Aliases would expand the document past MAX_NODES (a 'billion laughs' file, or a runaway copy-paste)."""
+
+    def __init__(self, nodes: int, mark: Mark) -> None:
+        super().__init__(
+            f"YAML aliases expand this to more than {MAX_NODES:,} values ({nodes:,} or more); "
+            "refused: write the values out, or use far fewer nested aliases (*name)"
+        )
+        self.mark = mark
+
+
+# A 2,000-target inventory is ~60,000 values; a 15 KB file of nested aliases expands to 10^9 and used to
+# take validate (and a SIGHUP reload of the agent) to 1.8 GB with no output.
+MAX_NODES = 1_000_000
+
+
+def expanded_size(root: yaml.Node) -> int:
+    """How many values `root` becomes once every alias is expanded; TooLarge past MAX_NODES.
+
+    An alias is the same Node object as its anchor, so sizes are memoised per node: linear in the text."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            kids: list[yaml.Node] = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        else:
+            kids = []
+        if not children_done and any(id(k) not in sizes for k in kids):
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(k), 0) for k in kids)
+        if size > MAX_NODES:
+            raise TooLarge(size, _mark(node))
+        sizes[id(node)] = size
+    return sizes[id(root)]
+
+
 def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -89,10 +132,14 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 def load(text: str) -> Any:
-    """Parse one YAML document. Raises yaml.YAMLError (with problem_mark) or DuplicateKey."""
+    """Parse one YAML document. Raises yaml.YAMLError (with problem_mark), DuplicateKey or TooLarge."""
     loader = _Loader(text)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded_size(node)  # before anything walks the expansion (the constructor, pydantic)
+        return loader.construct_document(node)
     finally:
         loader.dispose()
 

@@ -68,6 +68,13 @@ RESERVE_MAX_BYTES = 4 << 20
 _SMALL_ACK = 100  # rows per delete when the disk is full
 
 
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or any(
+        s in str(exc) for s in ("malformed", "not a database")
+    )
+
+
 class Outbox:
     """One connection to the outbox database at `path` (use one Outbox per thread)."""
 
@@ -81,8 +88,27 @@ class Outbox:
         self.max_bytes = int(max_mb * 1e6)
         self.max_age_ns = int(max_age_h * 3600e9)
         prepare_dir(self.path.parent, "outbox")
+        # `<outbox>.known` holds how many points were queued at the last close: so an outbox that was
+        # deleted or truncated under us is noticed and what was lost is said, instead of starting at 0.
+        self.known_path = self.path.with_name(self.path.name + ".known")
+        self._notice_vanished()
         try:
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._connect(for_draining)
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise sqlite_error(exc, self.path, "outbox") from None
+            self._move_aside(exc)
+            try:
+                self._connect(for_draining)
+            except sqlite3.Error as again:
+                raise sqlite_error(again, self.path, "outbox") from None
+        self._write_known()
+        self.reserve_path = self.path.with_name(self.path.name + ".reserve")
+        self._make_reserve()
+
+    def _connect(self, for_draining: bool) -> None:
+        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
             self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk (WAL fsynced) before write() returns — survives power loss too.
             self.db.execute(f"PRAGMA synchronous={'NORMAL' if for_draining else 'FULL'}")
@@ -91,10 +117,65 @@ class Outbox:
             # The drainer checkpoints less often (each checkpoint is two fsyncs), unless space is short.
             self.db.execute(f"PRAGMA wal_autocheckpoint={4096 if for_draining and not self._space_short() else 256}")
             self.db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise sqlite_error(exc, self.path, "outbox") from None
-        self.reserve_path = self.path.with_name(self.path.name + ".reserve")
-        self._make_reserve()
+            # reading both tables' b-trees end to end finds a damaged page now, not at the first drain
+            self.db.execute("SELECT count(*), max(id) FROM outbox").fetchone()
+            self.db.execute("SELECT count(*) FROM meta").fetchone()
+        except sqlite3.Error:
+            self.db.close()
+            raise
+
+    def _last_known(self) -> int | None:
+        try:
+            return int(self.known_path.read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            return None
+
+    def _write_known(self) -> None:
+        try:
+            depth = self.depth()
+            tmp = self.known_path.with_name(self.known_path.name + ".tmp")
+            tmp.write_text(f"{depth}\n", encoding="ascii")
+            os.replace(tmp, self.known_path)
+        except (OSError, StorageError):
+            pass  # only a hint for the next open; never a reason to refuse to queue
+
+    def _notice_vanished(self) -> None:
+        known = self._last_known()
+        if known is None:
+            return
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = -1
+        except OSError:
+            return
+        if size <= 0:  # deleted, or truncated to nothing: SQLite would silently make a new, empty outbox
+            log.error(
+                "outbox %s %s: %d queued points (last recorded, at an open or close) are lost; starting a fresh outbox",
+                self.path,
+                "vanished" if size < 0 else "was truncated to 0 bytes",
+                known,
+            )
+
+    def _move_aside(self, exc: sqlite3.Error) -> None:
+        """A damaged outbox must not stop the agent: keep it for forensics, start fresh, say what was lost."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        known = self._last_known()
+        lost = (
+            f"{known} queued points (last recorded, at an open or close)" if known is not None else "its queued points"
+        )
+        log.error(
+            "outbox %s is corrupt (%s): moved aside to %s; %s are lost unless recovered from it "
+            "(sqlite3 %s .recover); starting a fresh outbox",
+            self.path,
+            exc,
+            aside,
+            lost,
+            aside,
+        )
 
     def _space_short(self) -> bool:
         try:
@@ -128,6 +209,7 @@ class Outbox:
         return True
 
     def close(self) -> None:
+        self._write_known()
         self.db.close()
 
     # --- writer side ----------------------------------------------------------------------------------

@@ -61,16 +61,29 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def redact_url(url: str) -> str:
+    """`url` without `user:password@`: credentials come from the environment (username_env, password_env,
+    token_env), and a URL is repeated in every error message and log line."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url.rpartition("@")[2] if "@" in url else url
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 @dataclass(frozen=True)
 class Endpoint:
     scheme: str
     host: str
     port: int
     prefix: str  # path prefix, e.g. "" or "/influx"
-    url: str  # as configured, without trailing slash
+    url: str  # as configured, without trailing slash and without any user:password@ (it goes in messages)
 
     @classmethod
     def parse(cls, url: str) -> Endpoint:
+        url = redact_url(url)
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise SinkError(

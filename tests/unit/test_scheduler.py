@@ -175,9 +175,7 @@ def test_a_failing_probe_gives_error_measurements_not_a_crash() -> None:
 def test_an_overrunning_probe_is_cut_at_its_deadline() -> None:
     probe = RecordingProbe(busy_s=60.0)
     scheduler, results, _ = make(probe)
-    target = Target(
-        "k", ProbeKind.PING, "127.0.0.1", {}, ping=PingSettings(interval_s=1.0, count=1, timeout_ms=100)
-    )
+    target = Target("k", ProbeKind.PING, "127.0.0.1", {}, ping=PingSettings(interval_s=1.0, count=1, timeout_ms=100))
     scheduler.set_targets([target])
     started = time.monotonic()
     asyncio.run(scheduler.run_once())

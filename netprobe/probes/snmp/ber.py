@@ -45,6 +45,8 @@ def enc_int(value: int, tag: int = INTEGER) -> bytes:
 
 
 def _base128(arc: int) -> bytes:
+    if arc < 0:  # `arc >>= 7` never reaches 0 for a negative int: it would loop forever
+        raise ValueError(f"OID sub-identifier {arc} is negative")
     chunk = [arc & 0x7F]
     arc >>= 7
     while arc:
@@ -54,8 +56,16 @@ def _base128(arc: int) -> bytes:
 
 
 def enc_oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.strip(".").split(".")]
-    if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] > 39):
+    try:
+        arcs = [int(a) for a in dotted.strip(".").split(".")]
+    except ValueError:
+        raise ValueError(f"not an OID: {dotted}") from None
+    if (
+        not 2 <= len(arcs) <= MAX_OID_ARCS
+        or any(not 0 <= a < 1 << 32 for a in arcs)  # RFC 2578: sub-identifiers are 0..2^32-1
+        or arcs[0] > 2
+        or (arcs[0] < 2 and arcs[1] > 39)
+    ):
         raise ValueError(f"not an OID: {dotted}")
     body = _base128(arcs[0] * 40 + arcs[1]) + b"".join(_base128(a) for a in arcs[2:])
     return tlv(OID, body)
@@ -131,10 +141,21 @@ def dec_oid(buf: bytes, start: int, stop: int) -> str:
         raise BerError("empty OID")
     if stop - start > MAX_OID_ARCS * 5:
         raise BerError("OID too long")
-    return _dec_oid(bytes(buf[start:stop]))
+    raw = bytes(buf[start:stop])
+    # Every datagram is decoded before it is matched to a request, so whoever can send one controls
+    # what goes in the cache: only short OIDs (the IF-MIB/system ones polled are ~8-16 bytes) are cached,
+    # bounding it to ~4 MB; unique long OIDs once pinned 170 MB.
+    return _dec_oid_cached(raw) if len(raw) <= CACHED_OID_BYTES else _dec_oid(raw)
 
 
-@lru_cache(maxsize=65536)
+CACHED_OID_BYTES = 24
+
+
+@lru_cache(maxsize=32768)
+def _dec_oid_cached(buf: bytes) -> str:
+    return _dec_oid(buf)
+
+
 def _dec_oid(buf: bytes) -> str:
     subids: list[int] = []
     value = 0

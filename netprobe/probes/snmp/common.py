@@ -46,6 +46,9 @@ def check_binds(
 class TooBig(Exception):
     """error-status tooBig(1): the answer does not fit the agent's message size; ask for fewer varbinds."""
 
+    def __init__(self, message: str = "agent error-status tooBig: its answer does not fit its message size") -> None:
+        super().__init__(message)  # never empty: it may reach a Measurement's error text as is
+
 
 ERROR_STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr", 6: "noAccess"}
 

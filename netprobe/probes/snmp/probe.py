@@ -175,7 +175,9 @@ class SnmpProbe:
             community = p.community.resolve(where).encode()
             return _FastV2c(self._v2c, ip.compressed, port, community, s.timeout_ms / 1000.0, s.retries)
         assert isinstance(p, SnmpV3)
-        auth_key, priv_key = p.auth_key.resolve(where), p.priv_key.resolve(where)
+        # RFC 3414 section 11.2: USM passphrases are at least 8 characters (net-snmp refuses shorter ones too)
+        auth_key = p.auth_key.resolve(where, min_length=8, what="SNMPv3 auth passphrase (RFC 3414)")
+        priv_key = p.priv_key.resolve(where, min_length=8, what="SNMPv3 priv passphrase (RFC 3414)")
         if self.fast_v3 and usm.supported(p.auth_protocol, p.priv_protocol):
             creds = usm.Credentials(
                 p.user.encode(),

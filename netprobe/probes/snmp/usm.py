@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -50,6 +51,7 @@ REPORT_REASONS = {
     "6.0": "decryption error (priv key or protocol)",
 }
 MAX_MSG_SIZE = 65_507
+MAX_BOOTS = 2**31 - 1  # msgAuthoritativeEngineBoots and ...Time, RFC 3414 section 2.2
 
 
 class UsmError(AuthError):
@@ -148,6 +150,10 @@ def _dec_message(buf: bytes) -> _Message:
     auth_start, auth_stop = ber.expect(buf, user_stop, ue, ber.OCTET_STRING)
     priv_start, priv_stop = ber.expect(buf, auth_stop, ue, ber.OCTET_STRING)
     data_tag, ds, de = ber.read_tlv(buf, se, e)
+    if not (0 <= boots_time[0] <= MAX_BOOTS and 0 <= boots_time[1] <= MAX_BOOTS):
+        # RFC 3414: both are 0..2^31-1. Anything else must never reach the engine cache (it broke every
+        # later request of that agent with OverflowError in the IV until a restart)
+        raise ber.BerError(f"engine boots/time {boots_time[0]}/{boots_time[1]} out of range 0..{MAX_BOOTS}")
     if engine_stop - engine_start > 32 or user_stop - user_start > 32:
         raise ber.BerError("engine ID or user name longer than 32 bytes")
     return _Message(
@@ -169,13 +175,22 @@ def _aes(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher[CFB]:
     return Cipher(algorithms.AES(key), CFB(iv))
 
 
+_Accept = Callable[[bytes, _Message], bool]
+
+
+def _accept_any(_data: bytes, _msg: _Message) -> bool:
+    return True
+
+
 class V3Client:
     """USM GET/GETNEXT over one shared UDP socket per family; engine state cached per agent."""
 
     def __init__(self) -> None:
         self._udp = UdpEndpoints(self.received)
-        self._waiting: dict[int, tuple[tuple[str, int], asyncio.Future[tuple[bytes, _Message]]]] = {}
+        # msg id -> (peer, future, accept): `accept` vets a datagram before it may settle the request
+        self._waiting: dict[int, tuple[tuple[str, int], asyncio.Future[tuple[bytes, _Message]], _Accept]] = {}
         self._engines: dict[tuple[str, int], _Engine] = {}
+        self._rejected: set[int] = set()  # msg ids that got only replies failing authentication
         self._next_id = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
         self._salt = int.from_bytes(os.urandom(8), "big")
 
@@ -187,27 +202,34 @@ class V3Client:
         entry = self._waiting.get(msg.msg_id)
         if entry is None:
             return
-        peer, fut = entry
-        if (peer[0], peer[1]) == (addr[0], addr[1]) and not fut.done():
+        peer, fut, accept = entry
+        if (peer[0], peer[1]) != (addr[0], addr[1]) or fut.done():
+            return
+        if accept(data, msg):
             fut.set_result((data, msg))
+        else:  # a spoofed or damaged copy: dropped, the request keeps waiting for the real answer
+            self._rejected.add(msg.msg_id)
 
     async def _exchange(
-        self, peer: tuple[str, int], build: Any, timeout: float, retries: int
+        self, peer: tuple[str, int], build: Any, timeout: float, retries: int, accept: _Accept | None = None
     ) -> tuple[bytes, _Message]:
         loop = asyncio.get_running_loop()
         msg_id = self._next_id
         self._next_id = (self._next_id + 1) & 0x3FFFFFFF
         fut: asyncio.Future[tuple[bytes, _Message]] = loop.create_future()
-        self._waiting[msg_id] = (peer, fut)
+        self._waiting[msg_id] = (peer, fut, accept or _accept_any)
         try:
             for _attempt in range(retries + 1):
                 self._udp.send(build(msg_id), peer)  # rebuilt per attempt: fresh engine time and salt
                 done, _ = await asyncio.wait([fut], timeout=timeout)
                 if done:
                     return fut.result()
+            if msg_id in self._rejected:  # only unauthentic answers came: most likely a wrong auth key
+                raise UsmError("reply failed HMAC authentication (wrong auth key, or a forged packet)")
             raise SnmpTimeout(f"no answer from {peer[0]}:{peer[1]} in {retries + 1} × {timeout:.1f} s")
         finally:
             del self._waiting[msg_id]
+            self._rejected.discard(msg_id)
             if not fut.done():
                 fut.cancel()
 
@@ -255,6 +277,20 @@ class V3Client:
         at = whole.index(before_auth + placeholder) + len(before_auth) + 2  # 2: tag + one-byte length
         mac = hmac.new(auth_key, whole, hash_name).digest()[:mac_len]
         return whole[:at] + mac + whole[at + mac_len :]
+
+    @staticmethod
+    def _authentic(creds: Credentials, engine: _Engine, data: bytes, msg: _Message) -> bool:
+        """Whether an authenticated reply's HMAC is right, checked before it may settle a request: one
+        forged datagram with the right msgID must not turn a poll into an auth failure."""
+        if not msg.flags & FLAG_AUTH:
+            return True  # an unauthenticated report (unknown engine, time window): judged by _open/request
+        hash_name, mac_len = HASHES[creds.auth_protocol]
+        a, b = msg.auth_params
+        if msg.engine_id != engine.engine_id or msg.user != creds.user or b - a != mac_len:
+            return False
+        auth_key = localize(creds.auth_password, hash_name, engine.engine_id)
+        zeroed = data[:a] + bytes(mac_len) + data[b:]
+        return hmac.compare_digest(hmac.new(auth_key, zeroed, hash_name).digest()[:mac_len], data[a:b])
 
     def _open(self, creds: Credentials, engine: _Engine, data: bytes, msg: _Message) -> ber.Pdu:
         """Authenticate, then decrypt, then decode; reports become UsmError (or a resync)."""
@@ -311,9 +347,21 @@ class V3Client:
         peer = (address, port)
         for _attempt in range(2):  # the second only after a time-window resync or an agent reboot
             engine = await self._discover(peer, timeout, retries)
-            data, msg = await self._exchange(
-                peer, lambda mid, e=engine: self._request(creds, e, mid, pdu_tag, oids), timeout, retries
-            )
+
+            def build(mid: int, e: _Engine = engine) -> bytes:
+                return self._request(creds, e, mid, pdu_tag, oids)
+
+            def accept(d: bytes, m: _Message, e: _Engine = engine) -> bool:
+                return self._authentic(creds, e, d, m)
+
+            try:
+                data, msg = await self._exchange(peer, build, timeout, retries, accept)
+            except SnmpTimeout:
+                raise
+            except Exception:
+                # an engine we cannot build a request from must not stay cached: forget it, discover next time
+                self._engines.pop(peer, None)
+                raise
             if msg.flags & FLAG_AUTH:
                 pdu = self._open(creds, engine, data, msg)
                 if pdu.tag == ber.REPORT and self._report_reason(pdu) == "not in time window":
