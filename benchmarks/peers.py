@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import http.client
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -32,6 +33,9 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from benchmarks.icmp import loopback_targets, measured
 from benchmarks.snmp import _targets
@@ -243,18 +247,89 @@ def icmp_part(sizes: list[int], clients: int, workdir: Path) -> float:
     return ratio
 
 
+# -- C. technician check -------------------------------------------------------------------------------
+
+PLUGINS = Path("/usr/lib/nagios/plugins")
+
+
+def _lab_status(lab_id: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "netprobe", "lab", "status", "--id", lab_id, "--json"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"lab {lab_id} is not up: run `netprobe lab up --id {lab_id}` ({out.stderr.strip()[-200:]})")
+    status: dict[str, Any] = json.loads(out.stdout)
+    return status
+
+
+def _faulty_now(truth: dict[str, Any], slug: str, now: float) -> list[str]:
+    """The lab's faults active on this commune now (its lines, its devices, or the commune itself)."""
+    out = []
+    for f in truth["faults"]:
+        mine = f["target"] == slug or any(x.startswith(slug + "-") for x in [*f["lines"], *f["devices"]])
+        if mine and f["start"] is not None and f["start"] <= now and (f["end"] is None or f["end"] > now):
+            out.append(f"{f['fault']}:{f['target']}")
+    return out
+
+
+def check_part(lab_id: str) -> None:
+    """check_icmp (+ check_snmp on the SNMP gear) over each commune's addresses vs `netprobe check`."""
+    lab = _lab_status(lab_id)
+    inv = yaml.safe_load(Path(lab["inventory"]).read_text())
+    community = Path(lab["state_dir"], "snmp-community").read_text().strip()
+    ns = lab["dc_namespaces"][0]
+    env = os.environ | {"NETPROBE_ALLOWED_NETS": "127.0.0.0/8,::1/128,198.18.0.0/15"}
+    print(f"technician check on lab {lab_id} ({inv['province']['name']}), Nagios plugins from {ns}")
+    print(f"{'commune':14} {'truth now':34} {'netprobe':22} {'s':>5} {'check_icmp+check_snmp':24} {'s':>5}")
+    right = {"netprobe": 0, "nagios": 0}
+    communes = inv["communes"]
+    for c in communes:
+        slug = c["slug"]
+        ce = [line["ce"] for site in c["sites"] for line in site.get("lines", [])]
+        gear = [d for site in c["sites"] for d in site.get("devices", []) if d.get("address")]
+        started = time.perf_counter()
+        argv = [sys.executable, "-m", "netprobe", "-i", lab["inventory"], "check", slug, "--json", "--lang", "en",
+                "--no-trace"]  # fmt: skip
+        run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        np_wall = time.perf_counter() - started
+        np_state = json.loads(run.stdout)["state"] if run.stdout.strip().startswith("{") else f"error {run.returncode}"
+        started = time.perf_counter()
+        # one check_icmp over every address of the commune, its shipped defaults (5 packets, -w 200ms,40% -c 500ms,80%)
+        hosts = [a for x in [*ce, *(d["address"] for d in gear)] for a in ("-H", x)]
+        icmp = subprocess.run(["ip", "netns", "exec", ns, str(PLUGINS / "check_icmp"), *hosts],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        codes = [icmp.returncode]
+        for d in gear:
+            if d.get("snmp") is False:
+                continue
+            snmp = subprocess.run(["ip", "netns", "exec", ns, str(PLUGINS / "check_snmp"), "-H", d["address"], "-P",
+                                   "2c", "-C", community, "-o", "1.3.6.1.2.1.1.3.0", "-t", "5"],
+                                  capture_output=True, text=True, timeout=60)  # fmt: skip
+            codes.append(snmp.returncode)
+        ng_wall = time.perf_counter() - started
+        worst = max(codes)
+        ng_state = {0: "OK", 1: "WARNING", 2: "CRITICAL"}.get(worst, "UNKNOWN")
+        truth = _faulty_now(json.loads(Path(lab["truth"]).read_text()), slug, time.time())
+        right["netprobe"] += (np_state != "OK") == bool(truth)
+        right["nagios"] += (worst != 0) == bool(truth)
+        print(f"{slug:14} {','.join(truth) or 'healthy':34} {np_state:22} {np_wall:5.1f} "
+              f"{ng_state + ' ' + ','.join(map(str, codes)):24} {ng_wall:5.1f}")  # fmt: skip
+    print(f"verdict matches truth (faulty vs healthy): netprobe {right['netprobe']}/{len(communes)}, "
+          f"check_icmp+check_snmp {right['nagios']}/{len(communes)}")  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="snmp,icmp", help="comma list of parts: snmp,icmp")
+    ap.add_argument("--only", default="snmp,icmp,check", help="comma list of parts: snmp,icmp,check")
+    ap.add_argument("--lab-id", default="pe1", help="the (demo) lab `check` runs on: netprobe lab up --id ID")
     ap.add_argument("--polls", type=int, default=2000, help="SNMP GET polls per poller and version")
     ap.add_argument("--walks", type=int, default=200, help="ifTable+ifXTable walks per poller and version")
     ap.add_argument("--clients", type=int, default=8, help="HTTP scrapers at once (Prometheus-like concurrency)")
     ap.add_argument("--targets", default="1000,10000", help="ICMP target counts (loopback 127.x)")
     args = ap.parse_args(argv)
     parts = set(args.only.split(","))
-    unknown = parts - {"snmp", "icmp"}
+    unknown = parts - {"snmp", "icmp", "check"}
     if unknown:
-        print(f"error: unknown part(s) {','.join(sorted(unknown))}; --only takes snmp,icmp", file=sys.stderr)
+        print(f"error: unknown part(s) {','.join(sorted(unknown))}; --only takes snmp,icmp,check", file=sys.stderr)
         return 2
     need = [e for e in ("prometheus-snmp-exporter", "prometheus-blackbox-exporter") if shutil.which(e) is None]
     if need:
@@ -267,6 +342,12 @@ def main(argv: list[str]) -> int:
             snmp_ratio = snmp_part(args.polls, args.walks, args.clients, Path(tmp))
         if "icmp" in parts:
             icmp_ratio = icmp_part([int(x) for x in args.targets.split(",")], args.clients * 4, Path(tmp))
+        if "check" in parts:
+            try:
+                check_part(args.lab_id)
+            except RuntimeError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
     snmp, icmp = ("-" if x != x else f"{x:.2f}" for x in (snmp_ratio, icmp_ratio))  # NaN: part not run
     print(f"peers netprobe_f1=- blackbox_f1=- smokeping_f1=- snmp_cpu_ratio={snmp} icmp_cpu_ratio={icmp}")
     return 0
