@@ -59,7 +59,7 @@ def _fault_line(fault: dict[str, Any]) -> str:
     default="demo",
     show_default=True,
     metavar="NAME|PATH",
-    help="A shipped scenario (demo, province) or a scenario YAML file (docs/lab.md).",
+    help="A shipped scenario (demo, province, peers) or a scenario YAML file (docs/lab.md).",
 )
 @click.option(
     "--lifetime",

@@ -23,7 +23,7 @@ def _addresses(plan) -> list[str]:  # type: ignore[no-untyped-def]
     return out
 
 
-@pytest.mark.parametrize("name", ["demo", "province"])
+@pytest.mark.parametrize("name", ["demo", "province", "peers"])
 def test_shipped_scenarios_plan_inside_the_lab_range(name: str) -> None:
     scenario, _ = load_scenario(name)
     plan = build_plan("np", scenario)
@@ -52,7 +52,20 @@ def test_demo_has_every_kind_of_fault() -> None:
     assert kinds == {"loss", "flap", "down", "congestion", "latency", "reboot", "snmp_dead"}
 
 
-@pytest.mark.parametrize("name", ["demo", "province"])
+def test_peers_scenario_has_every_fault_kind_ending_inside_the_run() -> None:
+    scenario, _ = load_scenario("peers")
+    kinds = {f.fault for f in scenario.faults}
+    assert kinds == {"loss", "flap", "down", "congestion", "latency", "reboot", "snmp_dead"}
+    assert all(f.start_s > 0 and f.start_s + f.duration_s <= 900 for f in scenario.faults)  # 15-min run
+    assert any(f.target == "dc2" and f.fault == "down" for f in scenario.faults)
+    assert any(f.target.endswith("-rt") and f.fault == "reboot" for f in scenario.faults)
+    plan = build_plan("np", scenario)
+    touched = {t.split("-l")[0] for f in scenario.faults for t in [f.target]}
+    healthy = [c for c in plan.communes if not any(c.startswith(t) or t.startswith(c) for t in touched)]
+    assert len(healthy) >= 30
+
+
+@pytest.mark.parametrize("name", ["demo", "province", "peers"])
 def test_lab_inventory_loads_and_targets_are_lab_addresses(name: str, tmp_path: Path) -> None:
     scenario, _ = load_scenario(name)
     plan = build_plan("np", scenario)
