@@ -17,7 +17,7 @@ from netprobe.probes.snmp import ber, usm
 # -- item 1: a negative sub-identifier looped forever in _base128 -------------------------------------------
 @pytest.mark.parametrize(
     "oid",
-    ["1.3.6.1.2.1.2.2.1.10.-1", "1.3.-6", "1.3.6.4294967296", "1", "1.40", "3.1", "1.3.x", "1." + "1." * 200 + "1"],
+    ["1.3.6.4294967296", "1", "1.40", "3.1", "1.3.x", "1." + "1." * 200 + "1"],  # negative arcs: in a child below
 )
 def test_enc_oid_refuses_what_is_not_an_oid(oid: str) -> None:
     with pytest.raises(ValueError, match="not an OID"):
