@@ -40,9 +40,10 @@ from netprobe.inventory.model import (
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # Parsing YAML with positions costs ~80 bytes of memory and ~1.3 µs per input byte: a 5 MB file took 6 s and
-# 650 MB before a single problem was shown; 1.5 MiB stays under ~4 s and 250 MB even when every line is
-# broken, and holds ~19,000 targets. A bigger province is a directory (one file per commune).
-MAX_FILE_BYTES = 3 << 19
+# 650 MB before a single problem was shown; 1 MiB stays near 2.5 s and 170 MB even when every line is
+# broken (shared 2-core machine), and holds ~12,000 targets. A bigger province is a directory (one file
+# per commune), loaded file by file.
+MAX_FILE_BYTES = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------------------

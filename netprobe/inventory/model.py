@@ -77,7 +77,7 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # Every duration and count is finite and bounded: a value that validates must never overflow a timer, a
 # datetime or a buffer later in the agent (issue 14: `.inf`, `1e11`, `-1` once validated and then crashed it).
 DAY_S = 86_400.0
-Interval = Annotated[float, Field(ge=1, le=DAY_S, allow_inf_nan=False)]  # probe period: 1 s .. 1 day
+Interval = Annotated[float, Field(ge=0.1, le=DAY_S, allow_inf_nan=False)]  # probe period: 0.1 s .. 1 day
 Duration = Annotated[float, Field(ge=0, le=7 * DAY_S, allow_inf_nan=False)]  # holds, delays: up to a week
 Window = Annotated[float, Field(gt=0, le=31 * DAY_S, allow_inf_nan=False)]  # look-back windows: up to a month
 Threshold = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]

@@ -120,7 +120,8 @@ def test_agent_keeps_probing_every_other_target(tmp_path: Path) -> None:
             except OSError:
                 continue
 
-    threading.Thread(target=accept, daemon=True).start()
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
     v3 = {"version": "3", "user": "u", "auth_protocol": "SHA256", "priv_protocol": "AES"}
     profiles = {
         "fifo": {"version": "2c", "community": f"file:{fifo}"},
@@ -161,10 +162,15 @@ def test_agent_keeps_probing_every_other_target(tmp_path: Path) -> None:
         )  # fmt: skip
     finally:
         stop.set()
+        acceptor.join(5)
+        listener.close()
     assert "Traceback" not in result.err and "internal error" not in result.err, result.err[-3000:]
     assert result.seconds < 15, result.seconds
     db = sqlite3.connect(tmp_path / "state" / "store.db")
-    rows = db.execute("SELECT measurement, series, fields FROM points").fetchall()
+    try:
+        rows = db.execute("SELECT measurement, series, fields FROM points").fetchall()
+    finally:
+        db.close()
     by_target: dict[tuple[str, str], dict[str, Any]] = {}
     for measurement, series, fields in rows:
         tags = json.loads(series)
