@@ -20,7 +20,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from netprobe.check.model import (
-    SEVERITY,
     Finding,
     Hop,
     IfStats,
@@ -32,10 +31,14 @@ from netprobe.check.model import (
     State,
     TcpStats,
     Trace,
-    worst,
+    rank,
 )
+from netprobe.health.fresh import CHECK_WINDOW_S, Judged, judge_commune
+from netprobe.health.observation import Observation
+from netprobe.health.reasons import Code, Reason, display_params
+from netprobe.health.topology import Topology
+from netprobe.health.verdict import Evaluation, Verdict
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
-from netprobe.inventory.model import Level, Thresholds
 from netprobe.probes.base import Measurement, ProbeKind
 
 LOCAL = ("error", "not_allowed")
@@ -96,40 +99,6 @@ def tcp_stats(agent: str, m: Measurement) -> TcpStats:
 
 
 # ---------------------------------------------------------------------------------------------------
-# One burst → a state, with the inventory's thresholds
-# ---------------------------------------------------------------------------------------------------
-def _level(value: float | None, level: Level) -> State:
-    if value is None:
-        return State.OK
-    if level.unstable is not None and value >= level.unstable:
-        return State.UNSTABLE
-    if level.degraded is not None and value >= level.degraded:
-        return State.DEGRADED
-    return State.OK
-
-
-def judge_ping(p: PingStats | None, t: Thresholds) -> tuple[State, list[Msg]]:
-    """This burst's state and why. Loss, RTT and jitter against the line's or device's thresholds."""
-    if p is None or not p.measured:
-        return State.UNKNOWN, [Msg("reason.not_measured")]
-    if p.received == 0:
-        return State.DOWN, [Msg("reason.no_reply", sent=p.sent)]
-    reasons: list[Msg] = []
-    states = [State.OK]
-    for value, level, key in (
-        (p.loss_pct, t.loss_pct, "reason.loss"),
-        (p.rtt_p50_ms, t.rtt_ms, "reason.rtt"),
-        (p.jitter_ms, t.jitter_ms, "reason.jitter"),
-    ):
-        s = _level(value, level)
-        if s is not State.OK and value is not None:
-            states.append(s)
-            limit = level.unstable if s is State.UNSTABLE else level.degraded
-            reasons.append(Msg(key, value=round(value, 1), limit=limit))
-    return worst(states), reasons
-
-
-# ---------------------------------------------------------------------------------------------------
 # The diagnosis
 # ---------------------------------------------------------------------------------------------------
 @dataclass
@@ -153,33 +122,66 @@ def _line_label(r: ResolvedLine) -> str:
     return f"{r.line.id} ({extra})"
 
 
-def broken_agents(inv: Inventory, slug: str, by_key: Mapping[str, list[tuple[str, Measurement]]]) -> set[str]:
-    """Vantage points that reach none of the commune's PEs (nor CEs) while another agent reaches some."""
-    keys = [f"ping/line/{r.id}/{role}" for r in inv.lines_of(slug) for role in ("pe", "ce")]
-    reached: dict[str, bool] = {}
-    for key in keys:
-        for agent, m in by_key.get(key, []):
-            p = ping_stats(agent, m)
-            if p.measured:
-                reached[agent] = reached.get(agent, False) or p.received > 0
-    if len(reached) < 2 or not any(reached.values()):
-        return set()
-    return {a for a, ok in reached.items() if not ok}
+def broken_agents(evaluation: Evaluation) -> set[str]:
+    """Vantage points the engine judged impaired (DOWN: its uplink) or cut off from communes another agent
+    reaches (UNSTABLE: its route): their results say nothing about the commune."""
+    return {a for a, v in evaluation.agents.items() if v.state in (State.DOWN, State.UNSTABLE)}
 
 
-def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item], list[Finding]]:
+def reason_msgs(v: Verdict | None) -> list[Msg]:
+    """The engine's reasons as check messages: `verdict.<code>` with the parameters as a catalogue shows
+    them (vi/en in netprobe/i18n; the same words as status)."""
+    if v is None:
+        return [Msg("reason.not_measured")]
+    return [reason_msg(r) for r in v.reasons]
+
+
+def reason_msg(r: Reason) -> Msg:
+    params: dict[str, object] = dict(display_params(r))
+    # durations as numbers of minutes/seconds, so each language says its own unit
+    if "window_s" in r.p:
+        params["window_min"] = f"{float(r.p['window_s']) / 60:g}"
+    if "seconds" in r.p:
+        params["seconds"] = f"{max(0.0, float(r.p['seconds'])):g}"
+    return Msg(f"verdict.{r.code.value}", **params)
+
+
+def judge(
+    inv: Inventory,
+    slug: str,
+    observed: Observed,
+    now: float | None = None,
+    history: Sequence[Observation] = (),
+    window_s: float = CHECK_WINDOW_S,
+) -> Judged:
+    """The one judge (netprobe.health): check's fresh measurements and the commune's stored history."""
+    if now is None:
+        now = max((m.time for ms in observed.measurements.values() for m in ms), default=0.0) + 1.0
+    return judge_commune(Topology.from_inventory(inv), slug, observed.measurements, now, history, window_s)
+
+
+def diagnose(
+    inv: Inventory,
+    slug: str,
+    observed: Observed,
+    judged: Judged | None = None,
+) -> tuple[list[Item], list[Finding]]:
+    """States, scores and reasons come from the health engine (`judged`, by default this burst alone);
+    this adds which part is at fault, the evidence and the next step."""
+    judged = judged if judged is not None else judge(inv, slug, observed)
+    ev = judged.evaluation
     by_key = _by_key(observed)
-    broken = broken_agents(inv, slug, by_key)
+    broken = broken_agents(ev)
     items: list[Item] = []
     findings: list[Finding] = []
     for agent in sorted(broken):
         findings.append(
             Finding(
                 Part.DATACENTRE,
-                State.DOWN,
+                ev.agents[agent].state,
                 agent,
                 Msg("finding.agent_isolated", agent=agent),
-                [Msg("evidence.agent_isolated", agent=agent)],
+                [Msg("evidence.agent_isolated", agent=agent), *reason_msgs(ev.agents[agent])],
                 Msg("next.datacentre_uplink", agent=agent),
                 affects_commune=False,
             )
@@ -192,12 +194,15 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
     line_loss: dict[str, tuple[float, int] | None] = {}
 
     def line_end(r: ResolvedLine, role: str, kind: str, key: str, label: str, address: str) -> Item:
-        """One end of a line (the CE router or the provider's PE), judged on its pings."""
+        """One end of a line (the CE router or the provider's PE), as the engine judged it."""
         item = Item(
             kind, key, label, provider=r.line.provider, circuit_id=r.line.circuit_id, site=r.site.id, address=address
         )
         item.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/{role}")]
-        item.state, item.reasons = judge_ping(item.best_ping(), r.thresholds)
+        v = ev.nodes.get(r.id if role == "ce" else key)
+        item.state = v.state if v is not None else State.UNKNOWN
+        item.score = v.score if v is not None else None
+        item.reasons = reason_msgs(v)
         items.append(item)
         return item
 
@@ -209,19 +214,20 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
         line_loss[r.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
         finding = _line_finding(r, ce, pe, [t for t in observed.traces if t.line == r.id and t.agent not in broken])
         if finding is not None:
+            _flapping(finding, ev.nodes.get(r.id), judged.outages.get(r.id, ()), ev.time)
             findings.append(finding)
 
     _note_backups(inv, slug, line_state, findings)
     lines = inv.lines_of(slug)
     if len(lines) > 1 and all(line_state.get(r.id) is State.DOWN for r in lines):
         findings.insert(0, _isolated(inv, slug, findings))
-    dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss, findings)
+    dev_items, dev_findings = _devices(inv, slug, usable, ev, line_loss, findings)
     items += dev_items
     findings += dev_findings
     svc_items, svc_findings = _services(inv, by_key)
     items += svc_items
     findings += svc_findings
-    findings.sort(key=lambda f: -SEVERITY[f.state])
+    findings.sort(key=lambda f: rank(f.state), reverse=True)
     return items, findings
 
 
@@ -328,7 +334,7 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
                 part=f"part.{part.value}",
             )
         )
-    lossy = any(m.key == "reason.loss" for m in ce.reasons)
+    lossy = any(m.key == "verdict.loss" for m in ce.reasons)
     if lossy:
         msg = Msg("finding.line_loss", line=r.id, loss=round(loss or 0), part=f"part.{part.value}")
         if origin is not None:
@@ -365,6 +371,29 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
         r.hotline,
         origin.ttl if origin else None,
         loss,
+    )
+
+
+def _flapping(finding: Finding, v: Verdict | None, outages: Sequence[tuple[float, float]], now: float) -> None:
+    """A line the engine flags for its outages in the long window (stored history, or the router port's
+    ifLastChange) is flapping, whatever check's own burst caught: say so, with how often and over how long."""
+    if v is None or finding.state is State.DOWN:
+        return
+    flaps = next((r for r in v.reasons if r.code in (Code.FLAPS, Code.IF_FLAPS)), None)
+    if flaps is None:
+        return
+    times = int(flaps.p.get("flaps", flaps.p.get("changes", len(outages))))
+    first = min((start for start, _ in outages), default=now - float(flaps.p.get("window_s", 3600.0)))
+    minutes = max(1, math.ceil((now - first) / 60.0))
+    finding.message = Msg("finding.line_flapping", line=finding.subject, times=times, minutes=minutes)
+    finding.evidence.insert(0, reason_msg(flaps))
+    finding.next_step = Msg(
+        "next.call_provider_flapping",
+        provider=finding.provider or "?",
+        hotline=finding.hotline or "?",
+        circuit=finding.circuit_id or "?",
+        times=times,
+        minutes=minutes,
     )
 
 
@@ -412,13 +441,12 @@ def _devices(
     inv: Inventory,
     slug: str,
     get: Callable[[str], list[tuple[str, Measurement]]],
-    line_state: Mapping[str, State],
+    ev: Evaluation,
     line_loss: Mapping[str, tuple[float, int] | None],
     line_findings: list[Finding],
 ) -> tuple[list[Item], list[Finding]]:
     """`line_findings`: the lines' (a router's line ports add their evidence there)."""
     devices = inv.devices_of(slug)
-    state: dict[str, State] = dict(line_state)
     loss: dict[str, tuple[float, int] | None] = dict(line_loss)
     items: list[Item] = []
     findings: list[Finding] = []
@@ -430,22 +458,19 @@ def _devices(
         item.snmp = [snmp_stats(a, m) for a, m in get(f"snmp/device/{d.id}")]
         for port in d.device.tcp_ports:
             item.tcp += [tcp_stats(a, m) for a, m in get(f"tcp/device/{d.id}/{port}")]
-        parent_state = state.get(d.device.parent or "", State.OK)
-        own, reasons = judge_ping(item.best_ping(), d.thresholds) if item.ping else (State.UNKNOWN, [])
-        if own is State.UNKNOWN and item.snmp:
-            own = State.OK if any(s.status == "ok" for s in item.snmp) else own
+        v = ev.nodes.get(d.id)
+        item.state = v.state if v is not None else State.UNKNOWN
+        item.score = v.score if v is not None else None
+        item.reasons = reasons = reason_msgs(v)
         parent_loss = loss.get(d.device.parent or "")
         best = item.best_ping()
         loss[d.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
         inherited = False
-        if own is State.DOWN and parent_state in (State.DOWN, State.UNREACHABLE):
-            item.state, item.reasons = State.UNREACHABLE, [Msg("reason.behind", parent=d.device.parent or "?")]
-        else:
-            item.state, item.reasons = own, reasons
-            if own in (State.DEGRADED, State.UNSTABLE) and loss[d.id] is not None and parent_loss is not None:
-                inherited = not significantly_more(loss[d.id], parent_loss, d.thresholds.loss_pct.degraded or 2.0)
-                if inherited:
-                    item.reasons = [*reasons, Msg("reason.inherited", parent=d.device.parent or "?")]
+        if item.state in (State.DEGRADED, State.UNSTABLE) and loss[d.id] is not None and parent_loss is not None:
+            # which part is at fault (not the state): loss behind a lossy line is the line's
+            inherited = not significantly_more(loss[d.id], parent_loss, d.thresholds.loss_pct.degraded or 2.0)
+            if inherited:
+                item.reasons = [*reasons, Msg("reason.inherited", parent=d.device.parent or "?")]
         # ports where lines land: their state is the line's evidence, not the router's fault
         line_ports = {
             r.line.router_port.interface: r.id
@@ -454,11 +479,9 @@ def _devices(
         }
         _line_port_evidence(d, item, line_ports, line_findings)
         snmp_finding = _snmp_findings(d, item, set(line_ports))
-        if item.state is not State.DOWN and snmp_finding is not None:
+        if item.state in (State.DEGRADED, State.UNSTABLE) and snmp_finding is not None:
+            snmp_finding.state = item.state  # the engine's state; the finding says where and what to do
             findings.append(snmp_finding)
-            if SEVERITY[snmp_finding.state] > SEVERITY[item.state]:
-                item.state = snmp_finding.state
-        state[d.id] = item.state
         if item.state is State.DOWN:
             findings.append(
                 Finding(
@@ -479,7 +502,7 @@ def _devices(
         elif (
             item.state in (State.DEGRADED, State.UNSTABLE)
             and not inherited
-            and any(m.key == "reason.loss" for m in reasons)
+            and any(m.key == "verdict.loss" for m in reasons)
         ):
             p = item.best_ping()
             findings.append(
@@ -541,7 +564,7 @@ def _snmp_findings(d: ResolvedDevice, item: Item, line_ports: Collection[str] = 
         s = item.snmp[0]
         if s.status in LOCAL:
             return None
-        if item.state is State.OK:
+        if item.state in (State.OK, State.DEGRADED):  # answers ping (the engine may flag the silent agent)
             key = "finding.snmp_auth" if s.status == "auth" else "finding.snmp_silent"
             return Finding(
                 Part.LAN,

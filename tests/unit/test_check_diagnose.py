@@ -10,15 +10,13 @@ from netprobe.check.diagnose import (
     Observed,
     broken_agents,
     diagnose,
-    judge_ping,
+    judge,
     loss_origin,
-    ping_stats,
     significantly_more,
 )
 from netprobe.check.model import CheckResult, Exit, Hop, Part, State, Trace
 from netprobe.engine.targets import build_targets
 from netprobe.inventory.loader import Inventory, load_inventory
-from netprobe.inventory.model import Thresholds
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 
 INVENTORY = """
@@ -168,7 +166,7 @@ def test_one_data_centre_cut_off_is_its_own_fault(inv: Inventory) -> None:
     assert [(f.part, f.subject) for f in r.findings] == [(Part.DATACENTRE, "dc1")]
     assert all(i.state is State.OK for i in r.items)  # the commune itself is fine, seen from dc2
     assert r.exit is Exit.WARNING  # redundancy lost: worth a warning, not the commune's emergency
-    assert broken_agents(inv, "kinh-bac", {}) == set()
+    assert broken_agents(judge(inv, "kinh-bac", observe(inv, {})).evaluation) == set()
 
 
 def test_service_down_is_the_data_centre(inv: Inventory) -> None:
@@ -199,16 +197,31 @@ def test_snmp_interface_down_is_a_lan_warning(inv: Inventory) -> None:
     assert r.exit is Exit.WARNING
 
 
-def test_judge_ping_thresholds() -> None:
-    t = Thresholds()
-    target = Target("k", ProbeKind.PING, "198.18.0.1", {})
-    assert judge_ping(ping_stats("a", ping(target, 50)), t)[0] is State.OK
-    assert judge_ping(ping_stats("a", ping(target, 48)), t)[0] is State.DEGRADED  # 4 %
-    assert judge_ping(ping_stats("a", ping(target, 44)), t)[0] is State.UNSTABLE  # 12 %
-    assert judge_ping(ping_stats("a", ping(target, 0)), t)[0] is State.DOWN
-    assert judge_ping(ping_stats("a", ping(target, 50, rtt=250.0)), t)[0] is State.UNSTABLE
-    refused = Measurement(target, 0.0, Status.NOT_ALLOWED, {})
-    assert judge_ping(ping_stats("a", refused), t)[0] is State.UNKNOWN
+def test_a_checks_burst_is_judged_by_the_health_engines_thresholds(inv: Inventory) -> None:
+    """One judge: check's 50-packet burst goes through netprobe.health with the line's thresholds (loss 2 %
+    degraded, 10 % unstable, RTT 200 ms unstable); one burst without a reply is DOWN; refused is UNKNOWN."""
+    for received, rtt, expected in (
+        (50, 5.0, State.OK),
+        (48, 5.0, State.DEGRADED),  # 4 %
+        (44, 5.0, State.UNSTABLE),  # 12 %
+        (0, 5.0, State.DOWN),
+        (50, 250.0, State.UNSTABLE),
+    ):
+        obs = observe(inv, {("*", "ping/line/kb-l2/ce"): received})
+        for ms in obs.measurements.values():
+            for i, m in enumerate(ms):
+                if m.target.key == "ping/line/kb-l2/ce":
+                    ms[i] = ping(m.target, received, rtt=rtt)  # type: ignore[index]
+        assert judge(inv, "kinh-bac", obs).evaluation.nodes["kb-l2"].state is expected, (received, rtt)
+        (item,) = [i for i in result_of(inv, obs).items if i.id == "kb-l2"]
+        assert item.state is expected
+        assert all(m.key.startswith("verdict.") for m in item.reasons)
+    refused = observe(inv, {}, agents=("dc1",))
+    refused.measurements["dc1"] = [
+        Measurement(m.target, 0.0, Status.NOT_ALLOWED, {}) if m.target.key == "ping/line/kb-l2/ce" else m
+        for m in refused.measurements["dc1"]
+    ]
+    assert judge(inv, "kinh-bac", refused).evaluation.nodes["kb-l2"].state is State.UNKNOWN
 
 
 def test_loss_origin_ignores_rate_limited_routers() -> None:
