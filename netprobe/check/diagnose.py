@@ -16,6 +16,7 @@ The reasoning is the one a network engineer does by hand, from the data centre o
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -217,6 +218,7 @@ def diagnose(
             _flapping(finding, ev.nodes.get(r.id), judged.outages.get(r.id, ()), ev.time)
             findings.append(finding)
 
+    _router_reboots(inv, slug, observed, judged, findings)
     _note_backups(inv, slug, line_state, findings)
     lines = inv.lines_of(slug)
     if len(lines) > 1 and all(line_state.get(r.id) is State.DOWN for r in lines):
@@ -395,6 +397,65 @@ def _flapping(finding: Finding, v: Verdict | None, outages: Sequence[tuple[float
         times=times,
         minutes=minutes,
     )
+
+
+REBOOT_SLACK_S = 60.0  # a router's boot and the end of the outage it caused: probe phases, boot time
+
+
+def line_router(inv: Inventory, r: ResolvedLine) -> ResolvedDevice | None:
+    """The commune router at the line's end: where the line lands (router_port), else the router behind it."""
+    if r.line.router_port is not None:
+        return inv.devices.get(r.line.router_port.device)
+    return next(
+        (d for d in inv.devices_of(r.commune.slug) if d.device.parent == r.id and d.device.kind.value == "router"), None
+    )
+
+
+def boot_times(observed: Observed, device: str, history: Sequence[Observation] = ()) -> list[float]:
+    """When the device booted, from sysUpTime: check's own polls and the stored ones."""
+    boots = [o.time - o.uptime_s for o in history if o.subject == device and o.uptime_s is not None and o.ok]
+    for ms in observed.measurements.values():
+        for m in ms:
+            if m.target.key == f"snmp/device/{device}":
+                up = m.fields.get("uptime_s")
+                if isinstance(up, int | float) and not isinstance(up, bool):
+                    boots.append(m.time - float(up))
+    return sorted(boots)
+
+
+def _router_reboots(inv: Inventory, slug: str, observed: Observed, judged: Judged, findings: list[Finding]) -> None:
+    """A line that lost contact only while its commune router was off (sysUpTime shows the boot right at the
+    outage's end: a power cut at the commune office) is the router's: not the provider's to fix."""
+    for f in list(findings):
+        r = inv.lines.get(f.subject)
+        if r is None or f.state is State.DOWN:
+            continue
+        router = line_router(inv, r)
+        outages = judged.outages.get(r.id, ())
+        if router is None or not outages:
+            continue
+        boots = boot_times(observed, router.id, judged.history)
+
+        def near(b: float, start: float, end: float) -> bool:
+            return start - REBOOT_SLACK_S <= b <= end + REBOOT_SLACK_S
+
+        if not all(any(near(b, start, end) for b in boots) for start, end in outages):
+            continue  # an outage no boot explains: the line's (or the provider's) after all
+        explained = [b for b in boots if any(near(b, start, end) for start, end in outages)]
+        boot = max(explained)
+        idx = findings.index(f)
+        findings[idx] = Finding(
+            Part.LAN,
+            f.state,
+            router.id,
+            Msg("finding.router_rebooted", line=r.id, device=router.id, boot=_clock(boot)),
+            [Msg("evidence.router_boot", device=router.id, boot=_clock(boot), outages=len(outages)), *f.evidence],
+            Msg("next.router_power", device=router.id, site=router.site.name or router.site.id),
+        )
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
 
 
 def _isolated(inv: Inventory, slug: str, findings: list[Finding]) -> Finding:

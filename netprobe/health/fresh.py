@@ -66,6 +66,7 @@ class Judged:
     evaluation: Evaluation
     # per line or device: the outages (first, last all-lost burst) of the view the verdict reports
     outages: Mapping[str, tuple[tuple[float, float], ...]]
+    history: tuple[Observation, ...] = ()  # the stored observations it read (check's diagnosis reads them too)
 
 
 def judge_commune(
@@ -78,7 +79,8 @@ def judge_commune(
 ) -> Judged:
     """`fresh`: check's measurements per vantage point; `history`: the commune's stored observations."""
     engine = HealthEngine(check_topology(topology, commune, window_s))
-    engine.ingest(_with_pe_nodes(o for o in history if o.time < now))
+    stored = tuple(o for o in history if o.time < now)
+    engine.ingest(_with_pe_nodes(stored))
     for agent, ms in fresh.items():
         engine.ingest(_with_pe_nodes(o for m in ms for o in from_measurement(m, agent)))
     evaluation = engine.evaluate(now)
@@ -87,4 +89,4 @@ def judge_commune(
         s = engine._views_of(subject).get(v.agent)
         if s is not None:
             outages[subject] = s.outages
-    return Judged(evaluation, outages)
+    return Judged(evaluation, outages, stored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from netprobe.check.diagnose import (
 )
 from netprobe.check.model import CheckResult, Exit, Hop, Part, State, Trace
 from netprobe.engine.targets import build_targets
+from netprobe.health.observation import Observation, Source
 from netprobe.inventory.loader import Inventory, load_inventory
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 
@@ -277,3 +279,56 @@ def test_a_dead_lines_port_on_the_router_is_evidence_for_the_line_not_a_lan_faul
             assert [e.params for e in port_evidence] == [{"device": "kb-rt", "ifname": "wan1", "line": "kb-l1"}]
         else:  # without the mapping the router is blamed for its own WAN port
             assert [f.message.key for f in router_findings] == ["finding.if_down"] and port_evidence == []
+
+
+def _history(
+    line: str, down: Callable[[float], bool], start: float, agents: tuple[str, ...] = ("dc1", "dc2")
+) -> list[Observation]:
+    """Stored CE bursts of `line` every 10 s from `start` to -10 s (check's burst is at 0)."""
+    out = []
+    t = start
+    while t <= -10.0:
+        for agent in agents:
+            received = 0 if down(t) else 5
+            out.append(
+                Observation(t, Source.PING, line, "ce", agent, received > 0, 5, received, 5.0 if received else None)
+            )
+        t += 10.0
+    return out
+
+
+def test_a_flapping_line_is_named_from_history_even_when_checks_burst_is_clean(inv: Inventory) -> None:
+    obs = observe(inv, {})  # check's own 50 pings: all answered (an up phase)
+    history = _history("kb-l1", lambda t: (t // 20) % 2 == 0, -480.0)  # down 20 s / up 20 s for 8 min
+    r = result_of_judged(inv, obs, history)
+    line = next(i for i in r.items if i.id == "kb-l1")
+    assert line.state is State.UNSTABLE
+    assert r.exit is Exit.WARNING
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.message.key == "finding.line_flapping" and f.message.params["times"] >= 6
+    assert f.message.params["minutes"] in (8, 9)  # the first outage at -480 s, check at +1 s
+    assert f.next_step.key == "next.call_provider_flapping" and f.next_step.params["circuit"] == "BN-0123"
+    # the same history without the flapping: nothing to say
+    assert result_of_judged(inv, obs, _history("kb-l1", lambda t: False, -480.0)).exit is Exit.OK
+
+
+def test_an_outage_ended_by_the_routers_reboot_is_the_routers_not_the_providers(inv: Inventory) -> None:
+    obs = observe(inv, {})
+    router = next(t for t in build_targets(inv, agent="dc1", communes=["kinh-bac"]) if t.key == "snmp/device/kb-rt")
+    obs.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 150.0}))  # type: ignore[attr-defined]
+    history = _history("kb-l1", lambda t: -200.0 <= t <= -160.0, -600.0)  # off 40 s, booted at -150
+    r = result_of_judged(inv, obs, history)
+    (f,) = [f for f in r.findings if "kb-l1" in str(f.message.params.get("line", f.subject))]
+    assert f.part is Part.LAN and f.subject == "kb-rt" and f.message.key == "finding.router_rebooted"
+    assert f.next_step.key == "next.router_power"
+    assert all(not f.next_step.key.startswith("next.call_provider") for f in r.findings)
+    # the same outage with a router that did not reboot: the line's, and the provider is called
+    obs2 = observe(inv, {})
+    obs2.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 86_400.0}))  # type: ignore[attr-defined]
+    (g,) = [f for f in result_of_judged(inv, obs2, history).findings if f.subject == "kb-l1"]
+    assert g.part is not Part.LAN
+
+
+def result_of_judged(inv: Inventory, observed: Observed, history: list[Observation]) -> CheckResult:
+    items, findings = diagnose(inv, "kinh-bac", observed, judge(inv, "kinh-bac", observed, 1.0, history))
+    return CheckResult("kinh-bac", "Phường Kinh Bắc", 0.0, 1.0, ["dc1", "dc2"], items, findings, list(observed.traces))
