@@ -41,6 +41,7 @@ from netprobe.health.topology import Topology
 from netprobe.health.verdict import Evaluation, Verdict
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
 from netprobe.probes.base import Measurement, ProbeKind
+from netprobe.report.sla import REBOOT_SLACK_S, router_of
 
 LOCAL = ("error", "not_allowed")
 IF_UP, IF_DOWN = 1, 2
@@ -399,16 +400,9 @@ def _flapping(finding: Finding, v: Verdict | None, outages: Sequence[tuple[float
     )
 
 
-REBOOT_SLACK_S = 60.0  # a router's boot and the end of the outage it caused: probe phases, boot time
-
-
 def line_router(inv: Inventory, r: ResolvedLine) -> ResolvedDevice | None:
-    """The commune router at the line's end: where the line lands (router_port), else the router behind it."""
-    if r.line.router_port is not None:
-        return inv.devices.get(r.line.router_port.device)
-    return next(
-        (d for d in inv.devices_of(r.commune.slug) if d.device.parent == r.id and d.device.kind.value == "router"), None
-    )
+    """The commune router at the line's end (the same one the SLA report sets reboots apart for)."""
+    return inv.devices.get(router_of(inv, r.id))
 
 
 def boot_times(observed: Observed, device: str, history: Sequence[Observation] = ()) -> list[float]:
