@@ -35,8 +35,9 @@ from netprobe.check.model import (
     rank,
 )
 from netprobe.health.fresh import CHECK_WINDOW_S, Judged, judge_commune
-from netprobe.health.observation import Observation
+from netprobe.health.observation import Observation, Source, from_measurement
 from netprobe.health.reasons import Code, Reason, display_params
+from netprobe.health.signals import snmp_stats as snmp_if_stats
 from netprobe.health.topology import Topology
 from netprobe.health.verdict import Evaluation, Verdict
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
@@ -217,6 +218,9 @@ def diagnose(
         finding = _line_finding(r, ce, pe, [t for t in observed.traces if t.line == r.id and t.agent not in broken])
         if finding is not None:
             _flapping(finding, ev.nodes.get(r.id), judged.outages.get(r.id, ()), ev.time)
+            port = _line_port_changes(r, observed, judged.history, ev.time)
+            if port is not None:
+                finding.evidence.append(port)
             findings.append(finding)
 
     _router_reboots(inv, slug, observed, judged, findings)
@@ -450,6 +454,36 @@ def _router_reboots(inv: Inventory, slug: str, observed: Observed, judged: Judge
 
 def _clock(t: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def _line_port_changes(r: ResolvedLine, observed: Observed, history: Sequence[Observation], now: float) -> Msg | None:
+    """The router port where the line lands (ifOperStatus, ifLastChange; stored polls and check's own):
+    how often it went down, or moved its last change, in the long window — the line's flaps as the router saw
+    them, even between probes."""
+    port = r.line.router_port
+    if port is None:
+        return None
+    obs = [o for o in history if o.source is Source.SNMP_IF and o.subject == port.device and o.ifname == port.interface]
+    for agent, ms in observed.measurements.items():
+        for m in ms:
+            if m.target.key == f"snmp/device/{port.device}":
+                obs += [o for o in from_measurement(m, agent) if o.ifname == port.interface]
+    obs.sort(key=lambda o: (o.time, o.agent))
+    if not obs:
+        return None
+    stats = snmp_if_stats([], {port.interface: obs}, now, r.thresholds, r.probes.snmp.interval_s or 60.0)
+    changes = stats.if_flaps[1] if stats.if_flaps else 0
+    last = next((o for o in reversed(obs) if o.last_change_s is not None), None)
+    if not changes and (last is None or last.last_change_s is None or last.last_change_s > r.thresholds.long_window_s):
+        return None
+    return Msg(
+        "evidence.line_port_changes",
+        device=port.device,
+        ifname=port.interface,
+        changes=changes,
+        minutes=round(r.thresholds.long_window_s / 60),
+        ago=round(last.last_change_s) if last is not None and last.last_change_s is not None else "?",
+    )
 
 
 def _isolated(inv: Inventory, slug: str, findings: list[Finding]) -> Finding:

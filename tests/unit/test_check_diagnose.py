@@ -332,3 +332,25 @@ def test_an_outage_ended_by_the_routers_reboot_is_the_routers_not_the_providers(
 def result_of_judged(inv: Inventory, observed: Observed, history: list[Observation]) -> CheckResult:
     items, findings = diagnose(inv, "kinh-bac", observed, judge(inv, "kinh-bac", observed, 1.0, history))
     return CheckResult("kinh-bac", "Phường Kinh Bắc", 0.0, 1.0, ["dc1", "dc2"], items, findings, list(observed.traces))
+
+
+def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Path) -> None:
+    mapped = INVENTORY.replace(
+        "ce: 198.18.16.2, pe: 198.18.16.1}",
+        "ce: 198.18.16.2, pe: 198.18.16.1, router_port: {device: kb-rt, interface: wan1}}",
+    )
+    path = tmp_path / "inv.yaml"
+    path.write_text(mapped, encoding="utf-8")
+    inventory = load_inventory(path)
+    obs = observe(inventory, {})
+    history = _history("kb-l1", lambda t: (t // 20) % 2 == 0, -480.0)
+    # polled every 60 s, up at each poll, but its last change keeps moving: it went down between polls
+    history += [
+        Observation(t, Source.SNMP_IF, "kb-rt", "device", "dc1", ifname="wan1", oper_status=1, last_change_s=15.0)
+        for t in range(-480, 0, 60)
+    ]
+    r = result_of_judged(inventory, obs, history)
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.message.key == "finding.line_flapping"
+    (port,) = [e for e in f.evidence if e.key == "evidence.line_port_changes"]
+    assert port.params["ifname"] == "wan1" and port.params["changes"] >= 6 and port.params["ago"] == 15
