@@ -32,6 +32,7 @@ from typing import Any
 from netprobe.health.observation import Observation, Source, decode_series, from_measurement
 from netprobe.health.reasons import Code, ParamValue, Reason
 from netprobe.health.signals import (
+    REBOOT_HOLD_S,
     Baseline,
     PingStats,
     Series,
@@ -613,7 +614,7 @@ class HealthEngine:
                         float(snmp.reboots),
                         th.reboots,
                         Code.REBOOTS,
-                        dict(reboots=snmp.reboots, window_s=th.long_window_s),
+                        dict(reboots=snmp.reboots, window_s=REBOOT_HOLD_S),
                     )
                 )
             if snmp.if_errors:

@@ -397,34 +397,43 @@ class SnmpStats:
     if_errors: tuple[str, float] | None  # the interface with the most errors/s (short-window mean)
 
 
+REBOOT_HOLD_S = 600.0  # a seen reboot is flagged this long (Zabbix: uptime < 10 min; see docs/verdicts.md)
+
+
 def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval_s: float) -> int:
-    """Distinct boots within the long window, from sysUpTime (any vantage point) and the probes' flag."""
+    """Reboots netprobe saw happen within REBOOT_HOLD_S: sysUpTime went back against an earlier poll (any
+    vantage point, stored history included) or the prober flagged it. A first poll with a low uptime says
+    when the device booted, not that it rebooted while watched: it is not evidence."""
     tolerance = max(60.0, 2 * interval_s)
-    boots: list[float] = []
+    seen: list[float] = []  # when the boots that followed an earlier poll happened
+    latest_boot: float | None = None
     prev_uptime: float | None = None
-    prev_boot: float | None = None
     wraps = 0.0  # after a wrap, uptimes are WRAP short: add it back so the boot time stays put
     for o in sys_obs:
         if not o.ok or o.uptime_s is None:
             if o.ok and o.rebooted:
-                boots.append(o.time)
+                seen.append(o.time)
             continue
         boot = o.time - o.uptime_s - wraps
         if (
             prev_uptime is not None
-            and prev_boot is not None
+            and latest_boot is not None
             and prev_uptime > SYSUPTIME_WRAP_S - 2 * 86_400
-            and abs(boot - prev_boot - SYSUPTIME_WRAP_S) < tolerance
+            and abs(boot - latest_boot - SYSUPTIME_WRAP_S) < tolerance
         ):
             wraps += SYSUPTIME_WRAP_S
             boot -= SYSUPTIME_WRAP_S
-        boots.append(boot)
-        prev_uptime, prev_boot = o.uptime_s, boot
+        if latest_boot is not None and boot - latest_boot > tolerance:
+            seen.append(boot)
+        elif o.rebooted:
+            seen.append(boot)
+        latest_boot = boot if latest_boot is None else max(latest_boot, boot)
+        prev_uptime = o.uptime_s
     distinct: list[float] = []
-    for boot in sorted(boots):
+    for boot in sorted(seen):
         if not distinct or boot - distinct[-1] > tolerance:
             distinct.append(boot)
-    return sum(1 for b in distinct if now - th.long_window_s <= b <= now)
+    return sum(1 for b in distinct if now - REBOOT_HOLD_S <= b <= now)
 
 
 def snmp_stats(

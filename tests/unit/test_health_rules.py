@@ -146,18 +146,45 @@ def test_down_within_two_intervals_and_localised_by_the_provider_edge(pe_lost: i
     assert codes(evals[-1], "kb-1") == [Code.DOWN, code]
 
 
-def test_reboots_from_sysuptime() -> None:
+def test_reboots_from_sysuptime_are_held_ten_minutes() -> None:
     topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
-    boots = [T0 - 10 * 86400, T0 + 1200, T0 + 2400]
+    boots = [T0 - 10 * 86400, T0 + 1200, T0 + 1500]
 
     def boot(t: float) -> float:
         return max(b for b in boots if b <= t)
 
-    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 3000) + pings("kb-rt1", "device", "dc-a", T0, T0 + 3000)
-    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 3000, boot_time=boot)
-    evals = run(obs, T0 + 3000, topo)
-    assert [s for _, s in states(evals, "kb-rt1")] == [State.OK, State.DEGRADED, State.UNSTABLE]
-    assert "2 reboots in 1 h" in evals[-1].nodes["kb-rt1"].text()
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 3600) + pings("kb-rt1", "device", "dc-a", T0, T0 + 3600)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 3600, boot_time=boot)
+    evals = run(obs, T0 + 3600, topo)
+    changes = states(evals, "kb-rt1")
+    assert [s for _, s in changes][:3] == [State.OK, State.DEGRADED, State.UNSTABLE]
+    at_1560 = next(e for e in evals if e.time == T0 + 1560).nodes["kb-rt1"]
+    assert "2 reboots in 10 min" in at_1560.text()
+    # held 10 min after the last reboot (plus the clear hysteresis), then OK: not for an hour
+    assert changes[-1][1] is State.OK and changes[-1][0] <= 1500 + 600 + 600
+
+
+def test_a_first_poll_with_low_uptime_is_not_a_reboot() -> None:
+    # netprobe starts (or the device is new) 2 min after the device booted: nothing was seen rebooting
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a", "dc-b"))
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1800) + pings("kb-rt1", "device", "dc-a", T0, T0 + 1800)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 1800, boot_time=lambda _t: T0 - 120)
+    obs += snmp_polls("kb-rt1", "dc-b", T0 + 300, T0 + 1800, boot_time=lambda _t: T0 - 120)  # a late 2nd agent
+    assert states(run(obs, T0 + 1800, topo), "kb-rt1") == [(0.0, State.OK)]
+
+
+def test_a_reboot_seen_by_one_agent_against_anothers_poll_counts() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a", "dc-b"))
+
+    def boot(t: float) -> float:
+        return T0 + 900 if t >= T0 + 900 else T0 - 86400
+
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1200) + pings("kb-rt1", "device", "dc-a", T0, T0 + 1200)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 600, boot_time=boot)  # dc-a's SNMP stops before the reboot
+    obs += snmp_polls("kb-rt1", "dc-b", T0 + 960, T0 + 1200, boot_time=boot)  # dc-b's first poll is after it
+    evals = run(obs, T0 + 1200, topo)
+    assert evals[-1].nodes["kb-rt1"].state is State.DEGRADED
+    assert "1 reboot in 10 min" in evals[-1].nodes["kb-rt1"].text()
 
 
 def test_sysuptime_wrap_is_not_a_reboot() -> None:
