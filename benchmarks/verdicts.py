@@ -57,6 +57,7 @@ class Window:
     fault: int = 0
     what: str = ""
     reboot: bool = False  # visible once the device is back (sysUpTime reset): delay counts from `fault_end`
+    snmp: bool = False  # seen by SNMP polls: the delay is counted in SNMP intervals
 
 
 @dataclass
@@ -167,7 +168,16 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                     grace = _grace_after(gear, "reboot")
                     out.append(Window(dev_id, ANY, start, end + grace, end, FLAGGED, False, False, fid, what))
             continue
-        # snmp_dead and anything else: a monitoring gap, not an outage — neither required nor penalised
+        if kind == "snmp_dead":
+            # a hung agent: the device answers ping, SNMP times out; DEGRADED is what a user must see
+            for dev_id in f.get("devices", []) or [str(f["target"])]:
+                node = topology.nodes.get(dev_id)
+                if node is not None:
+                    grace = _grace_after(node, kind)
+                    out.append(Window(dev_id, ANY, start, end + grace, end, frozenset({"DEGRADED"}), True, False,
+                                      fid, what, snmp=True))  # fmt: skip
+            continue
+        # anything else the scorer does not know: neither required nor penalised
         for dev_id in [*f.get("devices", []), *f.get("lines", [])]:
             node = topology.nodes.get(dev_id)
             if node is not None:
@@ -266,7 +276,7 @@ def score(
             interval = min((n.ping_interval_s for n in topology.nodes.values() if n.ping_interval_s), default=30.0)
         else:
             views = [(a, first_probe[(a, w.subject)]) for a in agents if (a, w.subject) in first_probe]
-            interval = (node.snmp_interval_s if w.reboot else node.ping_interval_s) or 30.0
+            interval = (node.snmp_interval_s if w.reboot or w.snmp else node.ping_interval_s) or 30.0
         for agent, first in views:
             if w.agent not in (ANY, agent):
                 continue

@@ -628,6 +628,12 @@ class HealthEngine:
                         dict(ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
                     )
                 )
+            if snmp.silent_s is not None and not s.down and s.fresh:
+                metrics.append(
+                    Metric(
+                        "snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(snmp.silent_s))
+                    )
+                )
             for name in snmp.if_down:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}

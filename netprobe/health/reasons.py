@@ -26,6 +26,7 @@ class Code(StrEnum):
     IF_FLAPS = "if_flaps"  # ifname, changes, window_s
     IF_ERRORS = "if_errors"  # ifname, errors_per_s, window_s
     REBOOTS = "reboots"  # reboots, window_s
+    SNMP_SILENT = "snmp_silent"  # seconds: SNMP polls time out while the device answers ping (a hung agent)
     PARENT_DOWN = "parent_down"  # parent: behind a line/device that is down
     PARENT_UNSTABLE = "parent_unstable"  # parent: behind a line/device that keeps dropping out (flapping)
     NO_DATA = "no_data"  # seconds: no measurement for that long (or never)
@@ -112,6 +113,9 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
     ),
     Code.IF_ERRORS: lambda p: f"interface {p['ifname']}: {_n(p['errors_per_s']):.1f} errors/s",
     Code.REBOOTS: lambda p: f"{_times(p['reboots'], 'reboot', 'reboots')} in {duration(_n(p['window_s']))}",
+    Code.SNMP_SILENT: lambda p: (
+        f"SNMP agent not answering for {duration(max(60.0, _n(p['seconds'])))}; the device answers ping"
+    ),
     Code.PARENT_DOWN: lambda p: f"behind {p['parent']}, which is down",
     Code.PARENT_UNSTABLE: lambda p: f"behind {p['parent']}, which keeps dropping out",
     Code.NO_DATA: lambda p: (

@@ -395,6 +395,7 @@ class SnmpStats:
     if_flaps: tuple[str, int] | None  # the interface that changed most, and how often (down transitions)
     if_down: tuple[str, ...]
     if_errors: tuple[str, float] | None  # the interface with the most errors/s (short-window mean)
+    silent_s: float | None = None  # SNMP has not answered for this long (the last SNMP_SILENT_POLLS timed out)
 
 
 REBOOT_HOLD_S = 600.0  # a seen reboot is flagged this long (Zabbix: uptime < 10 min; see docs/verdicts.md)
@@ -434,6 +435,21 @@ def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval
         if not distinct or boot - distinct[-1] > tolerance:
             distinct.append(boot)
     return sum(1 for b in distinct if now - REBOOT_HOLD_S <= b <= now)
+
+
+SNMP_SILENT_POLLS = 2  # consecutive unanswered polls: the hang is named within 3 intervals of its start
+
+
+def snmp_silence(sys_obs: Sequence[Observation], now: float, interval_s: float) -> float | None:
+    """How long the agent has not answered, when its last SNMP_SILENT_POLLS polls (any vantage point, the
+    latest still fresh) all timed out; None while it answers."""
+    polls = [o for o in sys_obs if o.time <= now]
+    tail = polls[-SNMP_SILENT_POLLS:]
+    if len(tail) < SNMP_SILENT_POLLS or any(o.ok for o in tail) or tail[-1].time < now - stale_after(interval_s):
+        return None
+    last_ok = max((o.time for o in polls if o.ok), default=None)
+    first_failed = min(o.time for o in polls if last_ok is None or o.time > last_ok)
+    return now - (last_ok if last_ok is not None else first_failed)
 
 
 def snmp_stats(
@@ -480,6 +496,7 @@ def snmp_stats(
         (worst_flap[1], worst_flap[0]) if worst_flap else None,
         tuple(down),
         (worst_err[1], worst_err[0]) if worst_err else None,
+        snmp_silence(sys_obs, now, interval_s),
     )
 
 

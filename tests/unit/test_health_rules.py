@@ -367,3 +367,27 @@ def test_local_probe_errors_are_not_evidence() -> None:
     assert observe("ping", tags, {"status": "not_allowed"}, T0) is None
     timeout = observe("ping", tags, {"status": "timeout"}, T0)
     assert timeout is not None and timeout.lost_all
+
+
+def test_a_hung_snmp_agent_is_degraded_within_three_intervals_while_the_device_answers_ping() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    hang = (T0 + 600, T0 + 1200)
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 2400) + pings("kb-rt1", "device", "dc-a", T0, T0 + 2400)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 2400, answered=lambda t: not hang[0] <= t < hang[1])
+    evals = run(obs, T0 + 2400, topo)
+    changes = states(evals, "kb-rt1")
+    assert [s for _, s in changes] == [State.OK, State.DEGRADED, State.OK]
+    assert changes[1][0] <= 600 + 3 * 60  # within 3 SNMP intervals of the hang's start
+    during = next(e for e in evals if e.time == T0 + 1080).nodes["kb-rt1"]
+    assert during.reasons and during.reasons[0].code is Code.SNMP_SILENT
+    assert "SNMP agent not answering for 9 min; the device answers ping" in during.text()
+
+
+def test_snmp_silence_of_a_device_that_is_down_is_its_outage_not_a_hang() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    off = lambda t: T0 + 600 <= t < T0 + 1200  # noqa: E731
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1200)
+    obs += pings("kb-rt1", "device", "dc-a", T0, T0 + 1200, lost=lambda t: 10 if off(t) else 0)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 1200, answered=lambda t: not off(t))
+    evals = run(obs, T0 + 1200, topo)
+    assert Code.SNMP_SILENT not in codes(evals[-1], "kb-rt1")

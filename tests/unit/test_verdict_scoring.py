@@ -105,3 +105,15 @@ def test_a_reboot_is_required_and_timed_from_when_the_device_is_back() -> None:
     assert result.max_detect_intervals == (200 - 140) / 60  # in SNMP polls: only sysUpTime proves it
     missed = run(t, [("kb-rt", "device", 150, "OK")])
     assert missed.recall == 0.0 and missed.missed == ["#1 reboot on kb-rt: kb-rt from dc-a"]
+
+
+def test_a_hung_snmp_agent_must_be_named_degraded() -> None:
+    t = truth({"target": "kb-rt", "target_kind": "device", "fault": "snmp_dead", "start": UP + 120,
+               "end": UP + 600, "devices": ["kb-rt"]})  # fmt: skip
+    found = run(t, [("kb-rt", "device", 240, "DEGRADED")])
+    assert found.required == 1 and found.recall == 1.0 and found.tp_samples == 1
+    assert found.max_detect_intervals == (240 - 120) / 60  # in SNMP polls
+    missed = run(t, [("kb-rt", "device", 240, "OK")])
+    assert missed.recall == 0.0
+    wrong = run(t, [("kb-rt", "device", 240, "DOWN")])  # it answers ping: not down
+    assert wrong.fp_samples == 1
