@@ -32,11 +32,15 @@ from typing import Any
 from netprobe.health.observation import Observation, Source, decode_series, from_measurement
 from netprobe.health.reasons import Code, ParamValue, Reason
 from netprobe.health.signals import (
+    FLAP_DOWN_MAX_S,
+    FLAP_EPISODES,
+    FLAP_WINDOW_S,
     REBOOT_HOLD_S,
     Baseline,
     PingStats,
     Series,
     SnmpStats,
+    down_episodes,
     explained,
     own_flaps,
     ping_stats,
@@ -456,10 +460,14 @@ class HealthEngine:
         )
 
         def view(s: PingStats) -> View:
+            # SNMP-only gear's reachability comes from polls: bursts further apart than pings (merge, not split)
+            every = max(node.ping_interval_s, node.snmp_interval_s if snmp is not None else 0.0) or 30.0
+            episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             if node.parent is None:
-                return self._view(node, s, snmp, machine, s.flaps)
+                return self._view(node, s, snmp, machine, s.flaps, len(episodes))
             own = without_parent_losses(s, parent_lost, slack, dropping)
-            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack))
+            went_down = sum(1 for a, b in episodes if not explained(a, b, parent_lost, slack))
+            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack), went_down)
 
         views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
         if not views:
@@ -467,6 +475,14 @@ class HealthEngine:
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
+        if (
+            machine.health == 3
+            and not best.down
+            and best.levels.get("went_down", 0) >= 2
+            and now - machine.health_since >= th.min_state_s
+        ):
+            # it came back again: a flap, not an outage whose all-clear must last clear_s (min_state_s holds)
+            machine.health, machine.health_since, machine.pending = 2, now, None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
@@ -541,10 +557,26 @@ class HealthEngine:
             return None
         return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
 
-    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int) -> View:
+    def _view(
+        self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int, went_down: int = 0
+    ) -> View:
         th = node.thresholds
         per_hour = 3600.0 / th.long_window_s
         metrics: list[Metric] = []
+        # down and back again and again: flapping is UNSTABLE, and its current outage is one more flap,
+        # not DOWN, until it has lasted FLAP_DOWN_MAX_S
+        flapping = went_down >= FLAP_EPISODES
+        down = s.down and not (flapping and s.last_time - (s.down_since or s.last_time) < FLAP_DOWN_MAX_S)
+        if flapping:
+            metrics.append(
+                Metric(
+                    "went_down",
+                    float(went_down),
+                    Level(unstable=FLAP_EPISODES),
+                    Code.WENT_DOWN,
+                    dict(times=went_down, window_s=FLAP_WINDOW_S),
+                )
+            )
         loss = s.loss_pct if s.loss_pct is not None and s.lost >= th.min_lost_packets else 0.0
         if s.loss_pct is not None:
             metrics.append(
@@ -638,7 +670,7 @@ class HealthEngine:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
         worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
-        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
+        return View(s.agent, s, down, levels, tuple(metrics), 0.0 if down else 100.0 - worst * 80.0 / 3, flaps)
 
     def _reasons(
         self,

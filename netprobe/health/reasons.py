@@ -19,6 +19,7 @@ class Code(StrEnum):
     RTT_BASELINE = "rtt_baseline"  # rtt_ms, baseline_ms, ratio
     JITTER = "jitter"  # jitter_ms, window_s
     FLAPS = "flaps"  # flaps, window_s: reachability lost and regained
+    WENT_DOWN = "went_down"  # times, window_s: flapping, down and back again and again
     DOWN = "down"  # probes, seconds: consecutive bursts with no reply
     PE_OK = "pe_ok"  # the provider edge answers: the fault is beyond it
     PE_DOWN = "pe_down"  # the provider edge is silent too: the fault is on the data-centre side of it
@@ -101,6 +102,7 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
     ),
     Code.JITTER: lambda p: f"jitter {ms(_n(p['jitter_ms']))} over {duration(_n(p['window_s']))}",
     Code.FLAPS: lambda p: f"{_times(p['flaps'], 'flap', 'flaps')} in {duration(_n(p['window_s']))}",
+    Code.WENT_DOWN: lambda p: f"went down {_times(p['times'], 'time', 'times')} in {duration(_n(p['window_s']))}",
     Code.DOWN: lambda p: f"no reply to {_times(p['probes'], 'probe', 'probes')} ({duration(_n(p['seconds']))})",
     Code.PE_OK: lambda p: "the provider edge answers: the fault is beyond it (provider access network or commune)",
     Code.PE_DOWN: lambda p: (

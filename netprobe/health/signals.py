@@ -377,6 +377,23 @@ def without_parent_losses(
     return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=())
 
 
+FLAP_WINDOW_S = 600.0  # "went down N times in M min" counts outages this recent
+FLAP_EPISODES = 2  # down, back, down again within FLAP_WINDOW_S: flapping (UNSTABLE), not one long outage
+FLAP_DOWN_MAX_S = 180.0  # a flapping line's current outage is still a flap until it lasts this long
+
+
+def down_episodes(lost_times: Sequence[float], interval_s: float, since: float) -> list[tuple[float, float]]:
+    """Runs of consecutive all-lost bursts (each one time it went down), the latest ending after `since`."""
+    gap = 1.5 * max(interval_s, 1.0)
+    runs: list[tuple[float, float]] = []
+    for t in lost_times:
+        if runs and t - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], t)
+        else:
+            runs.append((t, t))
+    return [r for r in runs if r[1] >= since]
+
+
 def explained(start: float, end: float, parent_lost: Sequence[float], slack_s: float) -> bool:
     """Did the parent lose a whole burst during [start, end], give or take slack_s (probe phases differ)?"""
     i = bisect.bisect_left(parent_lost, start - slack_s)

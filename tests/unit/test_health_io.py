@@ -88,6 +88,7 @@ SAMPLES = {
     Code.JITTER: {"jitter_ms": 4.25, "window_s": 300.0},
     Code.FLAPS: {"flaps": 4, "window_s": 3600.0},
     Code.DOWN: {"probes": 2, "seconds": 60},
+    Code.WENT_DOWN: {"times": 6, "window_s": 600.0},
     Code.PE_OK: {},
     Code.PE_DOWN: {},
     Code.IF_DOWN: {"ifname": "Gi0/1"},

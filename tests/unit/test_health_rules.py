@@ -391,3 +391,14 @@ def test_snmp_silence_of_a_device_that_is_down_is_its_outage_not_a_hang() -> Non
     obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 1200, answered=lambda t: not off(t))
     evals = run(obs, T0 + 1200, topo)
     assert Code.SNMP_SILENT not in codes(evals[-1], "kb-rt1")
+
+
+def test_a_line_down_20s_up_20s_is_unstable_went_down_not_down_nor_ok() -> None:
+    def lost(t: float) -> int:
+        rel = t - T0
+        return 10 if 600 <= rel < 1200 and rel % 40 < 20 else 0
+
+    evals = run(pings("kb-1", "ce", "dc-a", T0, T0 + 1200, lost=lost), T0 + 1200)
+    late = [e.nodes["kb-1"] for e in evals if e.time >= T0 + 900]
+    assert late and all(v.state is State.UNSTABLE for v in late)
+    assert "went down" in late[-1].text() and " times in 10 min" in late[-1].text()
