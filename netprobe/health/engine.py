@@ -25,7 +25,7 @@ import logging
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from netprobe.health.signals import (
     FLAP_EPISODES,
     FLAP_WINDOW_S,
     REBOOT_HOLD_S,
+    REBOOT_OUTAGE_MAX_S,
     Baseline,
     PingStats,
     Series,
@@ -44,8 +45,10 @@ from netprobe.health.signals import (
     explained,
     own_flaps,
     ping_stats,
+    reboot_times,
     snmp_stats,
     without_parent_losses,
+    without_times,
 )
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
@@ -459,7 +462,17 @@ class HealthEngine:
             and parent_lost[-1] >= now - th.window_s
         )
 
+        rebooted = [(a, b) for a, b, _ in self.reboot_outages(node.id, now)] if node.kind == "line" else []
+
         def view(s: PingStats) -> View:
+            if rebooted:  # the router's reboot, not the line: out of its loss, flaps and went-down count
+                s = without_times(s, rebooted)
+                s = replace(
+                    s,
+                    lost_times=tuple(t for t in s.lost_times if not any(a <= t <= b for a, b in rebooted)),
+                    outages=tuple(o for o in s.outages if not any(a <= o[0] <= b for a, b in rebooted)),
+                )
+                s = replace(s, flaps=len(s.outages))
             # SNMP-only gear's reachability comes from polls: bursts further apart than pings (merge, not split)
             every = max(node.ping_interval_s, node.snmp_interval_s if snmp is not None else 0.0) or 30.0
             episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
@@ -475,6 +488,10 @@ class HealthEngine:
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
+        withdrawn = any(a <= machine.health_since <= b for a, b in rebooted)
+        if withdrawn and machine.health and best.severity < machine.health:
+            # the flag was raised by what is now proven a router reboot: that evidence is withdrawn
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
         if (
             machine.health == 3
             and not best.down
@@ -538,6 +555,24 @@ class HealthEngine:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
         views = [s for a, s in self._views_of(node_id).items() if s.fresh and a not in impaired]
         return bool(views) and all(s.last_lost for s in views)
+
+    def reboot_outages(self, line_id: str, now: float) -> list[tuple[float, float, str]]:
+        """(start, end, device) of the spans when the line's outage was a commune router rebooting (a power
+        cut at the office), not the provider's: the router's sysUpTime proves a reboot netprobe saw, and
+        the line's probes failed from REBOOT_OUTAGE_MAX_S before that boot until the router was back up.
+        Public so `check` and the SLA report can leave them out of the provider's account."""
+        line = self.topology.nodes.get(line_id)
+        if line is None or line.kind != "line":
+            return []
+        out: list[tuple[float, float, str]] = []
+        for node in self.topology.nodes.values():
+            if node.kind != "device" or node.parent != line_id or node.id not in self.sys:
+                continue
+            sys_obs = sorted((o for s in self.sys[node.id].values() for o in s.between(0.0, now)), key=lambda o: o.time)
+            for boot in reboot_times(sys_obs, node.snmp_interval_s or 60.0):
+                if boot <= now:
+                    out.append((boot - REBOOT_OUTAGE_MAX_S, boot + 2 * max(line.ping_interval_s, 30.0), node.id))
+        return sorted(out)
 
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
@@ -662,9 +697,7 @@ class HealthEngine:
                 )
             if snmp.silent_s is not None and not s.down and s.fresh:
                 metrics.append(
-                    Metric(
-                        "snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(snmp.silent_s))
-                    )
+                    Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(snmp.silent_s)))
                 )
             for name in snmp.if_down:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))

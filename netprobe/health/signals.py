@@ -352,6 +352,17 @@ def ping_stats(
     )
 
 
+def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> PingStats:
+    """The stats with the lone all-lost bursts inside `spans` left out of the loss figure: outages that
+    are someone else's (a commune router that rebooted), not the line's."""
+    gone = sum(sent for t, sent in stats.lone_lost if any(a <= t <= b for a, b in spans))
+    if not gone:
+        return stats
+    sent, lost = stats.sent - gone, stats.lost - gone
+    kept = tuple(x for x in stats.lone_lost if not any(a <= x[0] <= b for a, b in spans))
+    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=kept)
+
+
 def without_parent_losses(
     stats: PingStats, parent_lost: Sequence[float], slack_s: float, parent_dropping: bool = False
 ) -> PingStats:
@@ -416,10 +427,16 @@ class SnmpStats:
 
 
 REBOOT_HOLD_S = 600.0  # a seen reboot is flagged this long (Zabbix: uptime < 10 min; see docs/verdicts.md)
+REBOOT_OUTAGE_MAX_S = 300.0  # a line outage up to this long before a proven router boot is that reboot (power cut)
 
 
 def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval_s: float) -> int:
-    """Reboots netprobe saw happen within REBOOT_HOLD_S: sysUpTime went back against an earlier poll (any
+    """How many reboots netprobe saw happen within REBOOT_HOLD_S (see reboot_times)."""
+    return sum(1 for b in reboot_times(sys_obs, interval_s) if now - REBOOT_HOLD_S <= b <= now)
+
+
+def reboot_times(sys_obs: Sequence[Observation], interval_s: float) -> list[float]:
+    """When the reboots netprobe saw happen booted (sorted): sysUpTime went back against an earlier poll (any
     vantage point, stored history included) or the prober flagged it. A first poll with a low uptime says
     when the device booted, not that it rebooted while watched: it is not evidence."""
     tolerance = max(60.0, 2 * interval_s)
@@ -451,7 +468,7 @@ def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval
     for boot in sorted(seen):
         if not distinct or boot - distinct[-1] > tolerance:
             distinct.append(boot)
-    return sum(1 for b in distinct if now - REBOOT_HOLD_S <= b <= now)
+    return distinct
 
 
 SNMP_SILENT_POLLS = 2  # consecutive unanswered polls: the hang is named within 3 intervals of its start

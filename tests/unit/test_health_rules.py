@@ -402,3 +402,21 @@ def test_a_line_down_20s_up_20s_is_unstable_went_down_not_down_nor_ok() -> None:
     late = [e.nodes["kb-1"] for e in evals if e.time >= T0 + 900]
     assert late and all(v.state is State.UNSTABLE for v in late)
     assert "went down" in late[-1].text() and " times in 10 min" in late[-1].text()
+
+
+def test_a_router_power_cut_is_the_routers_reboot_not_the_lines_loss() -> None:
+    # the router (the line's CE) is off 40 s at +1200, then boots: sysUpTime proves the reboot
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    off = lambda t: T0 + 1195 <= t < T0 + 1235  # noqa: E731
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 2400, lost=lambda t: 10 if off(t) else 0)
+    obs += pings("kb-1", "pe", "dc-a", T0, T0 + 2400, phase_s=1)
+    obs += pings("kb-rt1", "device", "dc-a", T0, T0 + 2400, lost=lambda t: 10 if off(t) else 0, phase_s=2)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 2400, boot_time=lambda t: T0 + 1235 if t >= T0 + 1235 else T0 - 86400,
+                      answered=lambda t: not off(t))  # fmt: skip
+    engine = HealthEngine(topo)
+    evals = list(replay(engine, obs, T0, T0 + 2400, 30.0))
+    after = [e for e in evals if e.time >= T0 + 1235 + 2 * 60]  # the reboot is proven by the next polls
+    assert all(e.nodes["kb-1"].state is State.OK for e in after), [e.nodes["kb-1"].text() for e in after][:3]
+    assert any(e.nodes["kb-rt1"].state is State.DEGRADED and "reboot" in e.nodes["kb-rt1"].text() for e in after)
+    spans = engine.reboot_outages("kb-1", T0 + 2400)
+    assert len(spans) == 1 and spans[0][2] == "kb-rt1" and spans[0][0] <= T0 + 1195 <= T0 + 1235 <= spans[0][1]
