@@ -25,22 +25,30 @@ import logging
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from netprobe.health.observation import Observation, Source, decode_series, from_measurement
 from netprobe.health.reasons import Code, ParamValue, Reason
 from netprobe.health.signals import (
+    FLAP_DOWN_MAX_S,
+    FLAP_EPISODES,
+    FLAP_WINDOW_S,
+    REBOOT_HOLD_S,
+    REBOOT_OUTAGE_MAX_S,
     Baseline,
     PingStats,
     Series,
     SnmpStats,
+    down_episodes,
     explained,
     own_flaps,
     ping_stats,
+    reboot_times,
     snmp_stats,
     without_parent_losses,
+    without_times,
 )
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
@@ -454,11 +462,25 @@ class HealthEngine:
             and parent_lost[-1] >= now - th.window_s
         )
 
+        rebooted = [(a, b) for a, b, _ in self.reboot_outages(node.id, now)] if node.kind == "line" else []
+
         def view(s: PingStats) -> View:
+            if rebooted:  # the router's reboot, not the line: out of its loss, flaps and went-down count
+                s = without_times(s, rebooted)
+                s = replace(
+                    s,
+                    lost_times=tuple(t for t in s.lost_times if not any(a <= t <= b for a, b in rebooted)),
+                    outages=tuple(o for o in s.outages if not any(a <= o[0] <= b for a, b in rebooted)),
+                )
+                s = replace(s, flaps=len(s.outages))
+            # SNMP-only gear's reachability comes from polls: bursts further apart than pings (merge, not split)
+            every = max(node.ping_interval_s, node.snmp_interval_s if snmp is not None else 0.0) or 30.0
+            episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             if node.parent is None:
-                return self._view(node, s, snmp, machine, s.flaps)
+                return self._view(node, s, snmp, machine, s.flaps, len(episodes))
             own = without_parent_losses(s, parent_lost, slack, dropping)
-            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack))
+            went_down = sum(1 for a, b in episodes if not explained(a, b, parent_lost, slack))
+            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack), went_down)
 
         views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
         if not views:
@@ -466,6 +488,18 @@ class HealthEngine:
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
+        withdrawn = any(a <= machine.health_since <= b for a, b in rebooted)
+        if withdrawn and machine.health and best.severity < machine.health:
+            # the flag was raised by what is now proven a router reboot: that evidence is withdrawn
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
+        if (
+            machine.health == 3
+            and not best.down
+            and best.levels.get("went_down", 0) >= 2
+            and now - machine.health_since >= th.min_state_s
+        ):
+            # it came back again: a flap, not an outage whose all-clear must last clear_s (min_state_s holds)
+            machine.health, machine.health_since, machine.pending = 2, now, None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
@@ -522,6 +556,24 @@ class HealthEngine:
         views = [s for a, s in self._views_of(node_id).items() if s.fresh and a not in impaired]
         return bool(views) and all(s.last_lost for s in views)
 
+    def reboot_outages(self, line_id: str, now: float) -> list[tuple[float, float, str]]:
+        """(start, end, device) of the spans when the line's outage was a commune router rebooting (a power
+        cut at the office), not the provider's: the router's sysUpTime proves a reboot netprobe saw, and
+        the line's probes failed from REBOOT_OUTAGE_MAX_S before that boot until the router was back up.
+        Public so `check` and the SLA report can leave them out of the provider's account."""
+        line = self.topology.nodes.get(line_id)
+        if line is None or line.kind != "line":
+            return []
+        out: list[tuple[float, float, str]] = []
+        for node in self.topology.nodes.values():
+            if node.kind != "device" or node.parent != line_id or node.id not in self.sys:
+                continue
+            sys_obs = sorted((o for s in self.sys[node.id].values() for o in s.between(0.0, now)), key=lambda o: o.time)
+            for boot in reboot_times(sys_obs, node.snmp_interval_s or 60.0):
+                if boot <= now:
+                    out.append((boot - REBOOT_OUTAGE_MAX_S, boot + 2 * max(line.ping_interval_s, 30.0), node.id))
+        return sorted(out)
+
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
         start = now - th.long_window_s - 2 * max(node.snmp_interval_s, 60.0)
@@ -540,10 +592,26 @@ class HealthEngine:
             return None
         return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
 
-    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int) -> View:
+    def _view(
+        self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int, went_down: int = 0
+    ) -> View:
         th = node.thresholds
         per_hour = 3600.0 / th.long_window_s
         metrics: list[Metric] = []
+        # down and back again and again: flapping is UNSTABLE, and its current outage is one more flap,
+        # not DOWN, until it has lasted FLAP_DOWN_MAX_S
+        flapping = went_down >= FLAP_EPISODES
+        down = s.down and not (flapping and s.last_time - (s.down_since or s.last_time) < FLAP_DOWN_MAX_S)
+        if flapping:
+            metrics.append(
+                Metric(
+                    "went_down",
+                    float(went_down),
+                    Level(unstable=FLAP_EPISODES),
+                    Code.WENT_DOWN,
+                    dict(times=went_down, window_s=FLAP_WINDOW_S),
+                )
+            )
         loss = s.loss_pct if s.loss_pct is not None and s.lost >= th.min_lost_packets else 0.0
         if s.loss_pct is not None:
             metrics.append(
@@ -613,7 +681,7 @@ class HealthEngine:
                         float(snmp.reboots),
                         th.reboots,
                         Code.REBOOTS,
-                        dict(reboots=snmp.reboots, window_s=th.long_window_s),
+                        dict(reboots=snmp.reboots, window_s=REBOOT_HOLD_S),
                     )
                 )
             if snmp.if_errors:
@@ -627,11 +695,15 @@ class HealthEngine:
                         dict(ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
                     )
                 )
+            if snmp.silent_s is not None and not s.down and s.fresh:
+                metrics.append(
+                    Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(snmp.silent_s)))
+                )
             for name in snmp.if_down:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
         worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
-        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
+        return View(s.agent, s, down, levels, tuple(metrics), 0.0 if down else 100.0 - worst * 80.0 / 3, flaps)
 
     def _reasons(
         self,
