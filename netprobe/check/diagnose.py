@@ -42,7 +42,6 @@ from netprobe.health.topology import Topology
 from netprobe.health.verdict import Evaluation, Verdict
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
 from netprobe.probes.base import Measurement, ProbeKind
-from netprobe.report.sla import REBOOT_SLACK_S, router_of
 
 LOCAL = ("error", "not_allowed")
 IF_UP, IF_DOWN = 1, 2
@@ -404,52 +403,43 @@ def _flapping(finding: Finding, v: Verdict | None, outages: Sequence[tuple[float
     )
 
 
-def line_router(inv: Inventory, r: ResolvedLine) -> ResolvedDevice | None:
-    """The commune router at the line's end (the same one the SLA report sets reboots apart for)."""
-    return inv.devices.get(router_of(inv, r.id))
-
-
-def boot_times(observed: Observed, device: str, history: Sequence[Observation] = ()) -> list[float]:
-    """When the device booted, from sysUpTime: check's own polls and the stored ones."""
-    boots = [o.time - o.uptime_s for o in history if o.subject == device and o.uptime_s is not None and o.ok]
-    for ms in observed.measurements.values():
-        for m in ms:
-            if m.target.key == f"snmp/device/{device}":
-                up = m.fields.get("uptime_s")
-                if isinstance(up, int | float) and not isinstance(up, bool):
-                    boots.append(m.time - float(up))
-    return sorted(boots)
-
-
 def _router_reboots(inv: Inventory, slug: str, observed: Observed, judged: Judged, findings: list[Finding]) -> None:
-    """A line that lost contact only while its commune router was off (sysUpTime shows the boot right at the
-    outage's end: a power cut at the commune office) is the router's: not the provider's to fix."""
-    for f in list(findings):
-        r = inv.lines.get(f.subject)
-        if r is None or f.state is State.DOWN:
+    """The engine attributes a line's outages to its commune router rebooting (a power cut at the commune
+    office; health.engine.reboot_outages): the router's, not the provider's to fix — never "call VNPT"."""
+    ev = judged.evaluation
+    for r in inv.lines_of(slug):
+        recent = ev.time - r.thresholds.long_window_s
+        spans = [(a, b, dev) for a, b, dev in judged.reboots.get(r.id, ()) if b >= recent]
+        router = inv.devices.get(spans[-1][2]) if spans else None
+        if router is None:
             continue
-        router = line_router(inv, r)
+        line_finding = next((f for f in findings if f.subject == r.id), None)
+        if line_finding is not None and line_finding.state is State.DOWN:
+            continue  # down now: a reboot that ended earlier does not explain it
         outages = judged.outages.get(r.id, ())
-        if router is None or not outages:
+        if line_finding is not None and not all(any(a <= o[0] <= b for a, b, _ in spans) for o in outages):
+            continue  # an outage the reboot does not explain: the line's (or the provider's) after all
+        dv = ev.nodes.get(router.id)
+        state = line_finding.state if line_finding is not None else dv.state if dv is not None else State.OK
+        if state not in (State.DEGRADED, State.UNSTABLE):
             continue
-        boots = boot_times(observed, router.id, judged.history)
-
-        def near(b: float, start: float, end: float) -> bool:
-            return start - REBOOT_SLACK_S <= b <= end + REBOOT_SLACK_S
-
-        if not all(any(near(b, start, end) for b in boots) for start, end in outages):
-            continue  # an outage no boot explains: the line's (or the provider's) after all
-        explained = [b for b in boots if any(near(b, start, end) for start, end in outages)]
-        boot = max(explained)
-        idx = findings.index(f)
-        findings[idx] = Finding(
+        boot = spans[-1][1] - 2 * max(r.probes.ping.interval_s, 30.0)  # the span ends two intervals after it
+        finding = Finding(
             Part.LAN,
-            f.state,
+            state,
             router.id,
             Msg("finding.router_rebooted", line=r.id, device=router.id, boot=_clock(boot)),
-            [Msg("evidence.router_boot", device=router.id, boot=_clock(boot), outages=len(outages)), *f.evidence],
+            [
+                Msg("evidence.router_boot", device=router.id, boot=_clock(boot), outages=len(outages)),
+                *(reason_msgs(dv) if dv is not None else []),
+                *(line_finding.evidence if line_finding is not None else []),
+            ],
             Msg("next.router_power", device=router.id, site=router.site.name or router.site.id),
         )
+        if line_finding is not None:
+            findings[findings.index(line_finding)] = finding
+        else:
+            findings.append(finding)
 
 
 def _clock(t: float) -> str:

@@ -67,6 +67,8 @@ class Judged:
     # per line or device: the outages (first, last all-lost burst) of the view the verdict reports
     outages: Mapping[str, tuple[tuple[float, float], ...]]
     history: tuple[Observation, ...] = ()  # the stored observations it read (check's diagnosis reads them too)
+    # per line: (start, end, router) of the spans the engine attributes to the commune router rebooting
+    reboots: Mapping[str, tuple[tuple[float, float, str], ...]] = dataclasses.field(default_factory=dict)
 
 
 def judge_commune(
@@ -89,4 +91,9 @@ def judge_commune(
         s = engine._views_of(subject).get(v.agent)
         if s is not None:
             outages[subject] = s.outages
-    return Judged(evaluation, outages, stored)
+    reboots = {
+        n.id: spans
+        for n in engine.topology.nodes.values()
+        if n.kind == "line" and (spans := tuple(engine.reboot_outages(n.id, now)))
+    }
+    return Judged(evaluation, outages, stored, reboots)

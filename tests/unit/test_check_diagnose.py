@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from netprobe.engine.targets import build_targets
 from netprobe.health.observation import Observation, Source
 from netprobe.inventory.loader import Inventory, load_inventory
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+
+T0 = 1_790_000_000.0  # a check in 2026
 
 INVENTORY = """
 province: {slug: bn, name: Bắc Ninh}
@@ -317,21 +320,34 @@ def test_an_outage_ended_by_the_routers_reboot_is_the_routers_not_the_providers(
     router = next(t for t in build_targets(inv, agent="dc1", communes=["kinh-bac"]) if t.key == "snmp/device/kb-rt")
     obs.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 150.0}))  # type: ignore[attr-defined]
     history = _history("kb-l1", lambda t: -200.0 <= t <= -160.0, -600.0)  # off 40 s, booted at -150
+    # netprobe saw the router before (up a day): the low uptime now is a reboot it saw happen
+    history += [
+        Observation(t, Source.SNMP_SYS, "kb-rt", "device", "dc1", uptime_s=86_400.0 + t + 600)
+        for t in (-600.0, -540.0, -480.0, -420.0, -360.0, -300.0, -240.0)
+    ]
     r = result_of_judged(inv, obs, history)
+    assert next(i for i in r.items if i.id == "kb-l1").state is State.OK  # the engine: not the line's outage
     (f,) = [f for f in r.findings if "kb-l1" in str(f.message.params.get("line", f.subject))]
     assert f.part is Part.LAN and f.subject == "kb-rt" and f.message.key == "finding.router_rebooted"
     assert f.next_step.key == "next.router_power"
     assert all(not f.next_step.key.startswith("next.call_provider") for f in r.findings)
     # the same outage with a router that did not reboot: the line's, and the provider is called
     obs2 = observe(inv, {})
-    obs2.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 86_400.0}))  # type: ignore[attr-defined]
+    obs2.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 87_000.0}))  # type: ignore[attr-defined]
     (g,) = [f for f in result_of_judged(inv, obs2, history).findings if f.subject == "kb-l1"]
     assert g.part is not Part.LAN
 
 
 def result_of_judged(inv: Inventory, observed: Observed, history: list[Observation]) -> CheckResult:
-    items, findings = diagnose(inv, "kinh-bac", observed, judge(inv, "kinh-bac", observed, 1.0, history))
-    return CheckResult("kinh-bac", "Phường Kinh Bắc", 0.0, 1.0, ["dc1", "dc2"], items, findings, list(observed.traces))
+    """Check at T0 + 1 s with its burst at T0 and `history` at T0 + its (negative) times: real clock times,
+    as the engine reads them (it never looks before the epoch)."""
+    at = Observed(
+        {a: [dataclasses.replace(m, time=m.time + T0) for m in ms] for a, ms in observed.measurements.items()},
+        observed.traces,
+    )
+    stored = [dataclasses.replace(o, time=o.time + T0) for o in history]
+    items, findings = diagnose(inv, "kinh-bac", at, judge(inv, "kinh-bac", at, T0 + 1.0, stored))
+    return CheckResult("kinh-bac", "Phường Kinh Bắc", T0, 1.0, ["dc1", "dc2"], items, findings, list(observed.traces))
 
 
 def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Path) -> None:
