@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
+from netprobe.health.observation import from_points
+from netprobe.health.signals import reboot_times
 from netprobe.inventory.loader import Inventory
 from netprobe.storage.point import Point, PointSource
 
@@ -376,18 +378,11 @@ def line_sla(
 REBOOT_SLACK_S = 60.0  # the router's boot and the end of the outage it caused (probe phases, boot time)
 
 
-def boots_from_points(points: Iterable[Point]) -> list[float]:
-    """When a device booted, from its stored sysUpTime polls (poll time - uptime), distinct, sorted."""
-    boots: list[float] = []
-    for p in points:
-        up = _num(p.fields.get("uptime_s"))
-        if up is not None and p.fields.get("status", "ok") == "ok":
-            boots.append(p.time_ns / NS - up)
-    distinct: list[float] = []
-    for b in sorted(boots):
-        if not distinct or b - distinct[-1] > REBOOT_SLACK_S:
-            distinct.append(b)
-    return distinct
+def boots_from_points(points: Iterable[Point], interval_s: float = 60.0) -> list[float]:
+    """When the device rebooted while netprobe watched it (its sysUpTime went back against an earlier poll:
+    the verdicts' own rule, health.signals.reboot_times), from its stored snmp_sys polls."""
+    polls = sorted(from_points(points), key=lambda o: (o.time, o.agent))
+    return reboot_times(polls, interval_s)
 
 
 def set_apart_router_reboots(

@@ -268,3 +268,7 @@ def test_an_outage_the_commune_routers_boot_ended_is_not_the_providers() -> None
     steady = [p for p in pts if p.measurement == "ping"] + [_uptime(t, 86_400.0 + t - start) for t in polls]
     (l1,) = build_report(ListSource(steady), [info], "2026-10", ICT, now_s=start + 7200).lines
     assert [(o.start_s - start, o.duration_s) for o in l1.outages] == [(600, 600)] and l1.local_outages == []
+    # a low uptime at the first poll netprobe ever made is when it booted, not a reboot it saw: the provider's
+    unseen = [p for p in pts if p.measurement == "ping"] + [_uptime(t, t - boot) for t in polls[1:]]
+    (l1,) = build_report(ListSource(unseen), [info], "2026-10", ICT, now_s=start + 7200).lines
+    assert len(l1.outages) == 1 and l1.local_outages == []
