@@ -565,6 +565,10 @@ class HealthEngine:
             or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
             or (best.down and dropping)  # behind a flapping line, probes of the two rarely coincide
         )
+        if snmp is not None and snmp.reboots and not best.down and machine.health == 3:
+            # back from a proven reboot: its outage was the reboot (DEGRADED "rebooted"), not its parent's
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
+            machine.blame_parent = False
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
         elif machine.health != 3 or (best.down and not parent_failing):
@@ -725,7 +729,7 @@ class HealthEngine:
                 )
             )
         if snmp is not None:
-            if snmp.if_flaps:
+            if snmp.if_flaps and not snmp.reboots:  # a reboot takes every interface down and up: not flaps
                 name, changes = snmp.if_flaps
                 metrics.append(
                     Metric(
