@@ -794,7 +794,9 @@ class HealthEngine:
         else:
             ranked = sorted(best.metrics, key=lambda m: (-best.levels[m.name], m.name))
             out.extend(m.reason for m in ranked if best.levels[m.name] > 0)
-        if machine.improving and state not in (State.UNREACHABLE, State.UNKNOWN):
+        held = state in (State.DEGRADED, State.UNSTABLE, State.DOWN)
+        if (machine.improving or (held and not out)) and state not in (State.UNREACHABLE, State.UNKNOWN):
+            # a held state always says why: what raised it is gone, it holds until better for clear_s
             out.append(Reason.of(Code.HOLDING, state=state.value, seconds=node.thresholds.clear_s))
         return tuple(out)
 
