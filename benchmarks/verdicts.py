@@ -160,6 +160,10 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                 neighbours.append(rebooted.parent)
             if rebooted is not None:
                 grace = _grace_after(rebooted, "reboot")
+                # while it is off, a router is indistinguishable from a cut at its line's end (CE silent, PE
+                # answers): UNREACHABLE is right until its next SNMP polls prove the reboot, never after
+                proof = end + 2 * (rebooted.snmp_interval_s or 60.0)
+                out.append(Window(target, ANY, start, proof, end, frozenset({"UNREACHABLE"}), False, False, fid, what))
                 out.append(Window(target, ANY, start, end + grace, end, HEALTH_FLAGS, True, False, fid, what,
                                   reboot=True))  # fmt: skip
             for dev_id in neighbours:

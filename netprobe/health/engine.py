@@ -39,6 +39,7 @@ from netprobe.health.signals import (
     REBOOT_OUTAGE_MAX_S,
     Baseline,
     PingStats,
+    PingWindow,
     Series,
     SnmpStats,
     down_episodes,
@@ -65,6 +66,10 @@ class EngineSettings:
     agent_down_fraction: float = 0.8  # an agent whose targets fail at least this much is suspected...
     agent_min_targets: int = 5  # ...when it probes this many (or another agent sees them fine)
     agent_thresholds: Thresholds = field(default_factory=Thresholds)  # hysteresis of agent verdicts
+
+
+IMPAIRED_MARGIN_S = 30.0  # an impaired span starts/ends this long before/after its first/last impaired evaluation
+LONG_SPAN_KEEP_S = 3 * 3600.0  # spans older than any window are forgotten
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -228,8 +233,11 @@ class HealthEngine:
         self.sys: dict[str, dict[str, Series]] = {}  # device → agent → polls
         self.ifs: dict[str, dict[tuple[str, str], Series]] = {}  # device → (ifname, agent) → polls
         self._tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # this evaluation: (subject, role) → agent
+        self._raw_tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # the same, impaired spans included
         self.machines: dict[str, Machine] = {}
         self.agent_machines: dict[str, Machine] = {}
+        # agent → [start, end] spans when it was impaired: its failed probes then are about it, not the lines
+        self.impaired_spans: dict[str, list[list[float]]] = {}
         self.commune_machines: dict[str, Machine] = {}
         self.last_time: float | None = None
         self._pending: list[Observation] = []
@@ -313,6 +321,9 @@ class HealthEngine:
         self._housekeep(now)
         stats = self._all_ping_stats(now)
         impaired, agent_verdicts = self._judge_agents(now, stats)
+        self._raw_tick = self._tick
+        if self.impaired_spans:
+            stats = self._without_impaired(stats, now)
         verdicts: dict[str, Verdict] = {}
         for node_id in self.topology.order:
             verdicts[node_id] = self._judge_node(self.topology.nodes[node_id], now, stats, impaired, verdicts)
@@ -345,6 +356,45 @@ class HealthEngine:
         for key, s in out.items():
             self._tick.setdefault((key[0], key[1]), {})[key[2]] = s
         return out
+
+    def _without_impaired(self, stats: dict[SeriesKey, PingStats], now: float) -> dict[SeriesKey, PingStats]:
+        """Each agent's stats with every burst it sent while impaired left out (loss, latency, outages,
+        flaps): after its uplink is back, its views are judged on what it saw while it could see."""
+        out = dict(stats)
+        self._raw_tick = self._tick  # what each agent saw, impaired or not (to say why a node is UNKNOWN)
+        nodes = self.topology.nodes
+        for key, series in self.ping.items():
+            spans = self.impaired_spans.get(key[2])
+            if not spans or key not in stats:
+                continue
+            node = nodes[key[0]]
+            th = node.thresholds
+            w = series.window(now - th.long_window_s, now)
+            keep = [i for i, t in enumerate(w.times) if not any(a <= t <= b for a, b in spans)]
+            if len(keep) == len(w.times):
+                continue
+            cut = PingWindow(
+                w.agent, *([col[i] for i in keep] for col in (w.times, w.sent, w.received, w.rtt, w.jitter, w.lost))
+            )
+            s = ping_stats(cut, now, th, node.ping_interval_s, self.baselines.get(key))
+            if s is None:
+                del out[key]
+            else:
+                out[key] = s
+        self._tick = {}
+        for key, s in out.items():
+            self._tick.setdefault((key[0], key[1]), {})[key[2]] = s
+        return out
+
+    def _record_impaired(self, agent: str, failed: list[tuple[SeriesKey, PingStats]], now: float) -> None:
+        start = min((s.down_since or s.last_time for _, s in failed), default=now) - IMPAIRED_MARGIN_S
+        end = now + IMPAIRED_MARGIN_S  # bursts still in flight when it recovers are the same outage
+        spans = self.impaired_spans.setdefault(agent, [])
+        if spans and spans[-1][1] >= start:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+        self.impaired_spans[agent] = [sp for sp in spans if sp[1] >= now - LONG_SPAN_KEEP_S]
 
     def _views_of(self, node_id: str) -> dict[str, PingStats]:
         """This evaluation's reachability stats of a node, per agent (the CE for a line)."""
@@ -404,11 +454,16 @@ class HealthEngine:
                 for c, keys in by_commune.items()
                 if all(k in failed for k in keys) and any(k in seen_fine for k in keys)
             )
-            machine.step(3 if suspect else 2 if cut_off else 0, now, th)
+            candidate = 3 if suspect else 2 if cut_off else 0
+            machine.step(candidate, now, th)
+            if machine.health == 3 and candidate < 3:
+                # its targets answer again: it can see, so its views count again at once (no hold)
+                machine.health, machine.health_since, machine.pending = candidate, now, None
             state = State.of_severity(machine.health or 0)
             machine.publish(state, now)
             if state is State.DOWN:
                 impaired.add(agent)
+                self._record_impaired(agent, [(k, s) for k, s in mine if s.last_lost], now)
             communes = sorted({nodes[k[0]].commune for k in failed}) if state is State.DOWN else cut_off
             others = sorted({a for k in failed for a in fine.get((k[0], k[1]), set())} - {agent})
             reasons: tuple[Reason, ...] = ()
@@ -488,9 +543,11 @@ class HealthEngine:
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
-        withdrawn = any(a <= machine.health_since <= b for a, b in rebooted)
+        blind = [(a, b) for a, b in self.impaired_spans.get(best.agent, [])]
+        withdrawn = any(a <= machine.health_since <= b for a, b in [*rebooted, *blind])
         if withdrawn and machine.health and best.severity < machine.health:
-            # the flag was raised by what is now proven a router reboot: that evidence is withdrawn
+            # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
+            # impaired: that evidence is withdrawn
             machine.health, machine.health_since, machine.pending = best.severity, now, None
         if (
             machine.health == 3
@@ -508,6 +565,10 @@ class HealthEngine:
             or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
             or (best.down and dropping)  # behind a flapping line, probes of the two rarely coincide
         )
+        if snmp is not None and snmp.reboots and not best.down and machine.health == 3:
+            # back from a proven reboot: its outage was the reboot (DEGRADED "rebooted"), not its parent's
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
+            machine.blame_parent = False
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
         elif machine.health != 3 or (best.down and not parent_failing):
@@ -577,8 +638,13 @@ class HealthEngine:
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
         start = now - th.long_window_s - 2 * max(node.snmp_interval_s, 60.0)
+        spans = self.impaired_spans
+
+        def blind(o: Observation) -> bool:  # a poll that failed while its agent could not see
+            return not o.ok and any(a <= o.time <= b for a, b in spans.get(o.agent, ()))
+
         sys_obs = sorted(
-            (o for s in self.sys.get(node.id, {}).values() for o in s.between(start, now)),
+            (o for s in self.sys.get(node.id, {}).values() for o in s.between(start, now) if not blind(o)),
             key=lambda o: (o.time, o.agent),
         )
         by_if: dict[str, list[Observation]] = {}
@@ -663,7 +729,7 @@ class HealthEngine:
                 )
             )
         if snmp is not None:
-            if snmp.if_flaps:
+            if snmp.if_flaps and not snmp.reboots:  # a reboot takes every interface down and up: not flaps
                 name, changes = snmp.if_flaps
                 metrics.append(
                     Metric(
@@ -728,7 +794,9 @@ class HealthEngine:
         else:
             ranked = sorted(best.metrics, key=lambda m: (-best.levels[m.name], m.name))
             out.extend(m.reason for m in ranked if best.levels[m.name] > 0)
-        if machine.improving and state not in (State.UNREACHABLE, State.UNKNOWN):
+        held = state in (State.DEGRADED, State.UNSTABLE, State.DOWN)
+        if (machine.improving or (held and not out)) and state not in (State.UNREACHABLE, State.UNKNOWN):
+            # a held state always says why: what raised it is gone, it holds until better for clear_s
             out.append(Reason.of(Code.HOLDING, state=state.value, seconds=node.thresholds.clear_s))
         return tuple(out)
 
@@ -736,7 +804,8 @@ class HealthEngine:
         self, node: Node, now: float, machine: Machine, mine: dict[str, PingStats], impaired: set[str]
     ) -> Verdict:
         machine.publish(State.UNKNOWN, now)
-        blocked = sorted(a for a, s in mine.items() if a in impaired and s.fresh)
+        raw = self._raw_tick.get((node.id, "ce" if node.kind == "line" else "device"), mine)
+        blocked = sorted(a for a, s in raw.items() if a in impaired and s.fresh)
         if blocked:
             reasons = tuple(Reason.of(Code.AGENT_IMPAIRED, agent=a) for a in blocked)
         else:
@@ -819,6 +888,7 @@ class HealthEngine:
             "baselines": baselines if stream else list(baselines),
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
+            "impaired_spans": {k: v for k, v in sorted(self.impaired_spans.items()) if v},
             "communes": {k: m.to_json() for k, m in sorted(self.commune_machines.items())},
         }
 
@@ -842,6 +912,9 @@ class HealthEngine:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
         engine.machines = {k: Machine.from_json(v) for k, v in data.get("machines", {}).items() if k in topology.nodes}
         engine.agent_machines = {k: Machine.from_json(v) for k, v in data.get("agents", {}).items()}
+        engine.impaired_spans = {
+            str(k): [[float(a), float(b)] for a, b in v] for k, v in (data.get("impaired_spans") or {}).items()
+        }
         engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
         return engine
 

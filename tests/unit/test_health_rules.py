@@ -420,3 +420,17 @@ def test_a_router_power_cut_is_the_routers_reboot_not_the_lines_loss() -> None:
     assert any(e.nodes["kb-rt1"].state is State.DEGRADED and "reboot" in e.nodes["kb-rt1"].text() for e in after)
     spans = engine.reboot_outages("kb-1", T0 + 2400)
     assert len(spans) == 1 and spans[0][2] == "kb-rt1" and spans[0][0] <= T0 + 1195 <= T0 + 1235 <= spans[0][1]
+
+
+def test_an_impaired_agents_failed_probes_leave_no_flap_or_loss_on_the_lines_after_it_recovers() -> None:
+    lines = [f"kb-{i}" for i in range(12)]
+    topo = topology({"kinh-bac": lines}, agents=("dc-b",))
+    blind = lambda t: T0 + 1200 <= t < T0 + 1320  # noqa: E731  dc-b's uplink is down 2 min
+    obs = [o for ln in lines for o in pings(ln, "ce", "dc-b", T0, T0 + 2400, lost=lambda t: 10 if blind(t) else 0)]
+    evals = list(replay(HealthEngine(topo), obs, T0, T0 + 2400, 30.0))
+    assert any(e.agents["dc-b"].state is State.DOWN for e in evals)
+    after = [e for e in evals if e.time >= T0 + 1320 + 60]
+    assert after[0].agents["dc-b"].state is State.OK  # back at once, no hold with "0 of 12 targets fail"
+    for e in after:
+        for ln in lines:
+            assert e.nodes[ln].state is State.OK and e.nodes[ln].flaps == 0, (e.time - T0, e.nodes[ln].text())
