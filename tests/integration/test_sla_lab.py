@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (network namespaces, snmpd on port 161)"),
 ]
 
-LAB_ID = f"cs{os.getpid() % 100000}"
+LAB_ID = os.environ.get("NETPROBE_TEST_LAB_ID", f"cs{os.getpid() % 100000}")  # side-by-side helpers: their own
 INTERVAL_S = 2.0
 OUTAGE_S = 12.0
 ICT = timezone(timedelta(hours=7))
