@@ -391,10 +391,12 @@ def _flapping(finding: Finding, v: Verdict | None, outages: Sequence[tuple[float
     times = int(flaps.p.get("flaps", flaps.p.get("changes", len(outages))))
     first = min((start for start, _ in outages), default=now - float(flaps.p.get("window_s", 3600.0)))
     minutes = max(1, math.ceil((now - first) / 60.0))
-    finding.message = Msg("finding.line_flapping", line=finding.subject, times=times, minutes=minutes)
+    once = times == 1  # one outage that is over: not flapping, but worth telling (status flags it too)
+    key = "line_went_down" if once else "line_flapping"
+    finding.message = Msg(f"finding.{key}", line=finding.subject, times=times, minutes=minutes)
     finding.evidence.insert(0, reason_msg(flaps))
     finding.next_step = Msg(
-        "next.call_provider_flapping",
+        "next.call_provider_went_down" if once else "next.call_provider_flapping",
         provider=finding.provider or "?",
         hotline=finding.hotline or "?",
         circuit=finding.circuit_id or "?",
