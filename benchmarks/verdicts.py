@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import pickle
-import re
 import signal
 import subprocess
 import sys
@@ -58,6 +57,7 @@ class Window:
     fault: int = 0
     what: str = ""
     reboot: bool = False  # visible once the device is back (sysUpTime reset): delay counts from `fault_end`
+    snmp: bool = False  # seen by SNMP polls: the delay is counted in SNMP intervals
 
 
 @dataclass
@@ -127,7 +127,8 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
             agent = str(f["target"])
             # the agent's own views are not evidence about the communes while its uplink is broken
             for each in topology.nodes.values():
-                grace = _grace_after(each, kind)
+                # no long-window grace: once the agent is back its verdicts on the lines must be right again
+                grace = 2 * (each.ping_interval_s or each.snmp_interval_s or 30.0) + 30.0
                 out.append(Window(each.id, agent, start, end + grace, end, FLAGGED, False, True, fid, what))
             out.append(Window(agent, ANY, start, end + 120.0, end, frozenset({"DOWN", "UNSTABLE"}),
                               kind in OUTAGE_FAULTS, kind not in OUTAGE_FAULTS, fid, what))  # fmt: skip
@@ -159,6 +160,10 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                 neighbours.append(rebooted.parent)
             if rebooted is not None:
                 grace = _grace_after(rebooted, "reboot")
+                # while it is off, a router is indistinguishable from a cut at its line's end (CE silent, PE
+                # answers): UNREACHABLE is right until its next SNMP polls prove the reboot, never after
+                proof = end + 2 * (rebooted.snmp_interval_s or 60.0)
+                out.append(Window(target, ANY, start, proof, end, frozenset({"UNREACHABLE"}), False, False, fid, what))
                 out.append(Window(target, ANY, start, end + grace, end, HEALTH_FLAGS, True, False, fid, what,
                                   reboot=True))  # fmt: skip
             for dev_id in neighbours:
@@ -167,7 +172,16 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                     grace = _grace_after(gear, "reboot")
                     out.append(Window(dev_id, ANY, start, end + grace, end, FLAGGED, False, False, fid, what))
             continue
-        # snmp_dead and anything else: a monitoring gap, not an outage — neither required nor penalised
+        if kind == "snmp_dead":
+            # a hung agent: the device answers ping, SNMP times out; DEGRADED is what a user must see
+            for dev_id in f.get("devices", []) or [str(f["target"])]:
+                node = topology.nodes.get(dev_id)
+                if node is not None:
+                    grace = _grace_after(node, kind)
+                    out.append(Window(dev_id, ANY, start, end + grace, end, frozenset({"DEGRADED"}), True, False,
+                                      fid, what, snmp=True))  # fmt: skip
+            continue
+        # anything else the scorer does not know: neither required nor penalised
         for dev_id in [*f.get("devices", []), *f.get("lines", [])]:
             node = topology.nodes.get(dev_id)
             if node is not None:
@@ -185,24 +199,6 @@ class Sample:
     time: float
     state: str
     reasons: str = ""
-
-
-REBOOT_REASON = re.compile(r"\d+ reboots? in ")
-
-
-def only_boot_reasons(reasons: str) -> bool:
-    """The verdict's only reasons are reboots (see `lab_boot`)."""
-    parts = [r.strip() for r in reasons.split(";") if r.strip()]
-    return bool(parts) and all(REBOOT_REASON.match(r) for r in parts)
-
-
-def lab_boot(topology: Topology, s: Sample, up_at: float) -> bool:
-    """Every snmpd of the lab starts at `up`, so sysUpTime truly says the gear booted then; a verdict whose
-    only reason is that boot is right for the long window after `up` (not a fault of the scenario, not required)."""
-    node = topology.nodes.get(s.subject)
-    if node is None or not node.snmp_interval_s or not only_boot_reasons(s.reasons):
-        return False
-    return s.time <= up_at + _grace_after(node, "reboot")
 
 
 def samples_from_points(points: Iterable[Point]) -> list[Sample]:
@@ -264,9 +260,6 @@ def score(
                 result.tp_samples += 1
                 in_false = False
                 continue
-            if lab_boot(topology, s, float(truth["up_at"])):
-                in_false = False
-                continue
             result.fp_samples += 1
             label = f"{subject} {s.state} from {agent} at +{s.time - truth['up_at']:.0f} s"
             if covering:
@@ -287,7 +280,7 @@ def score(
             interval = min((n.ping_interval_s for n in topology.nodes.values() if n.ping_interval_s), default=30.0)
         else:
             views = [(a, first_probe[(a, w.subject)]) for a in agents if (a, w.subject) in first_probe]
-            interval = (node.snmp_interval_s if w.reboot else node.ping_interval_s) or 30.0
+            interval = (node.snmp_interval_s if w.reboot or w.snmp else node.ping_interval_s) or 30.0
         for agent, first in views:
             if w.agent not in (ANY, agent):
                 continue
@@ -383,6 +376,31 @@ def read_store(state: Path) -> tuple[list[Point], list[Point]]:
     return verdicts, pings
 
 
+def replay_verdicts(topology: Topology, state: Path, run_end: float) -> list[Point]:
+    """The link_health points the current rules give on a kept run's stored probe results: each agent's own
+    engine on its own observations, evaluated every 30 s from its first result (as `netprobe run` does)."""
+    from netprobe.health.engine import HealthEngine
+    from netprobe.health.points import to_points
+    from netprobe.health.replay import INPUT_MEASUREMENTS, replay
+    from netprobe.storage.local import LocalStore
+
+    store = LocalStore(state / "store.db")
+    try:
+        points = [p for m in INPUT_MEASUREMENTS for p in store.read(m, 0, 2**62)]
+    finally:
+        store.close()
+    by_agent: dict[str, list[Any]] = defaultdict(list)
+    for o in from_points(points):
+        by_agent[o.agent].append(o)
+    out: list[Point] = []
+    for agent, obs in sorted(by_agent.items()):
+        start = min(o.time for o in obs) + 30.0
+        for evaluation in replay(HealthEngine(topology), obs, start, run_end, 30.0):
+            out.extend(p for p in to_points(evaluation, topology, agent=agent)
+                       if p.tags.get("kind") != "agent" or p.tags.get("target") == agent)  # fmt: skip
+    return out
+
+
 def report(result: Score) -> None:
     for title, rows in (("missed", result.missed), ("false flags", result.false_episodes),
                         ("wrong state", result.wrong_state), ("not required", result.skipped)):  # fmt: skip
@@ -406,11 +424,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--minutes", type=float, default=15.0, help="how long the agents run (0.5–240)")
     parser.add_argument("--keep", type=Path, help="keep the agents' state dir (store, logs, truth) here")
     parser.add_argument("--rescore", type=Path, metavar="DIR", help="score a run kept with --keep again (no lab)")
+    parser.add_argument("--replay", action="store_true",
+                        help="with --rescore: judge the kept probe results again with the current rules")  # fmt: skip
     args = parser.parse_args(argv)
     if args.rescore:
         truth = json.loads((args.rescore / "truth.json").read_text(encoding="utf-8"))
         topology = pickle.loads((args.rescore / "topology.pickle").read_bytes())  # our own file, from --keep
         verdicts, pings = read_store(args.rescore)
+        if args.replay:
+            verdicts = replay_verdicts(topology, args.rescore, float(truth["run_end"]))
         return _print(topology, truth, verdicts, pings, float(truth["run_end"]))
     if not 0.5 <= args.minutes <= 240:
         parser.error("--minutes must be between 0.5 and 240")

@@ -16,11 +16,11 @@ The reasoning is the one a network engineer does by hand, from the data centre o
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from netprobe.check.model import (
-    SEVERITY,
     Finding,
     Hop,
     IfStats,
@@ -33,11 +33,16 @@ from netprobe.check.model import (
     TcpStats,
     Trace,
     WebStats,
-    worst,
+    rank,
 )
+from netprobe.health.fresh import CHECK_WINDOW_S, Judged, judge_commune
+from netprobe.health.observation import Observation, Source, from_measurement
+from netprobe.health.reasons import Code, Reason, display_params
 from netprobe.health.service import CERT_WARN_DAYS, WEB_SLOW_MS
+from netprobe.health.signals import snmp_stats as snmp_if_stats
+from netprobe.health.topology import Topology
+from netprobe.health.verdict import Evaluation, Verdict
 from netprobe.inventory.loader import Inventory, ResolvedDevice, ResolvedLine
-from netprobe.inventory.model import Level, Thresholds
 from netprobe.probes.base import Measurement, ProbeKind
 
 LOCAL = ("error", "not_allowed")
@@ -133,40 +138,6 @@ def judge_web(web: Sequence[WebStats]) -> tuple[State, list[Msg]]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# One burst → a state, with the inventory's thresholds
-# ---------------------------------------------------------------------------------------------------
-def _level(value: float | None, level: Level) -> State:
-    if value is None:
-        return State.OK
-    if level.unstable is not None and value >= level.unstable:
-        return State.UNSTABLE
-    if level.degraded is not None and value >= level.degraded:
-        return State.DEGRADED
-    return State.OK
-
-
-def judge_ping(p: PingStats | None, t: Thresholds) -> tuple[State, list[Msg]]:
-    """This burst's state and why. Loss, RTT and jitter against the line's or device's thresholds."""
-    if p is None or not p.measured:
-        return State.UNKNOWN, [Msg("reason.not_measured")]
-    if p.received == 0:
-        return State.DOWN, [Msg("reason.no_reply", sent=p.sent)]
-    reasons: list[Msg] = []
-    states = [State.OK]
-    for value, level, key in (
-        (p.loss_pct, t.loss_pct, "reason.loss"),
-        (p.rtt_p50_ms, t.rtt_ms, "reason.rtt"),
-        (p.jitter_ms, t.jitter_ms, "reason.jitter"),
-    ):
-        s = _level(value, level)
-        if s is not State.OK and value is not None:
-            states.append(s)
-            limit = level.unstable if s is State.UNSTABLE else level.degraded
-            reasons.append(Msg(key, value=round(value, 1), limit=limit))
-    return worst(states), reasons
-
-
-# ---------------------------------------------------------------------------------------------------
 # The diagnosis
 # ---------------------------------------------------------------------------------------------------
 @dataclass
@@ -190,33 +161,66 @@ def _line_label(r: ResolvedLine) -> str:
     return f"{r.line.id} ({extra})"
 
 
-def broken_agents(inv: Inventory, slug: str, by_key: Mapping[str, list[tuple[str, Measurement]]]) -> set[str]:
-    """Vantage points that reach none of the commune's PEs (nor CEs) while another agent reaches some."""
-    keys = [f"ping/line/{r.id}/{role}" for r in inv.lines_of(slug) for role in ("pe", "ce")]
-    reached: dict[str, bool] = {}
-    for key in keys:
-        for agent, m in by_key.get(key, []):
-            p = ping_stats(agent, m)
-            if p.measured:
-                reached[agent] = reached.get(agent, False) or p.received > 0
-    if len(reached) < 2 or not any(reached.values()):
-        return set()
-    return {a for a, ok in reached.items() if not ok}
+def broken_agents(evaluation: Evaluation) -> set[str]:
+    """Vantage points the engine judged impaired (DOWN: its uplink) or cut off from communes another agent
+    reaches (UNSTABLE: its route): their results say nothing about the commune."""
+    return {a for a, v in evaluation.agents.items() if v.state in (State.DOWN, State.UNSTABLE)}
 
 
-def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item], list[Finding]]:
+def reason_msgs(v: Verdict | None) -> list[Msg]:
+    """The engine's reasons as check messages: `verdict.<code>` with the parameters as a catalogue shows
+    them (vi/en in netprobe/i18n; the same words as status)."""
+    if v is None:
+        return [Msg("reason.not_measured")]
+    return [reason_msg(r) for r in v.reasons]
+
+
+def reason_msg(r: Reason) -> Msg:
+    params: dict[str, object] = dict(display_params(r))
+    # durations as numbers of minutes/seconds, so each language says its own unit
+    if "window_s" in r.p:
+        params["window_min"] = f"{float(r.p['window_s']) / 60:g}"
+    if "seconds" in r.p:
+        params["seconds"] = f"{max(0.0, float(r.p['seconds'])):g}"
+    return Msg(f"verdict.{r.code.value}", **params)
+
+
+def judge(
+    inv: Inventory,
+    slug: str,
+    observed: Observed,
+    now: float | None = None,
+    history: Sequence[Observation] = (),
+    window_s: float = CHECK_WINDOW_S,
+) -> Judged:
+    """The one judge (netprobe.health): check's fresh measurements and the commune's stored history."""
+    if now is None:
+        now = max((m.time for ms in observed.measurements.values() for m in ms), default=0.0) + 1.0
+    return judge_commune(Topology.from_inventory(inv), slug, observed.measurements, now, history, window_s)
+
+
+def diagnose(
+    inv: Inventory,
+    slug: str,
+    observed: Observed,
+    judged: Judged | None = None,
+) -> tuple[list[Item], list[Finding]]:
+    """States, scores and reasons come from the health engine (`judged`, by default this burst alone);
+    this adds which part is at fault, the evidence and the next step."""
+    judged = judged if judged is not None else judge(inv, slug, observed)
+    ev = judged.evaluation
     by_key = _by_key(observed)
-    broken = broken_agents(inv, slug, by_key)
+    broken = broken_agents(ev)
     items: list[Item] = []
     findings: list[Finding] = []
     for agent in sorted(broken):
         findings.append(
             Finding(
                 Part.DATACENTRE,
-                State.DOWN,
+                ev.agents[agent].state,
                 agent,
                 Msg("finding.agent_isolated", agent=agent),
-                [Msg("evidence.agent_isolated", agent=agent)],
+                [Msg("evidence.agent_isolated", agent=agent), *reason_msgs(ev.agents[agent])],
                 Msg("next.datacentre_uplink", agent=agent),
                 affects_commune=False,
             )
@@ -229,12 +233,15 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
     line_loss: dict[str, tuple[float, int] | None] = {}
 
     def line_end(r: ResolvedLine, role: str, kind: str, key: str, label: str, address: str) -> Item:
-        """One end of a line (the CE router or the provider's PE), judged on its pings."""
+        """One end of a line (the CE router or the provider's PE), as the engine judged it."""
         item = Item(
             kind, key, label, provider=r.line.provider, circuit_id=r.line.circuit_id, site=r.site.id, address=address
         )
         item.ping = [ping_stats(a, m) for a, m in usable(f"ping/line/{r.id}/{role}")]
-        item.state, item.reasons = judge_ping(item.best_ping(), r.thresholds)
+        v = ev.nodes.get(r.id if role == "ce" else key)
+        item.state = v.state if v is not None else State.UNKNOWN
+        item.score = v.score if v is not None else None
+        item.reasons = reason_msgs(v)
         items.append(item)
         return item
 
@@ -246,19 +253,24 @@ def diagnose(inv: Inventory, slug: str, observed: Observed) -> tuple[list[Item],
         line_loss[r.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
         finding = _line_finding(r, ce, pe, [t for t in observed.traces if t.line == r.id and t.agent not in broken])
         if finding is not None:
+            _flapping(finding, ev.nodes.get(r.id), judged.outages.get(r.id, ()), ev.time)
+            port = _line_port_changes(r, observed, judged.history, ev.time)
+            if port is not None:
+                finding.evidence.append(port)
             findings.append(finding)
 
+    _router_reboots(inv, slug, observed, judged, findings)
     _note_backups(inv, slug, line_state, findings)
     lines = inv.lines_of(slug)
     if len(lines) > 1 and all(line_state.get(r.id) is State.DOWN for r in lines):
         findings.insert(0, _isolated(inv, slug, findings))
-    dev_items, dev_findings = _devices(inv, slug, usable, line_state, line_loss, findings)
+    dev_items, dev_findings = _devices(inv, slug, usable, ev, line_loss, findings)
     items += dev_items
     findings += dev_findings
     svc_items, svc_findings = _services(inv, by_key)
     items += svc_items
     findings += svc_findings
-    findings.sort(key=lambda f: -SEVERITY[f.state])
+    findings.sort(key=lambda f: rank(f.state), reverse=True)
     return items, findings
 
 
@@ -365,7 +377,7 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
                 part=f"part.{part.value}",
             )
         )
-    lossy = any(m.key == "reason.loss" for m in ce.reasons)
+    lossy = any(m.key == "verdict.loss" for m in ce.reasons)
     if lossy:
         msg = Msg("finding.line_loss", line=r.id, loss=round(loss or 0), part=f"part.{part.value}")
         if origin is not None:
@@ -402,6 +414,104 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
         r.hotline,
         origin.ttl if origin else None,
         loss,
+    )
+
+
+def _flapping(finding: Finding, v: Verdict | None, outages: Sequence[tuple[float, float]], now: float) -> None:
+    """A line the engine flags for its outages in the long window (stored history, or the router port's
+    ifLastChange) is flapping, whatever check's own burst caught: say so, with how often and over how long."""
+    if v is None or finding.state is State.DOWN:
+        return
+    flaps = next((r for r in v.reasons if r.code in (Code.FLAPS, Code.IF_FLAPS)), None)
+    if flaps is None:
+        return
+    times = int(flaps.p.get("flaps", flaps.p.get("changes", len(outages))))
+    first = min((start for start, _ in outages), default=now - float(flaps.p.get("window_s", 3600.0)))
+    minutes = max(1, math.ceil((now - first) / 60.0))
+    once = times == 1  # one outage that is over: not flapping, but worth telling (status flags it too)
+    key = "line_went_down" if once else "line_flapping"
+    finding.message = Msg(f"finding.{key}", line=finding.subject, times=times, minutes=minutes)
+    finding.evidence.insert(0, reason_msg(flaps))
+    finding.next_step = Msg(
+        "next.call_provider_went_down" if once else "next.call_provider_flapping",
+        provider=finding.provider or "?",
+        hotline=finding.hotline or "?",
+        circuit=finding.circuit_id or "?",
+        times=times,
+        minutes=minutes,
+    )
+
+
+def _router_reboots(inv: Inventory, slug: str, observed: Observed, judged: Judged, findings: list[Finding]) -> None:
+    """The engine attributes a line's outages to its commune router rebooting (a power cut at the commune
+    office; health.engine.reboot_outages): the router's, not the provider's to fix — never "call VNPT"."""
+    ev = judged.evaluation
+    for r in inv.lines_of(slug):
+        recent = ev.time - r.thresholds.long_window_s
+        spans = [(a, b, dev) for a, b, dev in judged.reboots.get(r.id, ()) if b >= recent]
+        router = inv.devices.get(spans[-1][2]) if spans else None
+        if router is None:
+            continue
+        line_finding = next((f for f in findings if f.subject == r.id), None)
+        if line_finding is not None and line_finding.state is State.DOWN:
+            continue  # down now: a reboot that ended earlier does not explain it
+        outages = judged.outages.get(r.id, ())
+        if line_finding is not None and not all(any(a <= o[0] <= b for a, b, _ in spans) for o in outages):
+            continue  # an outage the reboot does not explain: the line's (or the provider's) after all
+        dv = ev.nodes.get(router.id)
+        state = line_finding.state if line_finding is not None else dv.state if dv is not None else State.OK
+        if state not in (State.DEGRADED, State.UNSTABLE):
+            continue
+        boot = spans[-1][1] - 2 * max(r.probes.ping.interval_s, 30.0)  # the span ends two intervals after it
+        finding = Finding(
+            Part.LAN,
+            state,
+            router.id,
+            Msg("finding.router_rebooted", line=r.id, device=router.id, boot=_clock(boot)),
+            [
+                Msg("evidence.router_boot", device=router.id, boot=_clock(boot), outages=len(outages)),
+                *(reason_msgs(dv) if dv is not None else []),
+                *(line_finding.evidence if line_finding is not None else []),
+            ],
+            Msg("next.router_power", device=router.id, site=router.site.name or router.site.id),
+        )
+        if line_finding is not None:
+            findings[findings.index(line_finding)] = finding
+        else:
+            findings.append(finding)
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def _line_port_changes(r: ResolvedLine, observed: Observed, history: Sequence[Observation], now: float) -> Msg | None:
+    """The router port where the line lands (ifOperStatus, ifLastChange; stored polls and check's own):
+    how often it went down, or moved its last change, in the long window — the line's flaps as the router saw
+    them, even between probes."""
+    port = r.line.router_port
+    if port is None:
+        return None
+    obs = [o for o in history if o.source is Source.SNMP_IF and o.subject == port.device and o.ifname == port.interface]
+    for agent, ms in observed.measurements.items():
+        for m in ms:
+            if m.target.key == f"snmp/device/{port.device}":
+                obs += [o for o in from_measurement(m, agent) if o.ifname == port.interface]
+    obs.sort(key=lambda o: (o.time, o.agent))
+    if not obs:
+        return None
+    stats = snmp_if_stats([], {port.interface: obs}, now, r.thresholds, r.probes.snmp.interval_s or 60.0)
+    changes = stats.if_flaps[1] if stats.if_flaps else 0
+    last = next((o for o in reversed(obs) if o.last_change_s is not None), None)
+    if not changes and (last is None or last.last_change_s is None or last.last_change_s > r.thresholds.long_window_s):
+        return None
+    return Msg(
+        "evidence.line_port_changes",
+        device=port.device,
+        ifname=port.interface,
+        changes=changes,
+        minutes=round(r.thresholds.long_window_s / 60),
+        ago=round(last.last_change_s) if last is not None and last.last_change_s is not None else "?",
     )
 
 
@@ -449,13 +559,12 @@ def _devices(
     inv: Inventory,
     slug: str,
     get: Callable[[str], list[tuple[str, Measurement]]],
-    line_state: Mapping[str, State],
+    ev: Evaluation,
     line_loss: Mapping[str, tuple[float, int] | None],
     line_findings: list[Finding],
 ) -> tuple[list[Item], list[Finding]]:
     """`line_findings`: the lines' (a router's line ports add their evidence there)."""
     devices = inv.devices_of(slug)
-    state: dict[str, State] = dict(line_state)
     loss: dict[str, tuple[float, int] | None] = dict(line_loss)
     items: list[Item] = []
     findings: list[Finding] = []
@@ -467,22 +576,19 @@ def _devices(
         item.snmp = [snmp_stats(a, m) for a, m in get(f"snmp/device/{d.id}")]
         for port in d.device.tcp_ports:
             item.tcp += [tcp_stats(a, m) for a, m in get(f"tcp/device/{d.id}/{port}")]
-        parent_state = state.get(d.device.parent or "", State.OK)
-        own, reasons = judge_ping(item.best_ping(), d.thresholds) if item.ping else (State.UNKNOWN, [])
-        if own is State.UNKNOWN and item.snmp:
-            own = State.OK if any(s.status == "ok" for s in item.snmp) else own
+        v = ev.nodes.get(d.id)
+        item.state = v.state if v is not None else State.UNKNOWN
+        item.score = v.score if v is not None else None
+        item.reasons = reasons = reason_msgs(v)
         parent_loss = loss.get(d.device.parent or "")
         best = item.best_ping()
         loss[d.id] = (best.loss_pct or 0.0, best.sent) if best is not None and best.loss_pct is not None else None
         inherited = False
-        if own is State.DOWN and parent_state in (State.DOWN, State.UNREACHABLE):
-            item.state, item.reasons = State.UNREACHABLE, [Msg("reason.behind", parent=d.device.parent or "?")]
-        else:
-            item.state, item.reasons = own, reasons
-            if own in (State.DEGRADED, State.UNSTABLE) and loss[d.id] is not None and parent_loss is not None:
-                inherited = not significantly_more(loss[d.id], parent_loss, d.thresholds.loss_pct.degraded or 2.0)
-                if inherited:
-                    item.reasons = [*reasons, Msg("reason.inherited", parent=d.device.parent or "?")]
+        if item.state in (State.DEGRADED, State.UNSTABLE) and loss[d.id] is not None and parent_loss is not None:
+            # which part is at fault (not the state): loss behind a lossy line is the line's
+            inherited = not significantly_more(loss[d.id], parent_loss, d.thresholds.loss_pct.degraded or 2.0)
+            if inherited:
+                item.reasons = [*reasons, Msg("reason.inherited", parent=d.device.parent or "?")]
         # ports where lines land: their state is the line's evidence, not the router's fault
         line_ports = {
             r.line.router_port.interface: r.id
@@ -491,11 +597,9 @@ def _devices(
         }
         _line_port_evidence(d, item, line_ports, line_findings)
         snmp_finding = _snmp_findings(d, item, set(line_ports))
-        if item.state is not State.DOWN and snmp_finding is not None:
+        if item.state in (State.DEGRADED, State.UNSTABLE) and snmp_finding is not None:
+            snmp_finding.state = item.state  # the engine's state; the finding says where and what to do
             findings.append(snmp_finding)
-            if SEVERITY[snmp_finding.state] > SEVERITY[item.state]:
-                item.state = snmp_finding.state
-        state[d.id] = item.state
         if item.state is State.DOWN:
             findings.append(
                 Finding(
@@ -516,7 +620,7 @@ def _devices(
         elif (
             item.state in (State.DEGRADED, State.UNSTABLE)
             and not inherited
-            and any(m.key == "reason.loss" for m in reasons)
+            and any(m.key == "verdict.loss" for m in reasons)
         ):
             p = item.best_ping()
             findings.append(
@@ -578,7 +682,7 @@ def _snmp_findings(d: ResolvedDevice, item: Item, line_ports: Collection[str] = 
         s = item.snmp[0]
         if s.status in LOCAL:
             return None
-        if item.state is State.OK:
+        if item.state in (State.OK, State.DEGRADED):  # answers ping (the engine may flag the silent agent)
             key = "finding.snmp_auth" if s.status == "auth" else "finding.snmp_silent"
             return Finding(
                 Part.LAN,

@@ -10,29 +10,19 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from netprobe.health.verdict import State
 
-class State(StrEnum):
-    OK = "OK"
-    DEGRADED = "DEGRADED"
-    UNSTABLE = "UNSTABLE"
-    DOWN = "DOWN"
-    UNREACHABLE = "UNREACHABLE"  # behind something that is down: not its own fault
-    UNKNOWN = "UNKNOWN"  # could not be measured (agent error, not probed)
+__all__ = ["State"]  # check speaks the engine's states (one judge: health/verdict.py)
 
 
-# How bad a state is, for "worst of"; UNKNOWN sorts below OK so one unmeasured thing does not hide the rest.
-SEVERITY = {
-    State.UNKNOWN: -1,
-    State.OK: 0,
-    State.DEGRADED: 1,
-    State.UNSTABLE: 2,
-    State.UNREACHABLE: 3,
-    State.DOWN: 4,
-}
+def rank(state: State) -> tuple[int, int]:
+    """How bad a state is, for "worst of": health's severity (UNKNOWN below OK, so one unmeasured thing does
+    not hide the rest); between DOWN and UNREACHABLE (both 3) the fault itself, DOWN, comes first."""
+    return (state.severity, -state.code)
 
 
 def worst(states: list[State]) -> State:
-    return max(states, key=SEVERITY.__getitem__, default=State.UNKNOWN)
+    return max(states, key=rank, default=State.UNKNOWN)
 
 
 class Exit(IntEnum):
@@ -181,6 +171,7 @@ class Item:
     tcp: list[TcpStats] = field(default_factory=list)
     web: list[WebStats] = field(default_factory=list)
     reasons: list[Msg] = field(default_factory=list)
+    score: float | None = None  # the engine's score (0-100), as in status and Grafana
 
     def best_ping(self) -> PingStats | None:
         """The vantage point that sees it best: what the line itself does (the others may add their own fault)."""

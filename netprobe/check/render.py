@@ -221,6 +221,8 @@ def _item_json(i: Item, _: Translator) -> dict[str, Any]:
         "label": i.label,
         "state": i.state.value,
         "state_text": _(f"state.{i.state.value}"),
+        "state_code": i.state.code,
+        "score": i.score,
         "provider": i.provider,
         "circuit_id": i.circuit_id,
         "site": i.site,

@@ -5,28 +5,32 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from netprobe.check.diagnose import Observed, diagnose, judge_ping, ping_stats
+from netprobe.check.diagnose import Observed, diagnose, judge
 from netprobe.check.model import CheckResult, History, Msg, State
 from netprobe.check.runner import CheckSettings, Progress, Vantage, VantageResult, run_check
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import NetprobeError
+from netprobe.health.fresh import judge_commune
+from netprobe.health.observation import Observation, from_points
+from netprobe.health.topology import Topology
 from netprobe.inventory.loader import Inventory
 from netprobe.probes.base import Measurement, Target
 from netprobe.report.sla import burst_from_point, steps_between, timeline, unstable_hours
-from netprobe.storage.point import PointSource
+from netprobe.storage.point import Point, PointSource
 
 NS = 1_000_000_000
 
 
 def failing_line(inv: Inventory) -> Callable[[Target, Measurement], bool]:
-    """Which line bursts deserve a traceroute: those not OK by the line's own thresholds."""
+    """Which line bursts deserve a traceroute: those the engine, judging this burst alone, finds not OK."""
+    topology = Topology.from_inventory(inv)
 
     def failing(target: Target, m: Measurement) -> bool:
         line = inv.lines.get(target.tags.get("line", ""))
         if line is None:
             return False
-        state, _ = judge_ping(ping_stats("", m), line.thresholds)
-        return state not in (State.OK, State.UNKNOWN)
+        v = judge_commune(topology, line.commune.slug, {"": [m]}, m.time + 1.0).evaluation.nodes.get(line.id)
+        return v is not None and v.state not in (State.OK, State.UNKNOWN)
 
     return failing
 
@@ -52,7 +56,8 @@ def check_commune(
         {r.vantage.name: r.measurements for r in results if r.error is None},
         [t for r in results for t in r.traces],
     )
-    items, findings = diagnose(inv, slug, observed)
+    stored = commune_history(inv, slug, history, time.time()) if history is not None else []
+    items, findings = diagnose(inv, slug, observed, judge(inv, slug, observed, time.time(), stored))
     notes = [
         Msg("check.note.agent_error", agent=r.vantage.name, error=str(r.error)) for r in results if r.error is not None
     ]
@@ -80,6 +85,20 @@ def _raise_if_all_failed(results: list[VantageResult]) -> None:
         if isinstance(err, NetprobeError):
             raise err
         raise NetprobeError(f"{type(err).__name__}: {err}")
+
+
+def commune_history(inv: Inventory, slug: str, source: PointSource, now: float) -> list[Observation]:
+    """The commune's stored observations over the longest window its verdicts read (flaps, reboots)."""
+    windows = [r.thresholds.long_window_s for r in inv.lines_of(slug)]
+    long_s = max(windows + [d.thresholds.long_window_s for d in inv.devices_of(slug)], default=3600.0)
+    start_ns, end_ns = int((now - long_s - 120.0) * NS), int(now * NS) + 1
+    points: list[Point] = []
+    for r in inv.lines_of(slug):
+        points += source.read("ping", start_ns, end_ns, {"line": r.id})
+    for d in inv.devices_of(slug):
+        for measurement in ("ping", "snmp_sys", "snmp_if"):
+            points += source.read(measurement, start_ns, end_ns, {"device": d.id})
+    return from_points(points)
 
 
 def recent_history(

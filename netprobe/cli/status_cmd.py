@@ -133,8 +133,11 @@ def _cells(report: StatusReport) -> list[dict[str, Any]]:
 def _summary(report: StatusReport) -> str:
     counts = ", ".join(f"{n} {state}" for state, n in report.counts.items() if n)
     current = sum(1 for p in report.problems if not p.recovered)
-    return f"{current} problem(s) now, {len(report.problems) - current} recovered in the last " + (
-        f"{report.since_s / 3600:g} h; lines: {counts or 'none'}"
+    from netprobe.health.reasons import duration
+
+    return (
+        f"{current} problem(s) now, {len(report.problems) - current} recovered in the last "
+        f"{duration(report.since_s)}; lines: {counts or 'none'}"
     )
 
 

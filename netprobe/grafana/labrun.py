@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class LabRun:
     end_s: float  # the agent stopped
     timings: dict[str, float] = field(default_factory=dict)
     flushed: int = 0  # points the outbox flush sent to the influxd
+    extra: Any = None  # what `while_up` returned (observations taken before the lab came down)
 
     def fault(self, kind: str, target: str) -> tuple[float, float]:
         """(start, end) unix seconds of the one `kind` fault on `target`, as the conductor recorded them."""
@@ -127,8 +129,16 @@ def _agent_config(path: Path, client: InfluxClient, state: Path) -> None:
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
-def fill_from_lab(client: InfluxClient, workdir: Path, lab_id: str | None = None) -> LabRun:
-    """Run the lab scenario with the real agent, flush its outbox into `client`'s database; the truth."""
+def fill_from_lab(
+    client: InfluxClient,
+    workdir: Path,
+    lab_id: str | None = None,
+    while_up: Callable[[Path, Path, dict[str, str]], Any] | None = None,
+) -> LabRun:
+    """Run the lab scenario with the real agent, flush its outbox into `client`'s database; the truth.
+
+    `while_up(config, inventory, env)`: run right after the flush, while the lab (and its faults) are still
+    up — e.g. `check` and `status` against the same store at the same time; its result is `LabRun.extra`."""
     if os.geteuid() != 0:
         raise LabRunError("a lab run needs root (network namespaces, snmpd on port 161)")
     lab_id = lab_id or f"gl{os.getpid() % 100000}"
@@ -178,6 +188,7 @@ def fill_from_lab(client: InfluxClient, workdir: Path, lab_id: str | None = None
         timings["outbox flush"] = time.monotonic() - t2
         flushed = int(out.split()[1].replace(",", ""))  # "flushed 5,123 points to …"
         truth = json.loads(Path(status["truth"]).read_text(encoding="utf-8"))
-        return LabRun(truth, inv, start_s, end_s, timings, flushed)
+        extra = while_up(config, inventory, env) if while_up is not None else None
+        return LabRun(truth, inv, start_s, end_s, timings, flushed, extra)
     finally:
         _netprobe("lab", "down", "--id", lab_id)

@@ -25,22 +25,31 @@ import logging
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from netprobe.health.observation import Observation, Source, decode_series, from_measurement
 from netprobe.health.reasons import Code, ParamValue, Reason
 from netprobe.health.signals import (
+    FLAP_DOWN_MAX_S,
+    FLAP_EPISODES,
+    FLAP_WINDOW_S,
+    REBOOT_HOLD_S,
+    REBOOT_OUTAGE_MAX_S,
     Baseline,
     PingStats,
+    PingWindow,
     Series,
     SnmpStats,
+    down_episodes,
     explained,
     own_flaps,
     ping_stats,
+    reboot_times,
     snmp_stats,
     without_parent_losses,
+    without_times,
 )
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
@@ -57,6 +66,10 @@ class EngineSettings:
     agent_down_fraction: float = 0.8  # an agent whose targets fail at least this much is suspected...
     agent_min_targets: int = 5  # ...when it probes this many (or another agent sees them fine)
     agent_thresholds: Thresholds = field(default_factory=Thresholds)  # hysteresis of agent verdicts
+
+
+IMPAIRED_MARGIN_S = 30.0  # an impaired span starts/ends this long before/after its first/last impaired evaluation
+LONG_SPAN_KEEP_S = 3 * 3600.0  # spans older than any window are forgotten
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -220,8 +233,11 @@ class HealthEngine:
         self.sys: dict[str, dict[str, Series]] = {}  # device → agent → polls
         self.ifs: dict[str, dict[tuple[str, str], Series]] = {}  # device → (ifname, agent) → polls
         self._tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # this evaluation: (subject, role) → agent
+        self._raw_tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # the same, impaired spans included
         self.machines: dict[str, Machine] = {}
         self.agent_machines: dict[str, Machine] = {}
+        # agent → [start, end] spans when it was impaired: its failed probes then are about it, not the lines
+        self.impaired_spans: dict[str, list[list[float]]] = {}
         self.commune_machines: dict[str, Machine] = {}
         self.last_time: float | None = None
         self._pending: list[Observation] = []
@@ -305,6 +321,9 @@ class HealthEngine:
         self._housekeep(now)
         stats = self._all_ping_stats(now)
         impaired, agent_verdicts = self._judge_agents(now, stats)
+        self._raw_tick = self._tick
+        if self.impaired_spans:
+            stats = self._without_impaired(stats, now)
         verdicts: dict[str, Verdict] = {}
         for node_id in self.topology.order:
             verdicts[node_id] = self._judge_node(self.topology.nodes[node_id], now, stats, impaired, verdicts)
@@ -337,6 +356,45 @@ class HealthEngine:
         for key, s in out.items():
             self._tick.setdefault((key[0], key[1]), {})[key[2]] = s
         return out
+
+    def _without_impaired(self, stats: dict[SeriesKey, PingStats], now: float) -> dict[SeriesKey, PingStats]:
+        """Each agent's stats with every burst it sent while impaired left out (loss, latency, outages,
+        flaps): after its uplink is back, its views are judged on what it saw while it could see."""
+        out = dict(stats)
+        self._raw_tick = self._tick  # what each agent saw, impaired or not (to say why a node is UNKNOWN)
+        nodes = self.topology.nodes
+        for key, series in self.ping.items():
+            spans = self.impaired_spans.get(key[2])
+            if not spans or key not in stats:
+                continue
+            node = nodes[key[0]]
+            th = node.thresholds
+            w = series.window(now - th.long_window_s, now)
+            keep = [i for i, t in enumerate(w.times) if not any(a <= t <= b for a, b in spans)]
+            if len(keep) == len(w.times):
+                continue
+            cut = PingWindow(
+                w.agent, *([col[i] for i in keep] for col in (w.times, w.sent, w.received, w.rtt, w.jitter, w.lost))
+            )
+            s = ping_stats(cut, now, th, node.ping_interval_s, self.baselines.get(key))
+            if s is None:
+                del out[key]
+            else:
+                out[key] = s
+        self._tick = {}
+        for key, s in out.items():
+            self._tick.setdefault((key[0], key[1]), {})[key[2]] = s
+        return out
+
+    def _record_impaired(self, agent: str, failed: list[tuple[SeriesKey, PingStats]], now: float) -> None:
+        start = min((s.down_since or s.last_time for _, s in failed), default=now) - IMPAIRED_MARGIN_S
+        end = now + IMPAIRED_MARGIN_S  # bursts still in flight when it recovers are the same outage
+        spans = self.impaired_spans.setdefault(agent, [])
+        if spans and spans[-1][1] >= start:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+        self.impaired_spans[agent] = [sp for sp in spans if sp[1] >= now - LONG_SPAN_KEEP_S]
 
     def _views_of(self, node_id: str) -> dict[str, PingStats]:
         """This evaluation's reachability stats of a node, per agent (the CE for a line)."""
@@ -396,11 +454,16 @@ class HealthEngine:
                 for c, keys in by_commune.items()
                 if all(k in failed for k in keys) and any(k in seen_fine for k in keys)
             )
-            machine.step(3 if suspect else 2 if cut_off else 0, now, th)
+            candidate = 3 if suspect else 2 if cut_off else 0
+            machine.step(candidate, now, th)
+            if machine.health == 3 and candidate < 3:
+                # its targets answer again: it can see, so its views count again at once (no hold)
+                machine.health, machine.health_since, machine.pending = candidate, now, None
             state = State.of_severity(machine.health or 0)
             machine.publish(state, now)
             if state is State.DOWN:
                 impaired.add(agent)
+                self._record_impaired(agent, [(k, s) for k, s in mine if s.last_lost], now)
             communes = sorted({nodes[k[0]].commune for k in failed}) if state is State.DOWN else cut_off
             others = sorted({a for k in failed for a in fine.get((k[0], k[1]), set())} - {agent})
             reasons: tuple[Reason, ...] = ()
@@ -454,11 +517,25 @@ class HealthEngine:
             and parent_lost[-1] >= now - th.window_s
         )
 
+        rebooted = [(a, b) for a, b, _ in self.reboot_outages(node.id, now)] if node.kind == "line" else []
+
         def view(s: PingStats) -> View:
+            if rebooted:  # the router's reboot, not the line: out of its loss, flaps and went-down count
+                s = without_times(s, rebooted)
+                s = replace(
+                    s,
+                    lost_times=tuple(t for t in s.lost_times if not any(a <= t <= b for a, b in rebooted)),
+                    outages=tuple(o for o in s.outages if not any(a <= o[0] <= b for a, b in rebooted)),
+                )
+                s = replace(s, flaps=len(s.outages))
+            # SNMP-only gear's reachability comes from polls: bursts further apart than pings (merge, not split)
+            every = max(node.ping_interval_s, node.snmp_interval_s if snmp is not None else 0.0) or 30.0
+            episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             if node.parent is None:
-                return self._view(node, s, snmp, machine, s.flaps)
+                return self._view(node, s, snmp, machine, s.flaps, len(episodes))
             own = without_parent_losses(s, parent_lost, slack, dropping)
-            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack))
+            went_down = sum(1 for a, b in episodes if not explained(a, b, parent_lost, slack))
+            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack), went_down)
 
         views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
         if not views:
@@ -466,6 +543,20 @@ class HealthEngine:
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
+        blind = [(a, b) for a, b in self.impaired_spans.get(best.agent, [])]
+        withdrawn = any(a <= machine.health_since <= b for a, b in [*rebooted, *blind])
+        if withdrawn and machine.health and best.severity < machine.health:
+            # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
+            # impaired: that evidence is withdrawn
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
+        if (
+            machine.health == 3
+            and not best.down
+            and best.levels.get("went_down", 0) >= 2
+            and now - machine.health_since >= th.min_state_s
+        ):
+            # it came back again: a flap, not an outage whose all-clear must last clear_s (min_state_s holds)
+            machine.health, machine.health_since, machine.pending = 2, now, None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
@@ -474,6 +565,10 @@ class HealthEngine:
             or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
             or (best.down and dropping)  # behind a flapping line, probes of the two rarely coincide
         )
+        if snmp is not None and snmp.reboots and not best.down and machine.health == 3:
+            # back from a proven reboot: its outage was the reboot (DEGRADED "rebooted"), not its parent's
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
+            machine.blame_parent = False
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
         elif machine.health != 3 or (best.down and not parent_failing):
@@ -522,11 +617,34 @@ class HealthEngine:
         views = [s for a, s in self._views_of(node_id).items() if s.fresh and a not in impaired]
         return bool(views) and all(s.last_lost for s in views)
 
+    def reboot_outages(self, line_id: str, now: float) -> list[tuple[float, float, str]]:
+        """(start, end, device) of the spans when the line's outage was a commune router rebooting (a power
+        cut at the office), not the provider's: the router's sysUpTime proves a reboot netprobe saw, and
+        the line's probes failed from REBOOT_OUTAGE_MAX_S before that boot until the router was back up.
+        Public so `check` and the SLA report can leave them out of the provider's account."""
+        line = self.topology.nodes.get(line_id)
+        if line is None or line.kind != "line":
+            return []
+        out: list[tuple[float, float, str]] = []
+        for node in self.topology.nodes.values():
+            if node.kind != "device" or node.parent != line_id or node.id not in self.sys:
+                continue
+            sys_obs = sorted((o for s in self.sys[node.id].values() for o in s.between(0.0, now)), key=lambda o: o.time)
+            for boot in reboot_times(sys_obs, node.snmp_interval_s or 60.0):
+                if boot <= now:
+                    out.append((boot - REBOOT_OUTAGE_MAX_S, boot + 2 * max(line.ping_interval_s, 30.0), node.id))
+        return sorted(out)
+
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
         start = now - th.long_window_s - 2 * max(node.snmp_interval_s, 60.0)
+        spans = self.impaired_spans
+
+        def blind(o: Observation) -> bool:  # a poll that failed while its agent could not see
+            return not o.ok and any(a <= o.time <= b for a, b in spans.get(o.agent, ()))
+
         sys_obs = sorted(
-            (o for s in self.sys.get(node.id, {}).values() for o in s.between(start, now)),
+            (o for s in self.sys.get(node.id, {}).values() for o in s.between(start, now) if not blind(o)),
             key=lambda o: (o.time, o.agent),
         )
         by_if: dict[str, list[Observation]] = {}
@@ -540,10 +658,26 @@ class HealthEngine:
             return None
         return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
 
-    def _view(self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int) -> View:
+    def _view(
+        self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int, went_down: int = 0
+    ) -> View:
         th = node.thresholds
         per_hour = 3600.0 / th.long_window_s
         metrics: list[Metric] = []
+        # down and back again and again: flapping is UNSTABLE, and its current outage is one more flap,
+        # not DOWN, until it has lasted FLAP_DOWN_MAX_S
+        flapping = went_down >= FLAP_EPISODES
+        down = s.down and not (flapping and s.last_time - (s.down_since or s.last_time) < FLAP_DOWN_MAX_S)
+        if flapping:
+            metrics.append(
+                Metric(
+                    "went_down",
+                    float(went_down),
+                    Level(unstable=FLAP_EPISODES),
+                    Code.WENT_DOWN,
+                    dict(times=went_down, window_s=FLAP_WINDOW_S),
+                )
+            )
         loss = s.loss_pct if s.loss_pct is not None and s.lost >= th.min_lost_packets else 0.0
         if s.loss_pct is not None:
             metrics.append(
@@ -595,7 +729,7 @@ class HealthEngine:
                 )
             )
         if snmp is not None:
-            if snmp.if_flaps:
+            if snmp.if_flaps and not snmp.reboots:  # a reboot takes every interface down and up: not flaps
                 name, changes = snmp.if_flaps
                 metrics.append(
                     Metric(
@@ -613,7 +747,7 @@ class HealthEngine:
                         float(snmp.reboots),
                         th.reboots,
                         Code.REBOOTS,
-                        dict(reboots=snmp.reboots, window_s=th.long_window_s),
+                        dict(reboots=snmp.reboots, window_s=REBOOT_HOLD_S),
                     )
                 )
             if snmp.if_errors:
@@ -627,11 +761,15 @@ class HealthEngine:
                         dict(ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
                     )
                 )
+            if snmp.silent_s is not None and not s.down and s.fresh:
+                metrics.append(
+                    Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(snmp.silent_s)))
+                )
             for name in snmp.if_down:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))
         levels = {m.name: metric_level(m.value, m.level, machine.levels.get(m.name, 0)) for m in metrics}
         worst = max((_position(m.value, m.level) for m in metrics), default=0.0)
-        return View(s.agent, s, s.down, levels, tuple(metrics), 0.0 if s.down else 100.0 - worst * 80.0 / 3, flaps)
+        return View(s.agent, s, down, levels, tuple(metrics), 0.0 if down else 100.0 - worst * 80.0 / 3, flaps)
 
     def _reasons(
         self,
@@ -656,7 +794,9 @@ class HealthEngine:
         else:
             ranked = sorted(best.metrics, key=lambda m: (-best.levels[m.name], m.name))
             out.extend(m.reason for m in ranked if best.levels[m.name] > 0)
-        if machine.improving and state not in (State.UNREACHABLE, State.UNKNOWN):
+        held = state in (State.DEGRADED, State.UNSTABLE, State.DOWN)
+        if (machine.improving or (held and not out)) and state not in (State.UNREACHABLE, State.UNKNOWN):
+            # a held state always says why: what raised it is gone, it holds until better for clear_s
             out.append(Reason.of(Code.HOLDING, state=state.value, seconds=node.thresholds.clear_s))
         return tuple(out)
 
@@ -664,7 +804,8 @@ class HealthEngine:
         self, node: Node, now: float, machine: Machine, mine: dict[str, PingStats], impaired: set[str]
     ) -> Verdict:
         machine.publish(State.UNKNOWN, now)
-        blocked = sorted(a for a, s in mine.items() if a in impaired and s.fresh)
+        raw = self._raw_tick.get((node.id, "ce" if node.kind == "line" else "device"), mine)
+        blocked = sorted(a for a, s in raw.items() if a in impaired and s.fresh)
         if blocked:
             reasons = tuple(Reason.of(Code.AGENT_IMPAIRED, agent=a) for a in blocked)
         else:
@@ -747,6 +888,7 @@ class HealthEngine:
             "baselines": baselines if stream else list(baselines),
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
+            "impaired_spans": {k: v for k, v in sorted(self.impaired_spans.items()) if v},
             "communes": {k: m.to_json() for k, m in sorted(self.commune_machines.items())},
         }
 
@@ -770,6 +912,9 @@ class HealthEngine:
                 engine.baselines[(subject, role, agent)] = Baseline.from_json(b)
         engine.machines = {k: Machine.from_json(v) for k, v in data.get("machines", {}).items() if k in topology.nodes}
         engine.agent_machines = {k: Machine.from_json(v) for k, v in data.get("agents", {}).items()}
+        engine.impaired_spans = {
+            str(k): [[float(a), float(b)] for a, b in v] for k, v in (data.get("impaired_spans") or {}).items()
+        }
         engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
         return engine
 

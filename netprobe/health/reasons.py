@@ -19,6 +19,7 @@ class Code(StrEnum):
     RTT_BASELINE = "rtt_baseline"  # rtt_ms, baseline_ms, ratio
     JITTER = "jitter"  # jitter_ms, window_s
     FLAPS = "flaps"  # flaps, window_s: reachability lost and regained
+    WENT_DOWN = "went_down"  # times, window_s: flapping, down and back again and again
     DOWN = "down"  # probes, seconds: consecutive bursts with no reply
     PE_OK = "pe_ok"  # the provider edge answers: the fault is beyond it
     PE_DOWN = "pe_down"  # the provider edge is silent too: the fault is on the data-centre side of it
@@ -26,6 +27,7 @@ class Code(StrEnum):
     IF_FLAPS = "if_flaps"  # ifname, changes, window_s
     IF_ERRORS = "if_errors"  # ifname, errors_per_s, window_s
     REBOOTS = "reboots"  # reboots, window_s
+    SNMP_SILENT = "snmp_silent"  # seconds: SNMP polls time out while the device answers ping (a hung agent)
     PARENT_DOWN = "parent_down"  # parent: behind a line/device that is down
     PARENT_UNSTABLE = "parent_unstable"  # parent: behind a line/device that keeps dropping out (flapping)
     NO_DATA = "no_data"  # seconds: no measurement for that long (or never)
@@ -100,6 +102,7 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
     ),
     Code.JITTER: lambda p: f"jitter {ms(_n(p['jitter_ms']))} over {duration(_n(p['window_s']))}",
     Code.FLAPS: lambda p: f"{_times(p['flaps'], 'flap', 'flaps')} in {duration(_n(p['window_s']))}",
+    Code.WENT_DOWN: lambda p: f"went down {_times(p['times'], 'time', 'times')} in {duration(_n(p['window_s']))}",
     Code.DOWN: lambda p: f"no reply to {_times(p['probes'], 'probe', 'probes')} ({duration(_n(p['seconds']))})",
     Code.PE_OK: lambda p: "the provider edge answers: the fault is beyond it (provider access network or commune)",
     Code.PE_DOWN: lambda p: (
@@ -112,6 +115,9 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
     ),
     Code.IF_ERRORS: lambda p: f"interface {p['ifname']}: {_n(p['errors_per_s']):.1f} errors/s",
     Code.REBOOTS: lambda p: f"{_times(p['reboots'], 'reboot', 'reboots')} in {duration(_n(p['window_s']))}",
+    Code.SNMP_SILENT: lambda p: (
+        f"SNMP agent not answering for {duration(max(60.0, _n(p['seconds'])))}; the device answers ping"
+    ),
     Code.PARENT_DOWN: lambda p: f"behind {p['parent']}, which is down",
     Code.PARENT_UNSTABLE: lambda p: f"behind {p['parent']}, which keeps dropping out",
     Code.NO_DATA: lambda p: (

@@ -352,6 +352,17 @@ def ping_stats(
     )
 
 
+def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> PingStats:
+    """The stats with the lone all-lost bursts inside `spans` left out of the loss figure: outages that
+    are someone else's (a commune router that rebooted), not the line's."""
+    gone = sum(sent for t, sent in stats.lone_lost if any(a <= t <= b for a, b in spans))
+    if not gone:
+        return stats
+    sent, lost = stats.sent - gone, stats.lost - gone
+    kept = tuple(x for x in stats.lone_lost if not any(a <= x[0] <= b for a, b in spans))
+    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=kept)
+
+
 def without_parent_losses(
     stats: PingStats, parent_lost: Sequence[float], slack_s: float, parent_dropping: bool = False
 ) -> PingStats:
@@ -377,6 +388,23 @@ def without_parent_losses(
     return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=())
 
 
+FLAP_WINDOW_S = 600.0  # "went down N times in M min" counts outages this recent
+FLAP_EPISODES = 2  # down, back, down again within FLAP_WINDOW_S: flapping (UNSTABLE), not one long outage
+FLAP_DOWN_MAX_S = 180.0  # a flapping line's current outage is still a flap until it lasts this long
+
+
+def down_episodes(lost_times: Sequence[float], interval_s: float, since: float) -> list[tuple[float, float]]:
+    """Runs of consecutive all-lost bursts (each one time it went down), the latest ending after `since`."""
+    gap = 1.5 * max(interval_s, 1.0)
+    runs: list[tuple[float, float]] = []
+    for t in lost_times:
+        if runs and t - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], t)
+        else:
+            runs.append((t, t))
+    return [r for r in runs if r[1] >= since]
+
+
 def explained(start: float, end: float, parent_lost: Sequence[float], slack_s: float) -> bool:
     """Did the parent lose a whole burst during [start, end], give or take slack_s (probe phases differ)?"""
     i = bisect.bisect_left(parent_lost, start - slack_s)
@@ -395,36 +423,67 @@ class SnmpStats:
     if_flaps: tuple[str, int] | None  # the interface that changed most, and how often (down transitions)
     if_down: tuple[str, ...]
     if_errors: tuple[str, float] | None  # the interface with the most errors/s (short-window mean)
+    silent_s: float | None = None  # SNMP has not answered for this long (the last SNMP_SILENT_POLLS timed out)
+
+
+REBOOT_HOLD_S = 600.0  # a seen reboot is flagged this long (Zabbix: uptime < 10 min; see docs/verdicts.md)
+REBOOT_OUTAGE_MAX_S = 300.0  # a line outage up to this long before a proven router boot is that reboot (power cut)
 
 
 def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval_s: float) -> int:
-    """Distinct boots within the long window, from sysUpTime (any vantage point) and the probes' flag."""
+    """How many reboots netprobe saw happen within REBOOT_HOLD_S (see reboot_times)."""
+    return sum(1 for b in reboot_times(sys_obs, interval_s) if now - REBOOT_HOLD_S <= b <= now)
+
+
+def reboot_times(sys_obs: Sequence[Observation], interval_s: float) -> list[float]:
+    """When the reboots netprobe saw happen booted (sorted): sysUpTime went back against an earlier poll (any
+    vantage point, stored history included) or the prober flagged it. A first poll with a low uptime says
+    when the device booted, not that it rebooted while watched: it is not evidence."""
     tolerance = max(60.0, 2 * interval_s)
-    boots: list[float] = []
+    seen: list[float] = []  # when the boots that followed an earlier poll happened
+    latest_boot: float | None = None
     prev_uptime: float | None = None
-    prev_boot: float | None = None
     wraps = 0.0  # after a wrap, uptimes are WRAP short: add it back so the boot time stays put
     for o in sys_obs:
         if not o.ok or o.uptime_s is None:
             if o.ok and o.rebooted:
-                boots.append(o.time)
+                seen.append(o.time)
             continue
         boot = o.time - o.uptime_s - wraps
         if (
             prev_uptime is not None
-            and prev_boot is not None
+            and latest_boot is not None
             and prev_uptime > SYSUPTIME_WRAP_S - 2 * 86_400
-            and abs(boot - prev_boot - SYSUPTIME_WRAP_S) < tolerance
+            and abs(boot - latest_boot - SYSUPTIME_WRAP_S) < tolerance
         ):
             wraps += SYSUPTIME_WRAP_S
             boot -= SYSUPTIME_WRAP_S
-        boots.append(boot)
-        prev_uptime, prev_boot = o.uptime_s, boot
+        if latest_boot is not None and boot - latest_boot > tolerance:
+            seen.append(boot)
+        elif o.rebooted:
+            seen.append(boot)
+        latest_boot = boot if latest_boot is None else max(latest_boot, boot)
+        prev_uptime = o.uptime_s
     distinct: list[float] = []
-    for boot in sorted(boots):
+    for boot in sorted(seen):
         if not distinct or boot - distinct[-1] > tolerance:
             distinct.append(boot)
-    return sum(1 for b in distinct if now - th.long_window_s <= b <= now)
+    return distinct
+
+
+SNMP_SILENT_POLLS = 2  # consecutive unanswered polls: the hang is named within 3 intervals of its start
+
+
+def snmp_silence(sys_obs: Sequence[Observation], now: float, interval_s: float) -> float | None:
+    """How long the agent has not answered, when its last SNMP_SILENT_POLLS polls (any vantage point, the
+    latest still fresh) all timed out; None while it answers."""
+    polls = [o for o in sys_obs if o.time <= now]
+    tail = polls[-SNMP_SILENT_POLLS:]
+    if len(tail) < SNMP_SILENT_POLLS or any(o.ok for o in tail) or tail[-1].time < now - stale_after(interval_s):
+        return None
+    last_ok = max((o.time for o in polls if o.ok), default=None)
+    first_failed = min(o.time for o in polls if last_ok is None or o.time > last_ok)
+    return now - (last_ok if last_ok is not None else first_failed)
 
 
 def snmp_stats(
@@ -471,6 +530,7 @@ def snmp_stats(
         (worst_flap[1], worst_flap[0]) if worst_flap else None,
         tuple(down),
         (worst_err[1], worst_err[0]) if worst_err else None,
+        snmp_silence(sys_obs, now, interval_s),
     )
 
 

@@ -106,6 +106,20 @@ def _outage_rows(report: SlaReport, _: Translator) -> list[list[str]]:
                     _note(o, _),
                 ]
             )
+    for x in report.lines:  # the router's own outages (power at the commune office), apart: not the provider's
+        for o in x.local_outages:
+            rows.append(
+                [
+                    x.provider,
+                    x.commune_name or x.commune,
+                    x.line,
+                    x.circuit_id,
+                    _when(report, o.start_s),
+                    _when(report, o.end_s),
+                    _minutes(o.duration_s),
+                    "; ".join(n for n in (_("sla.note.local_power"), _note(o, _)) if n),
+                ]
+            )
     return rows
 
 

@@ -28,11 +28,13 @@ import itertools
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
+from netprobe.health.observation import from_points
+from netprobe.health.signals import reboot_times
 from netprobe.inventory.loader import Inventory
 from netprobe.storage.point import Point, PointSource
 
@@ -91,6 +93,10 @@ class LineSla:
     daily: list[tuple[float, float]] = field(default_factory=list)  # per day of the period: (up_s, down_s)
     rtts: list[float] = field(default_factory=list, repr=False)  # medians, kept to aggregate per provider
     losses: list[float] = field(default_factory=list, repr=False)
+    # outages the commune router's own boot ended (power at the commune office): not the provider's; they
+    # count neither as up nor as down in the availability, and are listed apart
+    local_outages: list[Outage] = field(default_factory=list)
+    local_down_s: float = 0.0
 
     @property
     def measured_s(self) -> float:
@@ -102,7 +108,7 @@ class LineSla:
 
     @property
     def coverage_pct(self) -> float:
-        return 100.0 * self.measured_s / self.period_s if self.period_s > 0 else 0.0
+        return 100.0 * (self.measured_s + self.local_down_s) / self.period_s if self.period_s > 0 else 0.0
 
 
 @dataclass
@@ -126,7 +132,8 @@ class ProviderSla:
     @property
     def coverage_pct(self) -> float:
         period = sum(x.period_s for x in self.lines)
-        return 100.0 * (self.up_s + self.down_s) / period if period > 0 else 0.0
+        measured = self.up_s + self.down_s + sum(x.local_down_s for x in self.lines)
+        return 100.0 * measured / period if period > 0 else 0.0
 
     @property
     def outages(self) -> int:
@@ -368,6 +375,37 @@ def line_sla(
     )
 
 
+REBOOT_SLACK_S = 60.0  # the router's boot and the end of the outage it caused (probe phases, boot time)
+
+
+def boots_from_points(points: Iterable[Point], interval_s: float = 60.0) -> list[float]:
+    """When the device rebooted while netprobe watched it (its sysUpTime went back against an earlier poll:
+    the verdicts' own rule, health.signals.reboot_times), from its stored snmp_sys polls."""
+    polls = sorted(from_points(points), key=lambda o: (o.time, o.agent))
+    return reboot_times(polls, interval_s)
+
+
+def set_apart_router_reboots(
+    sla: LineSla, boots: Sequence[float], days: Sequence[tuple[float, float]], slack_s: float = REBOOT_SLACK_S
+) -> None:
+    """Move the outages the commune router's boot ended (a power cut at the commune office: the router was
+    off, not the line) out of the provider's downtime, into `local_outages`. An outage still going on, or
+    one no boot falls in, stays the provider's."""
+    keep: list[Outage] = []
+    for o in sla.outages:
+        if not o.ongoing and any(o.start_s - slack_s <= b <= o.end_s + slack_s for b in boots):
+            sla.local_outages.append(o)
+            sla.local_down_s += o.duration_s
+            sla.down_s -= o.duration_s
+            for i, (a, b) in enumerate(days[: len(sla.daily)]):
+                overlap = max(0.0, min(b, o.end_s) - max(a, o.start_s))
+                up, down = sla.daily[i]
+                sla.daily[i] = (up, max(0.0, down - overlap))
+        else:
+            keep.append(o)
+    sla.outages = keep
+
+
 # ---------------------------------------------------------------------------------------------------
 # Calendar: months, days and hours in the province's time zone
 # ---------------------------------------------------------------------------------------------------
@@ -412,6 +450,7 @@ class LineInfo:
     commune_name: str = ""
     circuit_id: str = ""
     degraded_loss_pct: float = 2.0
+    router: str = ""  # the commune router at its end (its reboots explain outages: not the provider's)
 
 
 def build_report(
@@ -444,6 +483,7 @@ def build_report(
         )
         bursts = [b for b in (burst_from_point(p) for p in points) if b is not None]
         bursts = [b for b in bursts if b.time_s < now_s]
+        line_days = [(a, min(b, end_s)) for a, b in days if a < end_s]
         sla = line_sla(
             info.line,
             info.provider,
@@ -451,10 +491,15 @@ def build_report(
             start_s,
             end_s,
             hours,
-            [(a, min(b, end_s)) for a, b in days if a < end_s],
+            line_days,
             info.degraded_loss_pct,
             hold_factor,
         )
+        if info.router and sla.outages:
+            polls = source.read(
+                "snmp_sys", int((start_s - margin_s) * NS), int((end_s + margin_s) * NS), {"device": info.router}
+            )
+            set_apart_router_reboots(sla, boots_from_points(polls), line_days)
         sla.commune, sla.commune_name, sla.circuit_id = info.commune, info.commune_name, info.circuit_id
         results.append(sla)
     by_provider: dict[str, list[LineSla]] = defaultdict(list)
@@ -477,6 +522,16 @@ def line_infos(inv: Inventory) -> list[LineInfo]:
                 commune_name=r.commune.name,
                 circuit_id=r.line.circuit_id or "",
                 degraded_loss_pct=degraded if degraded is not None else 2.0,
+                router=router_of(inv, r.id),
             )
         )
     return out
+
+
+def router_of(inv: Inventory, line: str) -> str:
+    """The router where the line lands (router_port), else the router right behind it; "" if none."""
+    r = inv.lines[line]
+    if r.line.router_port is not None:
+        return r.line.router_port.device
+    behind = [d for d in inv.devices_of(r.commune.slug) if d.device.parent == line and d.device.kind.value == "router"]
+    return behind[0].id if behind else ""

@@ -28,7 +28,7 @@ pytestmark = [
 ]
 
 SCHEMA = json.loads((Path(render.__file__).parent / "check.schema.json").read_text("utf-8"))
-LAB_ID = os.environ.get("NETPROBE_TEST_LAB_ID", f"ck{os.getpid() % 100000}")  # a helper sets its own
+LAB_ID = os.environ.get("NETPROBE_TEST_LAB_ID", f"ck{os.getpid() % 100000}")  # side-by-side helpers: their own
 
 
 def netprobe(*args: str) -> str:

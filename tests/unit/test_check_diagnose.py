@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,16 +12,17 @@ from netprobe.check.diagnose import (
     Observed,
     broken_agents,
     diagnose,
-    judge_ping,
+    judge,
     loss_origin,
-    ping_stats,
     significantly_more,
 )
 from netprobe.check.model import CheckResult, Exit, Hop, Part, State, Trace
 from netprobe.engine.targets import build_targets
+from netprobe.health.observation import Observation, Source
 from netprobe.inventory.loader import Inventory, load_inventory
-from netprobe.inventory.model import Thresholds
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
+
+T0 = 1_790_000_000.0  # a check in 2026
 
 INVENTORY = """
 province: {slug: bn, name: Bắc Ninh}
@@ -168,7 +171,7 @@ def test_one_data_centre_cut_off_is_its_own_fault(inv: Inventory) -> None:
     assert [(f.part, f.subject) for f in r.findings] == [(Part.DATACENTRE, "dc1")]
     assert all(i.state is State.OK for i in r.items)  # the commune itself is fine, seen from dc2
     assert r.exit is Exit.WARNING  # redundancy lost: worth a warning, not the commune's emergency
-    assert broken_agents(inv, "kinh-bac", {}) == set()
+    assert broken_agents(judge(inv, "kinh-bac", observe(inv, {})).evaluation) == set()
 
 
 def test_service_down_is_the_data_centre(inv: Inventory) -> None:
@@ -199,16 +202,31 @@ def test_snmp_interface_down_is_a_lan_warning(inv: Inventory) -> None:
     assert r.exit is Exit.WARNING
 
 
-def test_judge_ping_thresholds() -> None:
-    t = Thresholds()
-    target = Target("k", ProbeKind.PING, "198.18.0.1", {})
-    assert judge_ping(ping_stats("a", ping(target, 50)), t)[0] is State.OK
-    assert judge_ping(ping_stats("a", ping(target, 48)), t)[0] is State.DEGRADED  # 4 %
-    assert judge_ping(ping_stats("a", ping(target, 44)), t)[0] is State.UNSTABLE  # 12 %
-    assert judge_ping(ping_stats("a", ping(target, 0)), t)[0] is State.DOWN
-    assert judge_ping(ping_stats("a", ping(target, 50, rtt=250.0)), t)[0] is State.UNSTABLE
-    refused = Measurement(target, 0.0, Status.NOT_ALLOWED, {})
-    assert judge_ping(ping_stats("a", refused), t)[0] is State.UNKNOWN
+def test_a_checks_burst_is_judged_by_the_health_engines_thresholds(inv: Inventory) -> None:
+    """One judge: check's 50-packet burst goes through netprobe.health with the line's thresholds (loss 2 %
+    degraded, 10 % unstable, RTT 200 ms unstable); one burst without a reply is DOWN; refused is UNKNOWN."""
+    for received, rtt, expected in (
+        (50, 5.0, State.OK),
+        (48, 5.0, State.DEGRADED),  # 4 %
+        (44, 5.0, State.UNSTABLE),  # 12 %
+        (0, 5.0, State.DOWN),
+        (50, 250.0, State.UNSTABLE),
+    ):
+        obs = observe(inv, {("*", "ping/line/kb-l2/ce"): received})
+        for ms in obs.measurements.values():
+            for i, m in enumerate(ms):
+                if m.target.key == "ping/line/kb-l2/ce":
+                    ms[i] = ping(m.target, received, rtt=rtt)  # type: ignore[index]
+        assert judge(inv, "kinh-bac", obs).evaluation.nodes["kb-l2"].state is expected, (received, rtt)
+        (item,) = [i for i in result_of(inv, obs).items if i.id == "kb-l2"]
+        assert item.state is expected
+        assert all(m.key.startswith("verdict.") for m in item.reasons)
+    refused = observe(inv, {}, agents=("dc1",))
+    refused.measurements["dc1"] = [
+        Measurement(m.target, 0.0, Status.NOT_ALLOWED, {}) if m.target.key == "ping/line/kb-l2/ce" else m
+        for m in refused.measurements["dc1"]
+    ]
+    assert judge(inv, "kinh-bac", refused).evaluation.nodes["kb-l2"].state is State.UNKNOWN
 
 
 def test_loss_origin_ignores_rate_limited_routers() -> None:
@@ -264,3 +282,91 @@ def test_a_dead_lines_port_on_the_router_is_evidence_for_the_line_not_a_lan_faul
             assert [e.params for e in port_evidence] == [{"device": "kb-rt", "ifname": "wan1", "line": "kb-l1"}]
         else:  # without the mapping the router is blamed for its own WAN port
             assert [f.message.key for f in router_findings] == ["finding.if_down"] and port_evidence == []
+
+
+def _history(
+    line: str, down: Callable[[float], bool], start: float, agents: tuple[str, ...] = ("dc1", "dc2")
+) -> list[Observation]:
+    """Stored CE bursts of `line` every 10 s from `start` to -10 s (check's burst is at 0)."""
+    out = []
+    t = start
+    while t <= -10.0:
+        for agent in agents:
+            received = 0 if down(t) else 5
+            out.append(
+                Observation(t, Source.PING, line, "ce", agent, received > 0, 5, received, 5.0 if received else None)
+            )
+        t += 10.0
+    return out
+
+
+def test_a_flapping_line_is_named_from_history_even_when_checks_burst_is_clean(inv: Inventory) -> None:
+    obs = observe(inv, {})  # check's own 50 pings: all answered (an up phase)
+    history = _history("kb-l1", lambda t: (t // 20) % 2 == 0, -480.0)  # down 20 s / up 20 s for 8 min
+    r = result_of_judged(inv, obs, history)
+    line = next(i for i in r.items if i.id == "kb-l1")
+    assert line.state is State.UNSTABLE
+    assert r.exit is Exit.WARNING
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.message.key == "finding.line_flapping" and f.message.params["times"] >= 6
+    assert f.message.params["minutes"] in (8, 9)  # the first outage at -480 s, check at +1 s
+    assert f.next_step.key == "next.call_provider_flapping" and f.next_step.params["circuit"] == "BN-0123"
+    # the same history without the flapping: nothing to say
+    assert result_of_judged(inv, obs, _history("kb-l1", lambda t: False, -480.0)).exit is Exit.OK
+
+
+def test_an_outage_ended_by_the_routers_reboot_is_the_routers_not_the_providers(inv: Inventory) -> None:
+    obs = observe(inv, {})
+    router = next(t for t in build_targets(inv, agent="dc1", communes=["kinh-bac"]) if t.key == "snmp/device/kb-rt")
+    obs.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 150.0}))  # type: ignore[attr-defined]
+    history = _history("kb-l1", lambda t: -200.0 <= t <= -160.0, -600.0)  # off 40 s, booted at -150
+    # netprobe saw the router before (up a day): the low uptime now is a reboot it saw happen
+    history += [
+        Observation(t, Source.SNMP_SYS, "kb-rt", "device", "dc1", uptime_s=86_400.0 + t + 600)
+        for t in (-600.0, -540.0, -480.0, -420.0, -360.0, -300.0, -240.0)
+    ]
+    r = result_of_judged(inv, obs, history)
+    assert next(i for i in r.items if i.id == "kb-l1").state is State.OK  # the engine: not the line's outage
+    (f,) = [f for f in r.findings if "kb-l1" in str(f.message.params.get("line", f.subject))]
+    assert f.part is Part.LAN and f.subject == "kb-rt" and f.message.key == "finding.router_rebooted"
+    assert f.next_step.key == "next.router_power"
+    assert all(not f.next_step.key.startswith("next.call_provider") for f in r.findings)
+    # the same outage with a router that did not reboot: the line's, and the provider is called
+    obs2 = observe(inv, {})
+    obs2.measurements["dc1"].append(Measurement(router, 0.0, Status.OK, {"uptime_s": 87_000.0}))  # type: ignore[attr-defined]
+    (g,) = [f for f in result_of_judged(inv, obs2, history).findings if f.subject == "kb-l1"]
+    assert g.part is not Part.LAN
+
+
+def result_of_judged(inv: Inventory, observed: Observed, history: list[Observation]) -> CheckResult:
+    """Check at T0 + 1 s with its burst at T0 and `history` at T0 + its (negative) times: real clock times,
+    as the engine reads them (it never looks before the epoch)."""
+    at = Observed(
+        {a: [dataclasses.replace(m, time=m.time + T0) for m in ms] for a, ms in observed.measurements.items()},
+        observed.traces,
+    )
+    stored = [dataclasses.replace(o, time=o.time + T0) for o in history]
+    items, findings = diagnose(inv, "kinh-bac", at, judge(inv, "kinh-bac", at, T0 + 1.0, stored))
+    return CheckResult("kinh-bac", "Phường Kinh Bắc", T0, 1.0, ["dc1", "dc2"], items, findings, list(observed.traces))
+
+
+def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Path) -> None:
+    mapped = INVENTORY.replace(
+        "ce: 198.18.16.2, pe: 198.18.16.1}",
+        "ce: 198.18.16.2, pe: 198.18.16.1, router_port: {device: kb-rt, interface: wan1}}",
+    )
+    path = tmp_path / "inv.yaml"
+    path.write_text(mapped, encoding="utf-8")
+    inventory = load_inventory(path)
+    obs = observe(inventory, {})
+    history = _history("kb-l1", lambda t: (t // 20) % 2 == 0, -480.0)
+    # polled every 60 s, up at each poll, but its last change keeps moving: it went down between polls
+    history += [
+        Observation(t, Source.SNMP_IF, "kb-rt", "device", "dc1", ifname="wan1", oper_status=1, last_change_s=15.0)
+        for t in range(-480, 0, 60)
+    ]
+    r = result_of_judged(inventory, obs, history)
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.message.key == "finding.line_flapping"
+    (port,) = [e for e in f.evidence if e.key == "evidence.line_port_changes"]
+    assert port.params["ifname"] == "wan1" and port.params["changes"] >= 6 and port.params["ago"] == 15

@@ -189,3 +189,13 @@ def test_one_agents_uplink_failure_never_blames_a_line(phases: list[float], dead
     for e in evals[2:]:
         assert all(v.state is State.OK for v in e.nodes.values()), (e.time - dead_from, e.nodes)
     assert evals[-1].agents["dc-a"].state is State.DOWN and evals[-1].agents["dc-b"].state is State.OK
+
+
+@settings(max_examples=60, deadline=None)
+@given(lost=st.lists(st.sampled_from([0, 0, 0, 1, 2, 5, 10, 10]), min_size=20, max_size=120))
+def test_a_flagged_verdict_always_says_why(lost: list[int]) -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",))
+    end = T0 + len(lost) * INTERVAL
+    for e in replay(HealthEngine(topo), series_from(lost, [5.0] * len(lost)), T0, end, INTERVAL):
+        v = e.nodes["kb-1"]
+        assert v.state in (State.OK, State.UNKNOWN) or v.reasons, (e.time - T0, v.state)

@@ -146,18 +146,45 @@ def test_down_within_two_intervals_and_localised_by_the_provider_edge(pe_lost: i
     assert codes(evals[-1], "kb-1") == [Code.DOWN, code]
 
 
-def test_reboots_from_sysuptime() -> None:
+def test_reboots_from_sysuptime_are_held_ten_minutes() -> None:
     topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
-    boots = [T0 - 10 * 86400, T0 + 1200, T0 + 2400]
+    boots = [T0 - 10 * 86400, T0 + 1200, T0 + 1500]
 
     def boot(t: float) -> float:
         return max(b for b in boots if b <= t)
 
-    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 3000) + pings("kb-rt1", "device", "dc-a", T0, T0 + 3000)
-    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 3000, boot_time=boot)
-    evals = run(obs, T0 + 3000, topo)
-    assert [s for _, s in states(evals, "kb-rt1")] == [State.OK, State.DEGRADED, State.UNSTABLE]
-    assert "2 reboots in 1 h" in evals[-1].nodes["kb-rt1"].text()
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 3600) + pings("kb-rt1", "device", "dc-a", T0, T0 + 3600)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 3600, boot_time=boot)
+    evals = run(obs, T0 + 3600, topo)
+    changes = states(evals, "kb-rt1")
+    assert [s for _, s in changes][:3] == [State.OK, State.DEGRADED, State.UNSTABLE]
+    at_1560 = next(e for e in evals if e.time == T0 + 1560).nodes["kb-rt1"]
+    assert "2 reboots in 10 min" in at_1560.text()
+    # held 10 min after the last reboot (plus the clear hysteresis), then OK: not for an hour
+    assert changes[-1][1] is State.OK and changes[-1][0] <= 1500 + 600 + 600
+
+
+def test_a_first_poll_with_low_uptime_is_not_a_reboot() -> None:
+    # netprobe starts (or the device is new) 2 min after the device booted: nothing was seen rebooting
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a", "dc-b"))
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1800) + pings("kb-rt1", "device", "dc-a", T0, T0 + 1800)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 1800, boot_time=lambda _t: T0 - 120)
+    obs += snmp_polls("kb-rt1", "dc-b", T0 + 300, T0 + 1800, boot_time=lambda _t: T0 - 120)  # a late 2nd agent
+    assert states(run(obs, T0 + 1800, topo), "kb-rt1") == [(0.0, State.OK)]
+
+
+def test_a_reboot_seen_by_one_agent_against_anothers_poll_counts() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a", "dc-b"))
+
+    def boot(t: float) -> float:
+        return T0 + 900 if t >= T0 + 900 else T0 - 86400
+
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1200) + pings("kb-rt1", "device", "dc-a", T0, T0 + 1200)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 600, boot_time=boot)  # dc-a's SNMP stops before the reboot
+    obs += snmp_polls("kb-rt1", "dc-b", T0 + 960, T0 + 1200, boot_time=boot)  # dc-b's first poll is after it
+    evals = run(obs, T0 + 1200, topo)
+    assert evals[-1].nodes["kb-rt1"].state is State.DEGRADED
+    assert "1 reboot in 10 min" in evals[-1].nodes["kb-rt1"].text()
 
 
 def test_sysuptime_wrap_is_not_a_reboot() -> None:
@@ -340,3 +367,70 @@ def test_local_probe_errors_are_not_evidence() -> None:
     assert observe("ping", tags, {"status": "not_allowed"}, T0) is None
     timeout = observe("ping", tags, {"status": "timeout"}, T0)
     assert timeout is not None and timeout.lost_all
+
+
+def test_a_hung_snmp_agent_is_degraded_within_three_intervals_while_the_device_answers_ping() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    hang = (T0 + 600, T0 + 1200)
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 2400) + pings("kb-rt1", "device", "dc-a", T0, T0 + 2400)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 2400, answered=lambda t: not hang[0] <= t < hang[1])
+    evals = run(obs, T0 + 2400, topo)
+    changes = states(evals, "kb-rt1")
+    assert [s for _, s in changes] == [State.OK, State.DEGRADED, State.OK]
+    assert changes[1][0] <= 600 + 3 * 60  # within 3 SNMP intervals of the hang's start
+    during = next(e for e in evals if e.time == T0 + 1080).nodes["kb-rt1"]
+    assert during.reasons and during.reasons[0].code is Code.SNMP_SILENT
+    assert "SNMP agent not answering for 9 min; the device answers ping" in during.text()
+
+
+def test_snmp_silence_of_a_device_that_is_down_is_its_outage_not_a_hang() -> None:
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    off = lambda t: T0 + 600 <= t < T0 + 1200  # noqa: E731
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1200)
+    obs += pings("kb-rt1", "device", "dc-a", T0, T0 + 1200, lost=lambda t: 10 if off(t) else 0)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 1200, answered=lambda t: not off(t))
+    evals = run(obs, T0 + 1200, topo)
+    assert Code.SNMP_SILENT not in codes(evals[-1], "kb-rt1")
+
+
+def test_a_line_down_20s_up_20s_is_unstable_went_down_not_down_nor_ok() -> None:
+    def lost(t: float) -> int:
+        rel = t - T0
+        return 10 if 600 <= rel < 1200 and rel % 40 < 20 else 0
+
+    evals = run(pings("kb-1", "ce", "dc-a", T0, T0 + 1200, lost=lost), T0 + 1200)
+    late = [e.nodes["kb-1"] for e in evals if e.time >= T0 + 900]
+    assert late and all(v.state is State.UNSTABLE for v in late)
+    assert "went down" in late[-1].text() and " times in 10 min" in late[-1].text()
+
+
+def test_a_router_power_cut_is_the_routers_reboot_not_the_lines_loss() -> None:
+    # the router (the line's CE) is off 40 s at +1200, then boots: sysUpTime proves the reboot
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    off = lambda t: T0 + 1195 <= t < T0 + 1235  # noqa: E731
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 2400, lost=lambda t: 10 if off(t) else 0)
+    obs += pings("kb-1", "pe", "dc-a", T0, T0 + 2400, phase_s=1)
+    obs += pings("kb-rt1", "device", "dc-a", T0, T0 + 2400, lost=lambda t: 10 if off(t) else 0, phase_s=2)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 2400, boot_time=lambda t: T0 + 1235 if t >= T0 + 1235 else T0 - 86400,
+                      answered=lambda t: not off(t))  # fmt: skip
+    engine = HealthEngine(topo)
+    evals = list(replay(engine, obs, T0, T0 + 2400, 30.0))
+    after = [e for e in evals if e.time >= T0 + 1235 + 2 * 60]  # the reboot is proven by the next polls
+    assert all(e.nodes["kb-1"].state is State.OK for e in after), [e.nodes["kb-1"].text() for e in after][:3]
+    assert any(e.nodes["kb-rt1"].state is State.DEGRADED and "reboot" in e.nodes["kb-rt1"].text() for e in after)
+    spans = engine.reboot_outages("kb-1", T0 + 2400)
+    assert len(spans) == 1 and spans[0][2] == "kb-rt1" and spans[0][0] <= T0 + 1195 <= T0 + 1235 <= spans[0][1]
+
+
+def test_an_impaired_agents_failed_probes_leave_no_flap_or_loss_on_the_lines_after_it_recovers() -> None:
+    lines = [f"kb-{i}" for i in range(12)]
+    topo = topology({"kinh-bac": lines}, agents=("dc-b",))
+    blind = lambda t: T0 + 1200 <= t < T0 + 1320  # noqa: E731  dc-b's uplink is down 2 min
+    obs = [o for ln in lines for o in pings(ln, "ce", "dc-b", T0, T0 + 2400, lost=lambda t: 10 if blind(t) else 0)]
+    evals = list(replay(HealthEngine(topo), obs, T0, T0 + 2400, 30.0))
+    assert any(e.agents["dc-b"].state is State.DOWN for e in evals)
+    after = [e for e in evals if e.time >= T0 + 1320 + 60]
+    assert after[0].agents["dc-b"].state is State.OK  # back at once, no hold with "0 of 12 targets fail"
+    for e in after:
+        for ln in lines:
+            assert e.nodes[ln].state is State.OK and e.nodes[ln].flaps == 0, (e.time - T0, e.nodes[ln].text())

@@ -176,3 +176,11 @@ def test_nothing_measured_is_unknown_not_fine(inv: Inventory) -> None:
     kinds = [(p.kind, p.state) for p in empty.problems]
     assert kinds == [("agent", State.UNKNOWN)] * 2 + [("commune", State.UNKNOWN)] * len(inv.communes)
     assert empty.problems[2].evidence.startswith("no measurements yet (")
+
+
+def test_the_summary_says_a_short_window_in_minutes_not_a_fraction_of_an_hour() -> None:
+    from netprobe.cli.status_cmd import _summary
+    from netprobe.health.status import StatusReport
+
+    text = _summary(StatusReport(time=0.0, since_s=240.0, problems=[], counts={"OK": 3}))
+    assert "recovered in the last 4 min;" in text and "0.0666667" not in text

@@ -244,3 +244,31 @@ def test_steps_cover_the_period() -> None:
     start, end = month_bounds("2026-02", ICT)
     days = steps(start, end, timedelta(days=1))
     assert len(days) == 28 and days[0][0] == start.timestamp() and days[-1][1] == end.timestamp()
+
+
+def _uptime(t: float, uptime_s: float, device: str = "rt1") -> Point:
+    return Point("snmp_sys", {"device": device, "kind": "device"}, {"uptime_s": uptime_s, "status": "ok"}, int(t * 1e9))
+
+
+def test_an_outage_the_commune_routers_boot_ended_is_not_the_providers() -> None:
+    """Router off 10 min (power at the commune office), back at +1200 s: its sysUpTime restarts there."""
+    start = month_bounds("2026-10", ICT)[0].timestamp()
+    pts = [_point(t, 0 if start + 600 <= t < start + 1200 else 10) for t in range(int(start), int(start) + 7200, 30)]
+    polls = [start + 300.0, start + 1260.0, start + 1560.0]
+    boot = start + 1190.0
+    pts += [_uptime(polls[0], 86_400.0)] + [_uptime(t, t - boot) for t in polls[1:]]
+    info = LineInfo("l1", "VNPT", router="rt1")
+    report = build_report(ListSource(pts), [info], "2026-10", ICT, now_s=start + 7200)
+    (l1,) = report.lines
+    assert l1.outages == [] and [(o.start_s - start, o.duration_s) for o in l1.local_outages] == [(600, 600)]
+    assert l1.down_s == 0 and l1.availability_pct == 100.0 and l1.local_down_s == 600
+    assert report.providers[0].outages == 0 and report.providers[0].availability_pct == 100.0
+    assert l1.coverage_pct == pytest.approx(100.0)
+    # no boot at the outage (the router was up all along): the provider's outage, as before
+    steady = [p for p in pts if p.measurement == "ping"] + [_uptime(t, 86_400.0 + t - start) for t in polls]
+    (l1,) = build_report(ListSource(steady), [info], "2026-10", ICT, now_s=start + 7200).lines
+    assert [(o.start_s - start, o.duration_s) for o in l1.outages] == [(600, 600)] and l1.local_outages == []
+    # a low uptime at the first poll netprobe ever made is when it booted, not a reboot it saw: the provider's
+    unseen = [p for p in pts if p.measurement == "ping"] + [_uptime(t, t - boot) for t in polls[1:]]
+    (l1,) = build_report(ListSource(unseen), [info], "2026-10", ICT, now_s=start + 7200).lines
+    assert len(l1.outages) == 1 and l1.local_outages == []

@@ -82,12 +82,10 @@ def test_flags_after_a_fault_ends_count_within_its_grace_only() -> None:
     assert (result.tp_samples, result.fp_samples) == (2, 1)
 
 
-def test_a_boot_at_lab_up_is_not_a_false_flag_but_other_reasons_are() -> None:
-    t = truth()
-    reboot = run(t, [("kb-rt", "device", 60, "DEGRADED")], **{"kb-rt": "1 reboot in 1 h"})
-    assert reboot.fp_samples == 0 and reboot.tp_samples == 0
-    loss = run(t, [("kb-rt", "device", 60, "DEGRADED")], **{"kb-rt": "loss 4% over 5 min; 1 reboot in 1 h"})
-    assert loss.fp_samples == 1
+def test_a_reboot_flag_no_fault_explains_is_a_false_flag() -> None:
+    # no excuse for the lab's own boot: a user sees "1 reboot" on gear nobody rebooted
+    result = run(truth(), [("kb-rt", "device", 60, "DEGRADED")], **{"kb-rt": "1 reboot in 10 min"})
+    assert result.fp_samples == 1 and len(result.false_episodes) == 1
 
 
 def test_a_broken_uplink_must_flag_the_agent_and_blames_no_commune() -> None:
@@ -107,3 +105,15 @@ def test_a_reboot_is_required_and_timed_from_when_the_device_is_back() -> None:
     assert result.max_detect_intervals == (200 - 140) / 60  # in SNMP polls: only sysUpTime proves it
     missed = run(t, [("kb-rt", "device", 150, "OK")])
     assert missed.recall == 0.0 and missed.missed == ["#1 reboot on kb-rt: kb-rt from dc-a"]
+
+
+def test_a_hung_snmp_agent_must_be_named_degraded() -> None:
+    t = truth({"target": "kb-rt", "target_kind": "device", "fault": "snmp_dead", "start": UP + 120,
+               "end": UP + 600, "devices": ["kb-rt"]})  # fmt: skip
+    found = run(t, [("kb-rt", "device", 240, "DEGRADED")])
+    assert found.required == 1 and found.recall == 1.0 and found.tp_samples == 1
+    assert found.max_detect_intervals == (240 - 120) / 60  # in SNMP polls
+    missed = run(t, [("kb-rt", "device", 240, "OK")])
+    assert missed.recall == 0.0
+    wrong = run(t, [("kb-rt", "device", 240, "DOWN")])  # it answers ping: not down
+    assert wrong.fp_samples == 1
