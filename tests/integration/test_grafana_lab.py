@@ -102,6 +102,11 @@ DETAIL_VIEWS: dict[str, dict[str, str | list[str]]] = {"commune-detail": {"commu
 
 @pytest.mark.parametrize("query", PANEL_QUERIES, ids=lambda q: q.label)
 def test_every_dashboard_query_runs_and_returns_lab_data(query: Query, lab_run: Filled) -> None:
+    if '"http"' in query.text:
+        # The lab's DC services accept TCP only (no web server, no url:): an empty web panel here is right.
+        # These panels' data are proven on the scripted scenario (test_grafana_queries); still valid InfluxQL:
+        run(query, lab_run, {}, end_s=mid_cut(lab_run))
+        return
     chosen: dict[str, str | list[str]] = (
         {"commune": "tam-son"} if query.title.startswith("Reboots") else DETAIL_VIEWS.get(query.origin, {})
     )
