@@ -26,6 +26,7 @@ from netprobe.inventory.model import (
     Device,
     InventoryFile,
     Line,
+    NotifyConfig,
     Overrides,
     ProbeSettings,
     Provider,
@@ -94,6 +95,7 @@ class Inventory:
     lines: dict[str, ResolvedLine] = field(default_factory=dict)
     devices: dict[str, ResolvedDevice] = field(default_factory=dict)
     service_where: dict[str, Where] = field(default_factory=dict)
+    notify: NotifyConfig | None = None  # issue 17: recipients and channels
 
     def commune_by_slug(self, slug: str) -> Commune:
         for commune in self.communes:
@@ -360,6 +362,7 @@ def _merge(root: Path, parsed: list[tuple[str, Any, InventoryFile]], problems: l
     services: dict[str, Service] = {}
     service_where: dict[str, Where] = {}
     communes: list[tuple[str, Any, tuple[int | str, ...], Commune]] = []
+    notify: tuple[str, Any, NotifyConfig] | None = None
 
     for name, raw, model in parsed:
         if model.province is not None:
@@ -405,6 +408,12 @@ def _merge(root: Path, parsed: list[tuple[str, Any, InventoryFile]], problems: l
             communes.append((name, raw, ("communes", i), commune))
         if model.commune is not None:
             communes.append((name, raw, ("commune",), model.commune))
+        if model.notify is not None:
+            if notify is not None:
+                problems.append(
+                    Problem(at(name, raw, ("notify",), True), "notify", f"defined twice (also in {notify[0]})")
+                )
+            notify = (name, raw, model.notify)
 
     if province is None:
         if problems:  # a file that failed to parse may well hold it: report only what is certain
@@ -422,7 +431,10 @@ def _merge(root: Path, parsed: list[tuple[str, Any, InventoryFile]], problems: l
         list(services.values()),
         [c for *_, c in communes],
         service_where=service_where,
+        notify=notify[2] if notify else None,
     )
+    if notify is not None:
+        _check_notify(notify, {c.slug for *_, c in communes}, providers, at, problems)
     slugs: dict[str, Where] = {}
     ids: dict[str, Where] = {}
     parents: dict[str, tuple[str, Where, str]] = {}  # device id -> (parent id, where, path)
@@ -627,3 +639,52 @@ def _suggest(word: str, known: Any) -> str:
 def iter_profiles_in_use(inv: Inventory) -> Iterator[tuple[str, SnmpProfile]]:
     for name in sorted({d.snmp_profile_name for d in inv.devices.values() if d.snmp_profile_name}):
         yield name, inv.snmp_profiles[name]
+
+
+def _check_notify(
+    notify: tuple[str, Any, NotifyConfig],
+    slugs: set[str],
+    providers: dict[str, Provider],
+    at: Any,
+    problems: list[Problem],
+) -> None:
+    """The notify block names communes, providers and webhooks that must exist."""
+    name, raw, cfg = notify
+    for slug in cfg.communes:
+        if slug not in slugs:
+            problems.append(
+                Problem(
+                    at(name, raw, ("notify", "communes", slug), True),
+                    f"notify.communes.{slug}",
+                    f"unknown commune{_suggest(slug, slugs)}",
+                )
+            )
+    for key in cfg.providers:
+        if key not in providers:
+            problems.append(
+                Problem(
+                    at(name, raw, ("notify", "providers", key), True),
+                    f"notify.providers.{key}",
+                    f"unknown provider{_suggest(key, providers)}; add it under providers:",
+                )
+            )
+    groups = [("duty", cfg.duty)] + [(f"communes.{k}", v) for k, v in cfg.communes.items()]
+    groups += [(f"providers.{k}", v) for k, v in cfg.providers.items()]
+    for where, people in groups:
+        for i, r in enumerate(people):
+            if r.webhook is not None and r.webhook not in cfg.webhooks:
+                problems.append(
+                    Problem(
+                        Where(name),
+                        f"notify.{where}[{i}].webhook",
+                        f"unknown webhook {r.webhook!r}; define it under notify.webhooks:",
+                    )
+                )
+            if r.zalo_user_id and cfg.zalo is None:
+                problems.append(
+                    Problem(Where(name), f"notify.{where}[{i}].zalo_user_id", "no notify.zalo channel is configured")
+                )
+            if r.email and cfg.smtp is None:
+                problems.append(
+                    Problem(Where(name), f"notify.{where}[{i}].email", "no notify.smtp channel is configured")
+                )

@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from netprobe.inventory.secrets import SecretRef
 
@@ -316,6 +316,92 @@ class Service(Strict):
     interval_s: Annotated[float, Field(ge=5, le=86_400)] = 60.0
 
 
+# ===================================================================================================
+# BEGIN notify (issue 17): who is told of an incident and over which channel. One self-contained
+# block (plus the one `notify:` field of InventoryFile) so it merges cleanly with other schema work.
+# ===================================================================================================
+class Recipient(Strict):
+    """A person or group told of incidents. At least one address; secrets (tokens) never here."""
+
+    name: str
+    lang: Literal["vi", "en"] = "vi"
+    zalo_user_id: Annotated[str, Field(pattern=r"^[0-9]{1,32}$")] | None = None  # OA-scoped id of a follower
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    webhook: str | None = None  # a key of notify.webhooks
+    days: list[Annotated[int, Field(ge=1, le=7)]] | None = None  # duty roster: ISO weekdays on duty (1 = Monday)
+    min_severity: Literal["warning", "critical"] = "warning"
+
+    @model_validator(mode="after")
+    def _has_address(self) -> Recipient:
+        if not (self.zalo_user_id or self.email or self.webhook):
+            raise ValueError(f"recipient {self.name!r} has no address: give zalo_user_id, email or webhook")
+        return self
+
+
+class ZaloChannel(Strict):
+    """Zalo Official Account API (docs/notify.md cites the contract). Tokens by reference only."""
+
+    app_id: Annotated[str, Field(min_length=1)]
+    secret_key: Secret
+    access_token: Secret  # the first access token; refreshed ones are kept in the state directory
+    refresh_token: Secret
+    api_base: str = "https://openapi.zalo.me"
+    oauth_base: str = "https://oauth.zaloapp.com"
+    ca_file: str | None = None  # a private CA (tests); default: the system's
+    timeout_s: PositiveFloat = 10.0
+
+
+class SmtpChannel(Strict):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str | None = None
+    password: Secret | None = None
+    sender: str  # From: address
+    ca_file: str | None = None
+    timeout_s: PositiveFloat = 10.0
+
+
+class WebhookChannel(Strict):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    token: Secret | None = None  # sent as Authorization: Bearer
+    ca_file: str | None = None
+    timeout_s: PositiveFloat = 10.0
+
+
+class QuietHours(Strict):
+    """Local time (Asia/Ho_Chi_Minh) when warnings wait; critical incidents are always sent."""
+
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "22:00"
+    end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "06:30"
+
+
+class NotifySettings(Strict):
+    min_state: Literal["DEGRADED", "UNSTABLE", "DOWN"] = "UNSTABLE"  # weaker verdicts open no incident
+    repeat_h: Annotated[float, Field(gt=0)] | None = 4.0  # remind while unresolved; null: never
+    escalate_after_min: Annotated[float, Field(ge=0)] = 30.0  # critical and unresolved → provider escalation
+    flap_changes: Annotated[int, Field(ge=2, le=100)] = 4  # opens+clears within flap_window_s → "flapping"
+    flap_window_s: PositiveFloat = 3600.0
+    quiet_hours: QuietHours | None = None
+    digest_at: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = None  # daily, local time
+    senders: list[str] | None = None  # agents that notify (default: the first agent), so two DCs send once
+    backoff_s: PositiveFloat = 5.0  # first retry delay; doubles per failure
+    backoff_max_s: PositiveFloat = 600.0
+
+
+class NotifyConfig(Strict):
+    settings: NotifySettings = NotifySettings()
+    zalo: ZaloChannel | None = None
+    smtp: SmtpChannel | None = None
+    webhooks: dict[str, WebhookChannel] = {}
+    duty: list[Recipient] = []  # the province duty roster (Tổ ứng cứu công nghệ)
+    communes: dict[str, list[Recipient]] = {}  # commune slug → its IT contacts
+    providers: dict[str, list[Recipient]] = {}  # provider key → its escalation contacts
+
+
+# END notify ========================================================================================
+
+
 class InventoryFile(Strict):
     """What one YAML file may hold. A directory's files are merged (communes concatenated)."""
 
@@ -327,3 +413,4 @@ class InventoryFile(Strict):
     services: list[Service] = []
     communes: list[Commune] = []
     commune: Commune | None = None  # one-file-per-commune convenience
+    notify: NotifyConfig | None = None  # issue 17: recipients and channels (the notify block above)
