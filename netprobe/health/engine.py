@@ -449,11 +449,27 @@ class HealthEngine:
             for k, _ in mine:
                 if k[1] == "ce":
                     by_commune.setdefault(nodes[k[0]].commune, []).append(k)
-            cut_off = sorted(
+
+            def clean_elsewhere(k: SeriesKey, mine_s: PingStats) -> bool:
+                """Another agent probed k over the same span (this agent's failing run and the flap window
+                before it) and lost no burst: compared over one common window, not this agent's last burst
+                against the other's (a flapping line fails for both within it, whatever the phases)."""
+                since = (mine_s.down_since or mine_s.last_time) - FLAP_WINDOW_S
+                for other in fine.get((k[0], k[1]), set()) - {agent}:
+                    o = stats.get((k[0], k[1], other))
+                    if o is not None and not any(t >= since for t in o.lost_times):
+                        return True
+                return False
+
+            cut = sorted(
                 c
                 for c, keys in by_commune.items()
-                if all(k in failed for k in keys) and any(k in seen_fine for k in keys)
+                if all(k in failed for k in keys)
+                and any(s.down and clean_elsewhere(k, s) for k, s in mine if k in keys)
             )
+            # a lasting failure (down, not one lost burst) that the other agent did not see over the same
+            # span: a flapping line fails for both within it, so it never makes an agent UNSTABLE
+            cut_off = cut
             candidate = 3 if suspect else 2 if cut_off else 0
             machine.step(candidate, now, th)
             if machine.health == 3 and candidate < 3:
