@@ -450,7 +450,7 @@ class HealthEngine:
                 if k[1] == "ce":
                     by_commune.setdefault(nodes[k[0]].commune, []).append(k)
 
-            def clean_elsewhere(k: SeriesKey, mine_s: PingStats) -> bool:
+            def clean_elsewhere(k: SeriesKey, mine_s: PingStats, agent: str = agent) -> bool:
                 """Another agent probed k over the same span (this agent's failing run and the flap window
                 before it) and lost no burst: compared over one common window, not this agent's last burst
                 against the other's (a flapping line fails for both within it, whatever the phases)."""
