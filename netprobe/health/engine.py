@@ -557,6 +557,10 @@ class HealthEngine:
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
+        if best.down and node.kind == "device" and self._answers_behind(node.id, impaired):
+            # its probed address (the CE of a dead line) is silent, but the gear behind it answers: it is
+            # alive and routing over another line (failover), not UNREACHABLE
+            best = replace(best, down=False, score=100.0 - max(best.levels.values(), default=0) * 80.0 / 3)
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
         blind = [(a, b) for a, b in self.impaired_spans.get(best.agent, [])]
@@ -611,6 +615,26 @@ class HealthEngine:
             best.agent,
         )
         return verdict
+
+    def _answers_behind(self, node_id: str, impaired: set[str]) -> bool:
+        """Failover: the device sits on a line, another line of its commune answers, and some gear directly
+        behind the device answered its newest burst (from a vantage point that can see)."""
+        node = self.topology.nodes[node_id]
+        parent = self.topology.nodes.get(node.parent or "")
+        if parent is None or parent.kind != "line":
+            return False
+
+        def answers(subject: str) -> bool:
+            return any(a not in impaired and s.fresh and not s.last_lost for a, s in self._views_of(subject).items())
+
+        if not any(ln.id != parent.id and answers(ln.id) for ln in self.topology.lines_of(node.commune)):
+            return False
+        for child in self.topology.nodes.values():
+            if child.parent == node_id and child.kind == "device":
+                for agent, s in self._views_of(child.id).items():
+                    if agent not in impaired and s.fresh and not s.last_lost:
+                        return True
+        return False
 
     def _ancestors_lost(self, node: Node) -> list[float]:
         """When any vantage point saw the parent, or anything above it, lose a whole burst, sorted: a

@@ -450,3 +450,20 @@ def test_a_flapping_commune_never_makes_an_agent_unstable() -> None:
             obs += pings(ln, "ce", agent, T0, T0 + 1800, phase_s=phase)
     evals = run(obs, T0 + 1800, topo)
     assert {e.agents[a].state for e in evals for a in ("dc-a", "dc-b")} <= {State.OK, State.UNKNOWN}
+
+
+def test_a_router_on_a_dead_primary_whose_backup_carries_the_lan_is_not_unreachable() -> None:
+    topo = topology(
+        {"kinh-bac": ["kb-1", "kb-2"]},
+        {"kb-rt1": ("kinh-bac", "kb-1"), "kb-sw1": ("kinh-bac", "kb-rt1")},
+        agents=("dc-a",),
+    )
+    cut = lambda t: t >= T0 + 600  # noqa: E731  the primary is cut; the LAN fails over to kb-2
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1500, lost=lambda t: 10 if cut(t) else 0)
+    obs += pings("kb-2", "ce", "dc-a", T0, T0 + 1500, phase_s=1)
+    obs += pings("kb-rt1", "device", "dc-a", T0, T0 + 1500, lost=lambda t: 10 if cut(t) else 0, phase_s=2)
+    obs += pings("kb-sw1", "device", "dc-a", T0, T0 + 1500, phase_s=3)
+    evals = run(obs, T0 + 1500, topo)
+    assert evals[-1].nodes["kb-1"].state is State.DOWN
+    assert {e.nodes["kb-rt1"].state for e in evals} - {State.UNKNOWN} == {State.OK}  # UNKNOWN: before data
+    assert evals[-1].nodes["kb-sw1"].state is State.OK
