@@ -649,8 +649,13 @@ class HealthEngine:
         return sorted(times)
 
     def _lost_times(self, node_id: str) -> list[float]:
-        """When any vantage point saw the node lose a whole burst, sorted."""
-        return sorted(t for s in self._views_of(node_id).values() for t in s.lost_times)
+        """When any vantage point saw the node lose a whole burst, sorted (impaired spans included: they
+        still explain the gear behind it losing the same bursts)."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return []
+        raw = self._raw_tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
+        return sorted(t for s in raw.values() for t in s.lost_times)
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
@@ -801,9 +806,11 @@ class HealthEngine:
                         dict(ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
                     )
                 )
-            if snmp.silent_s is not None and not s.down and s.fresh:
+            silent = snmp.silent_s
+            # a hang only if ping answered all along the silence (not a device that was off, or cut off)
+            if silent is not None and s.fresh and not any(t >= s.last_time - silent for t in s.lost_times):
                 metrics.append(
-                    Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(snmp.silent_s)))
+                    Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(silent)))
                 )
             for name in snmp.if_down:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))
