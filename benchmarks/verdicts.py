@@ -146,8 +146,10 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                         # cut off: UNREACHABLE, never DOWN; required for a lasting outage, allowed for a flap
                         out.append(Window(dev.id, ANY, start, end + dev_grace, end, frozenset({"UNREACHABLE"}),
                                           kind == "down", False, fid, what))  # fmt: skip
+                    elif kind == "down":
+                        continue  # failover: a backup line carries the LAN, so the gear is fine: never flagged
                     else:
-                        # its path includes the line: its own loss/latency is real, or a backup path serves it
+                        # its path includes the line: its own loss/latency is real (a flap: failover in progress)
                         out.append(Window(dev.id, ANY, start, end + dev_grace, end, FLAGGED, False, True, fid, what))
             continue
         if kind == "reboot":

@@ -449,11 +449,27 @@ class HealthEngine:
             for k, _ in mine:
                 if k[1] == "ce":
                     by_commune.setdefault(nodes[k[0]].commune, []).append(k)
-            cut_off = sorted(
+
+            def clean_elsewhere(k: SeriesKey, mine_s: PingStats, agent: str = agent) -> bool:
+                """Another agent probed k over the same span (this agent's failing run and the flap window
+                before it) and lost no burst: compared over one common window, not this agent's last burst
+                against the other's (a flapping line fails for both within it, whatever the phases)."""
+                since = (mine_s.down_since or mine_s.last_time) - FLAP_WINDOW_S
+                for other in fine.get((k[0], k[1]), set()) - {agent}:
+                    o = stats.get((k[0], k[1], other))
+                    if o is not None and not any(t >= since for t in o.lost_times):
+                        return True
+                return False
+
+            cut = sorted(
                 c
                 for c, keys in by_commune.items()
-                if all(k in failed for k in keys) and any(k in seen_fine for k in keys)
+                if all(k in failed for k in keys)
+                and any(s.down and clean_elsewhere(k, s) for k, s in mine if k in keys)
             )
+            # a lasting failure (down, not one lost burst) that the other agent did not see over the same
+            # span: a flapping line fails for both within it, so it never makes an agent UNSTABLE
+            cut_off = cut
             candidate = 3 if suspect else 2 if cut_off else 0
             machine.step(candidate, now, th)
             if machine.health == 3 and candidate < 3:
@@ -541,6 +557,10 @@ class HealthEngine:
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
+        if best.down and node.kind == "device" and self._answers_behind(node.id, impaired):
+            # its probed address (the CE of a dead line) is silent, but the gear behind it answers: it is
+            # alive and routing over another line (failover), not UNREACHABLE
+            best = replace(best, down=False, score=100.0 - max(best.levels.values(), default=0) * 80.0 / 3)
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
         blind = [(a, b) for a, b in self.impaired_spans.get(best.agent, [])]
@@ -596,6 +616,26 @@ class HealthEngine:
         )
         return verdict
 
+    def _answers_behind(self, node_id: str, impaired: set[str]) -> bool:
+        """Failover: the device sits on a line, another line of its commune answers, and some gear directly
+        behind the device answered its newest burst (from a vantage point that can see)."""
+        node = self.topology.nodes[node_id]
+        parent = self.topology.nodes.get(node.parent or "")
+        if parent is None or parent.kind != "line":
+            return False
+
+        def answers(subject: str) -> bool:
+            return any(a not in impaired and s.fresh and not s.last_lost for a, s in self._views_of(subject).items())
+
+        if not any(ln.id != parent.id and answers(ln.id) for ln in self.topology.lines_of(node.commune)):
+            return False
+        for child in self.topology.nodes.values():
+            if child.parent == node_id and child.kind == "device":
+                for agent, s in self._views_of(child.id).items():
+                    if agent not in impaired and s.fresh and not s.last_lost:
+                        return True
+        return False
+
     def _ancestors_lost(self, node: Node) -> list[float]:
         """When any vantage point saw the parent, or anything above it, lose a whole burst, sorted: a
         switch's burst lost while its line was dark is the line's, whichever hop in between was probed."""
@@ -609,8 +649,13 @@ class HealthEngine:
         return sorted(times)
 
     def _lost_times(self, node_id: str) -> list[float]:
-        """When any vantage point saw the node lose a whole burst, sorted."""
-        return sorted(t for s in self._views_of(node_id).values() for t in s.lost_times)
+        """When any vantage point saw the node lose a whole burst, sorted (impaired spans included: they
+        still explain the gear behind it losing the same bursts)."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return []
+        raw = self._raw_tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
+        return sorted(t for s in raw.values() for t in s.lost_times)
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
@@ -761,9 +806,11 @@ class HealthEngine:
                         dict(ifname=name, errors_per_s=round(rate, 2), window_s=th.window_s),
                     )
                 )
-            if snmp.silent_s is not None and not s.down and s.fresh:
+            silent = snmp.silent_s
+            # a hang only if ping answered all along the silence (not a device that was off, or cut off)
+            if silent is not None and s.fresh and not any(t >= s.last_time - silent for t in s.lost_times):
                 metrics.append(
-                    Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(snmp.silent_s)))
+                    Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(silent)))
                 )
             for name in snmp.if_down:
                 metrics.append(Metric(f"if_down:{name}", 1.0, Level(degraded=1), Code.IF_DOWN, dict(ifname=name)))

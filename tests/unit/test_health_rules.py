@@ -434,3 +434,36 @@ def test_an_impaired_agents_failed_probes_leave_no_flap_or_loss_on_the_lines_aft
     for e in after:
         for ln in lines:
             assert e.nodes[ln].state is State.OK and e.nodes[ln].flaps == 0, (e.time - T0, e.nodes[ln].text())
+
+
+def test_a_flapping_commune_never_makes_an_agent_unstable() -> None:
+    lines = ["kb-1", *(f"ok-{i}" for i in range(6))]
+    topo = topology({"kinh-bac": ["kb-1"], "other": lines[1:]}, agents=("dc-a", "dc-b"))
+
+    def flapping(t: float) -> int:
+        return 10 if T0 + 600 <= t < T0 + 1800 and (t - T0) % 40 < 20 else 0
+
+    obs: list[Observation] = []
+    for agent, phase in (("dc-a", 0.0), ("dc-b", 13.0)):  # their bursts catch the flap at different phases
+        obs += pings("kb-1", "ce", agent, T0, T0 + 1800, lost=flapping, phase_s=phase)
+        for ln in lines[1:]:
+            obs += pings(ln, "ce", agent, T0, T0 + 1800, phase_s=phase)
+    evals = run(obs, T0 + 1800, topo)
+    assert {e.agents[a].state for e in evals for a in ("dc-a", "dc-b")} <= {State.OK, State.UNKNOWN}
+
+
+def test_a_router_on_a_dead_primary_whose_backup_carries_the_lan_is_not_unreachable() -> None:
+    topo = topology(
+        {"kinh-bac": ["kb-1", "kb-2"]},
+        {"kb-rt1": ("kinh-bac", "kb-1"), "kb-sw1": ("kinh-bac", "kb-rt1")},
+        agents=("dc-a",),
+    )
+    cut = lambda t: t >= T0 + 600  # noqa: E731  the primary is cut; the LAN fails over to kb-2
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1500, lost=lambda t: 10 if cut(t) else 0)
+    obs += pings("kb-2", "ce", "dc-a", T0, T0 + 1500, phase_s=1)
+    obs += pings("kb-rt1", "device", "dc-a", T0, T0 + 1500, lost=lambda t: 10 if cut(t) else 0, phase_s=2)
+    obs += pings("kb-sw1", "device", "dc-a", T0, T0 + 1500, phase_s=3)
+    evals = run(obs, T0 + 1500, topo)
+    assert evals[-1].nodes["kb-1"].state is State.DOWN
+    assert {e.nodes["kb-rt1"].state for e in evals} - {State.UNKNOWN} == {State.OK}  # UNKNOWN: before data
+    assert evals[-1].nodes["kb-sw1"].state is State.OK

@@ -117,3 +117,15 @@ def test_a_hung_snmp_agent_must_be_named_degraded() -> None:
     assert missed.recall == 0.0
     wrong = run(t, [("kb-rt", "device", 240, "DOWN")])  # it answers ping: not down
     assert wrong.fp_samples == 1
+
+
+def test_gear_behind_a_cut_primary_with_a_working_backup_must_not_be_flagged() -> None:
+    t = truth({"target": "kb-1", "fault": "down", "start": UP + 60, "end": UP + 600, "lines": ["kb-1"]})
+    result = run(t, [("kb-1", "line", 120, "DOWN"), ("kb-rt", "device", 120, "UNREACHABLE")])
+    assert result.tp_samples == 1 and result.fp_samples == 1
+    assert result.false_episodes == ["kb-rt UNREACHABLE from dc-a at +120 s"]
+
+
+def test_an_agent_flagged_without_a_dc_fault_is_a_false_flag() -> None:
+    result = run(truth(), [("dc-a", "agent", 120, "UNSTABLE")])
+    assert result.fp_samples == 1
