@@ -82,8 +82,7 @@ def test_healthy_series_with_isolated_single_packet_loss_below_threshold_stays_o
     per_window = int(th.window_s // INTERVAL)
     lost: list[int] = []
     for want in wanted:  # keep a loss only while every 5-min window stays below the threshold
-        # a window's edges are inclusive: it can hold per_window + 1 bursts, so check that many
-        recent = lost[-per_window:]
+        recent = lost[-(per_window - 1) :] if per_window > 1 else []
         in_window = sum(recent) + 1
         packets = 10 * (len(recent) + 1)
         ok = in_window < th.min_lost_packets or 100.0 * in_window / packets < degraded
