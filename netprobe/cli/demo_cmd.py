@@ -337,22 +337,31 @@ def merged_history(states: Mapping[str, Path]) -> Iterator[MergedSource]:
             s.close()
 
 
-def pick_communes(inventory: Any, truth: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """(a faulty commune, a healthy one), from the lab's ground truth: a lossy line first, else a dead one."""
+def fault_communes(inventory: Any, fault: Mapping[str, Any]) -> set[str]:
+    """The communes a fault of the lab's ground truth touches."""
     commune_of = {line.id: c.slug for c in inventory.communes for s in c.sites for line in s.lines}
     commune_of |= {d.id: c.slug for c in inventory.communes for s in c.sites for d in s.devices}
+    named = [fault["target"], *fault.get("lines", []), *fault.get("devices", [])]
+    whole = {fault["target"]} if fault.get("target_kind") == "commune" else set()
+    return {commune_of[x] for x in named if x in commune_of} | whole
 
-    def communes(fault: Mapping[str, Any]) -> set[str]:
-        named = [fault["target"], *fault.get("lines", []), *fault.get("devices", [])]
-        whole = {fault["target"]} if fault.get("target_kind") == "commune" else set()
-        return {commune_of[x] for x in named if x in commune_of} | whole
 
-    faulted = set().union(*(communes(f) for f in truth))
-    faulty = next((sorted(communes(f))[0] for kind in ("loss", "down") for f in truth if f["fault"] == kind), None)
+def pick_communes(inventory: Any, truth: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(a faulty commune, a healthy one), from the lab's ground truth: a lossy line first, else a dead one."""
+    faulted = set().union(*(fault_communes(inventory, f) for f in truth))
+    faulty = next(
+        (sorted(fault_communes(inventory, f))[0] for kind in ("loss", "down") for f in truth if f["fault"] == kind),
+        None,
+    )
     healthy = next((c.slug for c in inventory.communes if c.slug not in faulted), None)
     if faulty is None or healthy is None:
         raise DemoError("the lab's ground truth has no lossy/dead line or no healthy commune to check")
     return faulty, healthy
+
+
+def flapping_commune(inventory: Any, truth: Sequence[Mapping[str, Any]]) -> str | None:
+    """The commune of the first flapping line in the ground truth (the demo checks it: it must say flapping)."""
+    return next((sorted(fault_communes(inventory, f))[0] for f in truth if f["fault"] == "flap"), None)
 
 
 def truth_vs_status(
@@ -418,6 +427,7 @@ def show_results(
     allow = AllowList.build(LAB_NETS, env={})
     _ = Translator(lang)
     faulty, healthy = pick_communes(inv, truth_faults(lab))
+    flapping = flapping_commune(inv, truth_faults(lab))
     window = seconds + 120.0
     with merged_history(states) as history:
         report = status_from_source(Topology.from_inventory(inv), history, time.time(), window)
@@ -431,7 +441,7 @@ def show_results(
         click.echo("\n== the lab's ground truth: what it imposed, and what status named ==")
         commune_of = {line.id: c.slug for c in inv.communes for site in c.sites for line in site.lines}
         click.echo("\n".join(truth_vs_status(load_truth(lab), report.problems, time.time(), commune_of)))
-        for slug in (faulty, healthy):
+        for slug in (faulty, *([flapping] if flapping else []), healthy):
             say(f"checking {slug} now from every data centre (ping, TCP, SNMP, traceroute of a failing line) …")
             result = check_commune(
                 inv,

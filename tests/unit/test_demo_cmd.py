@@ -51,6 +51,8 @@ def test_picks_a_lossy_commune_and_a_healthy_one(tmp_path: Path) -> None:
     assert demo_cmd.pick_communes(inv, no_loss) == ("hap-linh", "kinh-bac")  # else the dead commune
     with pytest.raises(demo_cmd.DemoError):
         demo_cmd.pick_communes(inv, [t for t in no_loss if t["fault"] != "down"])
+    assert demo_cmd.flapping_commune(inv, truth) == "vu-ninh"  # the demo checks it too: it must say flapping
+    assert demo_cmd.flapping_commune(inv, [t for t in truth if t["fault"] != "flap"]) is None
 
 
 def problem(kind: str, subject: str, commune: str, line: str = "", state: State = State.UNSTABLE) -> Problem:
