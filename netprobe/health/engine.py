@@ -573,9 +573,9 @@ class HealthEngine:
             machine.health == 3
             and not best.down
             and best.levels.get("went_down", 0) >= 2
-            and now - machine.health_since >= th.min_state_s
         ):
-            # it came back again: a flap, not an outage whose all-clear must last clear_s (min_state_s holds)
+            # it came back and went down again: the outage judged DOWN was one flap of several. That is a
+            # reclassification of the same fault (UNSTABLE, flapping), not an all-clear: no hold applies
             machine.health, machine.health_since, machine.pending = 2, now, None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).

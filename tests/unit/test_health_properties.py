@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from netprobe.health.engine import HealthEngine
 from netprobe.health.observation import Observation, Source
+from netprobe.health.reasons import Code
 from netprobe.health.replay import replay
 from netprobe.health.synthetic import pings, topology
 from netprobe.health.verdict import Evaluation, State
@@ -53,15 +54,17 @@ def test_a_verdict_never_improves_sooner_than_its_minimum_duration(
     topo = topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",), thresholds=th)
     end = T0 + len(lost) * INTERVAL
     evals = list(replay(HealthEngine(topo), series_from(lost, [5.0] * len(lost)), T0, end, INTERVAL))
-    changes: list[tuple[float, State]] = []
+    changes: list[tuple[float, State, bool]] = []
     for e in evals:
         v = e.nodes["kb-1"]
         if v.state is State.UNKNOWN:
             continue
         if not changes or changes[-1][1] is not v.state:
-            changes.append((e.time, v.state))
+            changes.append((e.time, v.state, any(r.code is Code.WENT_DOWN for r in v.reasons)))
             assert v.since == e.time
-    for (t_prev, s_prev), (t, s) in itertools.pairwise(changes):
+    for (t_prev, s_prev, _), (t, s, flapping) in itertools.pairwise(changes):
+        if s_prev is State.DOWN and s is State.UNSTABLE and flapping:
+            continue  # not an all-clear: the outage judged DOWN proved one flap of several (same fault, renamed)
         if s.severity < s_prev.severity:  # an improvement: only after min_state_s (and clear_s) held
             assert t - t_prev >= min_state_s, changes
             assert t - t_prev >= clear_s, changes

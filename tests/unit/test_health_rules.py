@@ -467,3 +467,18 @@ def test_a_router_on_a_dead_primary_whose_backup_carries_the_lan_is_not_unreacha
     assert evals[-1].nodes["kb-1"].state is State.DOWN
     assert {e.nodes["kb-rt1"].state for e in evals} - {State.UNKNOWN} == {State.OK}  # UNKNOWN: before data
     assert evals[-1].nodes["kb-sw1"].state is State.OK
+
+
+def test_a_flapping_lines_first_outage_is_renamed_unstable_as_soon_as_it_goes_down_again() -> None:
+    # The first outage (2 min) is DOWN; once the line is back and down again it was one flap of several:
+    # UNSTABLE at once, not after min_state_s (which would keep a DOWN alert firing on a flapping line).
+    def lost(t: float) -> int:
+        rel = t - T0
+        return 10 if 600 <= rel < 1500 and (rel - 600) % 180 < 120 else 0
+
+    topo = topology({"kinh-bac": ["kb-1"]}, agents=("dc-a",), thresholds=Thresholds(min_state_s=900.0))
+    evals = run(pings("kb-1", "ce", "dc-a", T0, T0 + 1500, lost=lost), T0 + 1500, topo)
+    states = {e.time - T0: e.nodes["kb-1"].state for e in evals}
+    assert states[690] is State.DOWN  # the first outage, before anything says it flaps
+    after_second = [s for t, s in states.items() if 800 <= t < 1500]
+    assert after_second and set(after_second) == {State.UNSTABLE}, states
