@@ -218,13 +218,21 @@ class CheckResult:
     history: History | None = None
     notes: list[Msg] = field(default_factory=list)
 
+    def _item_states(self) -> list[State]:
+        """Items' states for the verdict: gear UNREACHABLE behind a faulty line or device here is that
+        fault's consequence, as bad as its cause (a flapping line is UNSTABLE, not CRITICAL because the
+        gear behind it was dark during check's burst). Kept when no cause is in the list."""
+        states = [i.state for i in self.items]
+        causes: list[State] = [s for s in states if s is not State.UNREACHABLE]
+        return causes if any(s.severity > State.OK.severity for s in causes) else states
+
     @property
     def state(self) -> State:
-        return worst([i.state for i in self.items] + [f.state for f in self.findings if f.affects_commune])
+        return worst(self._item_states() + [f.state for f in self.findings if f.affects_commune])
 
     @property
     def exit(self) -> Exit:
-        states = [i.state for i in self.items]
+        states = self._item_states()
         if not states or all(s is State.UNKNOWN for s in states):
             return Exit.UNKNOWN
         states += [f.state for f in self.findings if f.affects_commune]

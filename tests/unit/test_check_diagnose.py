@@ -370,3 +370,19 @@ def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Pa
     assert f.message.key == "finding.line_flapping"
     (port,) = [e for e in f.evidence if e.key == "evidence.line_port_changes"]
     assert port.params["ifname"] == "wan1" and port.params["changes"] >= 6 and port.params["ago"] == 15
+
+
+def test_gear_dark_behind_a_flapping_line_does_not_make_the_check_critical() -> None:
+    from netprobe.check.model import Item
+
+    items = [
+        Item("line", "kb-1", "kb-1", state=State.UNSTABLE),  # flapping: check's burst fell in a down phase
+        Item("device", "kb-rt1", "kb-rt1", state=State.UNREACHABLE),
+        Item("device", "kb-sw1", "kb-sw1", state=State.UNREACHABLE),
+    ]
+    result = CheckResult("kinh-bac", "Phường Kinh Bắc", 0.0, 1.0, ["dc1"], items, [])
+    assert (result.state, result.exit) == (State.UNSTABLE, Exit.WARNING)
+    dead = [Item("line", "kb-1", "kb-1", state=State.DOWN), items[1]]
+    assert CheckResult("kinh-bac", "K", 0.0, 1.0, ["dc1"], dead, []).exit is Exit.CRITICAL
+    alone = [Item("line", "kb-1", "kb-1", state=State.OK), items[1]]  # no cause in the list: it stands
+    assert CheckResult("kinh-bac", "K", 0.0, 1.0, ["dc1"], alone, []).exit is Exit.CRITICAL
