@@ -50,3 +50,17 @@ class UnixTime(click.ParamType[float]):
                 f"{option} {value!r}: give a Unix time in seconds between 2000 and 2100, e.g. 1767225600"
             )
         return number
+
+
+class Finite(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf, which FloatRange lets through (nan compares false
+    with both bounds; inf passes a range with no maximum), and always has a maximum."""
+
+    def __init__(self, min: float, max: float) -> None:
+        super().__init__(min=min, max=max)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number

@@ -31,6 +31,7 @@ import click
 import yaml
 from rich.console import Console
 
+from netprobe.cli.bounds import Finite
 from netprobe.cli.context import App, pass_app
 from netprobe.cli.inventory_cmd import summary
 from netprobe.engine.allowlist import AllowList
@@ -58,7 +59,7 @@ class DemoError(NetprobeError):
 @click.command()
 @click.option(
     "--minutes",
-    type=click.FloatRange(min=0.25, max=30),
+    type=Finite(0.25, 30),
     default=2.0,
     show_default=True,
     help="How long the agents probe the lab.",

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from netprobe.cli.bounds import Finite
 from netprobe.errors import NetprobeError
 
 DEFAULT_ID = "np"
@@ -63,7 +64,7 @@ def _fault_line(fault: dict[str, Any]) -> str:
 )
 @click.option(
     "--lifetime",
-    type=click.FloatRange(min=1),
+    type=Finite(1, 7 * 86400),
     metavar="SECONDS",
     help="Stop imposing faults after this long (default: the scenario's lifetime_s).",
 )
@@ -112,26 +113,26 @@ def status(lab_id: str, as_json: bool) -> None:
 @click.option(
     "--for",
     "duration",
-    type=click.FloatRange(min=0.1, max=7 * 86400),
+    type=Finite(0.1, 7 * 86400),
     required=True,
     metavar="SECONDS",
     help="How long the fault lasts (every fault is bounded).",
 )
-@click.option("--in", "delay", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Start later.")
-@click.option("--loss", type=click.FloatRange(min=0.01, max=100), metavar="PCT", help="Random loss, %.")
+@click.option("--in", "delay", type=Finite(0, 7 * 86400), default=0.0, metavar="SECONDS", help="Start later.")
+@click.option("--loss", type=Finite(0.01, 100), metavar="PCT", help="Random loss, %.")
 @click.option("--down", "down_", is_flag=True, help="Cut the line (the commune router sees no carrier).")
-@click.option("--flap", type=click.FloatRange(min=1), metavar="SECONDS", help="Down/up every SECONDS.")
-@click.option("--latency", type=click.FloatRange(min=0, max=5000), metavar="MS", help="Added round-trip delay.")
+@click.option("--flap", type=Finite(1, 86400), metavar="SECONDS", help="Down/up every SECONDS.")
+@click.option("--latency", type=Finite(0, 5000), metavar="MS", help="Added round-trip delay.")
 @click.option(
     "--jitter",
-    type=click.FloatRange(min=0, max=5000),
+    type=Finite(0, 5000),
     default=0.0,
     metavar="MS",
     help="With --latency: up to MS more, at random.",
 )
 @click.option(
     "--congest",
-    type=click.FloatRange(min=0.01, max=1000),
+    type=Finite(0.01, 1000),
     metavar="MBIT",
     help="Congest the line: this usable rate under a 130 % background load.",
 )

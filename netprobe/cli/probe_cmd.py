@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import click
 from pydantic import ValidationError
 
+from netprobe.cli.bounds import Finite
 from netprobe.cli.context import App, pass_app
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import EXIT_FAILURE, EXIT_OK, NetprobeError
@@ -81,13 +82,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON obj
 @click.argument("addresses", nargs=-1)
 @click.option("-f", "--file", "targets_file", type=click.File(), help="Addresses, one a line (like fping -f).")
 @click.option("-c", "--count", default=5, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--spacing-ms", default=100.0, show_default=True, type=click.FloatRange(0, 60_000), help="Per target.")
-@click.option("--timeout-ms", default=1000.0, show_default=True, type=click.FloatRange(1, 60_000))
+@click.option("--spacing-ms", default=100.0, show_default=True, type=Finite(0, 60_000), help="Per target.")
+@click.option("--timeout-ms", default=1000.0, show_default=True, type=Finite(1, 60_000))
 @click.option("--size", default=56, show_default=True, type=click.IntRange(0, 65_000), help="Payload bytes.")
 @click.option("--mode", type=click.Choice([m.value for m in IcmpMode]), default="auto", show_default=True)
-@click.option(
-    "--rate", type=click.FloatRange(1, 1_000_000), help="Packets/s cap, at most the config's max_packets_per_s [that]."
-)
+@click.option("--rate", type=Finite(1, 1_000_000), help="Packets/s cap, at most the config's max_packets_per_s [that].")
 @json_option
 @pass_app
 def ping(
@@ -125,7 +124,7 @@ def ping(
 @probe.command()
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("-p", "--port", "ports", multiple=True, type=click.IntRange(1, 65535), required=True)
-@click.option("--timeout-ms", default=3000.0, show_default=True, type=click.FloatRange(1, 60_000))
+@click.option("--timeout-ms", default=3000.0, show_default=True, type=Finite(1, 60_000))
 @json_option
 @pass_app
 def tcp(app: App, addresses: tuple[str, ...], ports: tuple[int, ...], timeout_ms: float, as_json: bool) -> None:
@@ -157,10 +156,10 @@ def tcp(app: App, addresses: tuple[str, ...], ports: tuple[int, ...], timeout_ms
 )
 @click.option("--priv-key", metavar="REF", help="v3 privacy passphrase reference.")
 @click.option("-I", "--interface", "interfaces", multiple=True, help="ifName/ifDescr or ifIndex to read.")
-@click.option("--timeout-ms", default=2000.0, show_default=True, type=click.FloatRange(1, 60_000))
+@click.option("--timeout-ms", default=2000.0, show_default=True, type=Finite(1, 60_000))
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 5))
 @click.option("--polls", default=1, show_default=True, type=click.IntRange(1, 100), help="Polls (2+ show rates).")
-@click.option("--interval-s", default=10.0, show_default=True, type=click.FloatRange(1, 3600), help="Between polls.")
+@click.option("--interval-s", default=10.0, show_default=True, type=Finite(1, 3600), help="Between polls.")
 @json_option
 @pass_app
 def snmp(
@@ -223,7 +222,7 @@ def snmp(
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--max-hops", default=16, show_default=True, type=click.IntRange(1, 64))
 @click.option("--probes", default=3, show_default=True, type=click.IntRange(1, 100), help="Per hop.")
-@click.option("--timeout-s", default=2.0, show_default=True, type=click.FloatRange(0.1, 30))
+@click.option("--timeout-s", default=2.0, show_default=True, type=Finite(0.1, 30))
 @json_option
 @pass_app
 def trace(app: App, addresses: tuple[str, ...], max_hops: int, probes: int, timeout_s: float, as_json: bool) -> None:

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from netprobe.cli.bounds import Finite
 from netprobe.cli.context import App, pass_app
 from netprobe.engine.agent import Agent, AgentOptions, make_probes, plan_targets
 from netprobe.engine.shard import Shard
@@ -38,7 +39,7 @@ def _log_to_stderr(verbose: int) -> None:
 @click.option("--shard", "shard", metavar="I/N", help="Probe only shard I of N (stable hashing of targets).")
 @click.option(
     "--stop-timeout",
-    type=click.FloatRange(min=1.0),
+    type=Finite(1.0, 3600),
     default=20.0,
     show_default=True,
     help="On SIGTERM: seconds to finish runs in flight and flush (keep below systemd's TimeoutStopSec).",

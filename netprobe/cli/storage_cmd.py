@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from netprobe.cli.bounds import Finite
 from netprobe.cli.context import App, pass_app
 from netprobe.errors import EXIT_FAILURE, NetprobeError
 from netprobe.storage.facade import StorageStatus, open_storage
@@ -108,7 +109,7 @@ def status_cmd(app: App, as_json: bool, show_quarantined: bool) -> None:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(min=0.1),
+    type=Finite(0.1, 3600),
     default=30.0,
     show_default=True,
     help="Give up after this many seconds (retrying with backoff until then); queued points stay.",

@@ -39,7 +39,8 @@ class ScenarioError(NetprobeError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` is a valid YAML float, and `start_s: .inf` would park a fault forever
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Provider = Literal["VNPT", "Viettel", "FPT"]
@@ -81,7 +82,7 @@ class GenerateSpec(_Strict):
 
 class _FaultBase(_Strict):
     target: str
-    start_s: Annotated[float, Field(ge=0)] = 0.0
+    start_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 0.0
     duration_s: Annotated[float, Field(gt=0, le=7 * 86400)]
 
 
@@ -96,7 +97,7 @@ class DownFault(_FaultBase):
 
 class FlapFault(_FaultBase):
     fault: Literal["flap"]
-    period_s: Annotated[float, Field(ge=1)] = 10.0  # down for period_s, then up for period_s, ...
+    period_s: Annotated[float, Field(ge=1, le=86400)] = 10.0  # down for period_s, then up for period_s, ...
 
 
 class LatencyFault(_FaultBase):

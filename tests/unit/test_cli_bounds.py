@@ -96,3 +96,21 @@ def test_influx_url_credentials_not_in_cli_error(tmp_path: Path) -> None:
     result = netprobe("--config", str(cfg), "outbox", "flush", timeout=30)
     assert "s3cr3t" not in result.err + result.out and "Traceback" not in result.err
     assert result.code != 0
+
+
+# click.FloatRange lets nan through every bounded range and inf through a range with no maximum
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("probe", "ping", "--timeout-ms", "nan", "127.0.0.1"),
+        ("probe", "ping", "--spacing-ms", "inf", "127.0.0.1"),
+        ("probe", "ping", "--rate", "-inf", "127.0.0.1"),
+        ("lab", "impair", "x-l1", "--for", "nan", "--loss", "5"),
+        ("lab", "impair", "x-l1", "--for", "5", "--in", "inf", "--loss", "5"),
+        ("lab", "impair", "x-l1", "--for", "5", "--flap", "inf"),
+        ("run", "--stop-timeout", "inf"),
+    ],
+)
+def test_nan_and_inf_options_are_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = netprobe("--inventory", str(EXAMPLE), *args, env={"NETPROBE_STATE_DIR": str(tmp_path)})
+    assert_one_line_error(result, "Invalid value for", code=2)

@@ -142,3 +142,19 @@ def test_truth_lists_what_a_fault_takes_out() -> None:
     assert affected(plan, "dong-nguyen-rt", "snmp_dead") == ([], ["dong-nguyen-rt"])
     assert affected(plan, "hap-linh", "down") == (["hap-linh-l1"], [])
     assert affected(plan, "dc2", "down") == ([], [])
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "{target: a-l1, fault: loss, start_s: .inf, duration_s: 5, loss_pct: 5}",
+        "{target: a-l1, fault: flap, duration_s: 5, period_s: .nan}",
+        "{target: a-l1, fault: flap, duration_s: 5, period_s: 1e12}",
+        "{target: a-l1, fault: latency, duration_s: 5, latency_ms: .nan}",
+    ],
+)
+def test_scenario_numbers_are_finite_and_bounded(fault: str) -> None:
+    """`.inf`/`.nan` are valid YAML floats: a fault parked at start_s .inf would never start nor end."""
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(f"name: x\ncommunes: [{{name: A}}]\nfaults: [{fault}]\n", "s.yaml")
+    assert "faults.0" in str(exc.value) and "\n" not in str(exc.value)
