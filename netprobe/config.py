@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError
 
+from netprobe import limits
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import ConfigError
 from netprobe.inventory import yamlsrc
@@ -81,9 +82,11 @@ def load_config(path: str | None) -> Config:
         return Config()
     file = candidates[0]
     try:
-        raw = yamlsrc.load(file.read_text(encoding="utf-8"))
+        raw = yamlsrc.load(limits.read_file(file, limits.CONFIG_MAX_BYTES, "config").decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read config: {exc.strerror}; pass --config PATH") from None
+    except limits.TooLarge as exc:
+        raise ConfigError(f"{exc}; pass --config PATH to a netprobe config file") from None
     except yamlsrc.DuplicateKey as exc:
         raise ConfigError(f"{file}:{exc.mark.line}:{exc.mark.col}: {exc}") from None
     except Exception as exc:  # yaml errors of every kind

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from netprobe import limits
 from netprobe.cli import bounds
 from netprobe.cli.context import App, pass_app
 from netprobe.errors import ConfigError, NetprobeError
@@ -43,9 +44,11 @@ def load_points_file(path: Path) -> list[Point]:
     """JSON lines, one point each: {"measurement", "tags", "fields", "time_ns"} (an export of the store)."""
     points: list[Point] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = limits.read_file(path, limits.POINTS_FILE_MAX_BYTES, "--from").decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise NetprobeError(f"{path}: cannot read: {exc}") from None
+    except limits.TooLarge as exc:
+        raise NetprobeError(f"{exc}: export a shorter span (--since) or split the file") from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

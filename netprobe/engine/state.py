@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from netprobe import limits
 from netprobe.inventory.loader import Inventory
 from netprobe.probes.base import Measurement, Target
 from netprobe.storage.point import Point
@@ -90,10 +91,10 @@ class StateFile:
 
     def load(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(limits.read_file(self.path, limits.STATE_MAX_BYTES, "state file"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, limits.TooLarge) as exc:
             log.warning("ignoring unreadable state file %s: %s", self.path, exc)
             return {}
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("state"), dict):

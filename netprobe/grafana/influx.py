@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from netprobe import limits
 from netprobe.storage.point import Point
 
 
@@ -69,10 +70,10 @@ class InfluxClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return bytes(response.read())
+                return limits.read_capped(response, limits.HTTP_ANSWER_MAX_BYTES, f"the answer from {self.url}{path}")
         except urllib.error.HTTPError as exc:
             raise QueryError(
-                f"{exc.code} from {self.url}{path}: {exc.read().decode(errors='replace').strip()}"
+                f"{exc.code} from {self.url}{path}: {exc.read(2000).decode(errors='replace').strip()}"
             ) from None
 
     def create_database(self) -> None:

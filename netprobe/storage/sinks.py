@@ -23,6 +23,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Protocol
 
+from netprobe import limits
 from netprobe.config import InfluxConfig
 from netprobe.errors import EXIT_FAILURE, EXIT_USAGE
 from netprobe.storage.errors import StorageError
@@ -125,7 +126,8 @@ class HttpClient:
             try:
                 conn.request(method, self.endpoint.prefix + path, body=body, headers=headers or {})
                 resp = conn.getresponse()
-                data = resp.read()
+                what = f"the answer from {url} (narrow the time range, e.g. --since)"
+                data = limits.read_capped(resp, limits.HTTP_ANSWER_MAX_BYTES, what)
                 return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
