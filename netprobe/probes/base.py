@@ -9,8 +9,9 @@ exception's type (`status_of`), never by its message text.
 
 from __future__ import annotations
 
+import asyncio
 import errno
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -136,3 +137,26 @@ class Probe(Protocol):
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
         """Probe every target; return one Measurement each, in any order, by `deadline` (loop.time())."""
         ...
+
+
+def waves_budget_s(count: int, concurrency: int, worst_ms: float, extra_waves: int = 0) -> float:
+    """`budget_s` of a probe that runs `concurrency` targets at a time, each bounded by `worst_ms`: the waves
+    it takes, plus `extra_waves` (round trips some targets need first) and a 1 s margin."""
+    if count == 0:
+        return 0.0
+    waves = -(-count // concurrency)
+    return worst_ms / 1000.0 * (waves + extra_waves) + 1.0
+
+
+async def gather_bounded(
+    targets: Sequence[Target], concurrency: int, each: Callable[[Target], Awaitable[Measurement]]
+) -> list[Measurement]:
+    """`each(target)` for every target, at most `concurrency` at a time (sockets and file descriptors are
+    finite; 10,000 targets must not open 10,000 at once)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(t: Target) -> Measurement:
+        async with gate:
+            return await each(t)
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from netprobe.engine.allowlist import AllowList
-from netprobe.probes.base import BadReplyError, Measurement, Status, Target, status_of
+from netprobe.probes.base import BadReplyError, Measurement, Status, Target, gather_bounded, status_of, waves_budget_s
 
 KIND = "http"
 MAX_BODY = 4 << 20  # bytes read per answer: a portal page, not a download
@@ -114,20 +114,11 @@ class HttpProbe:
 
     def budget_s(self, targets: Sequence[Target]) -> float:
         """Waves of `concurrency` requests, each bounded by its own timeout."""
-        if not targets:
-            return 0.0
-        waves = -(-len(targets) // self.concurrency)
-        worst = max(_settings(t).timeout_ms for t in targets)
-        return worst / 1000.0 * waves + 1.0
+        worst = max((_settings(t).timeout_ms for t in targets), default=0.0)
+        return waves_budget_s(len(targets), self.concurrency, worst)
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(t: Target) -> Measurement:
-            async with gate:
-                return await self.fetch(t, deadline)
-
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        return await gather_bounded(targets, self.concurrency, lambda t: self.fetch(t, deadline))
 
     async def fetch(self, target: Target, deadline: float) -> Measurement:
         started = time.time()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from netprobe.engine.allowlist import AllowList
 from netprobe.inventory.model import TcpSettings
-from netprobe.probes.base import Measurement, ProbeKind, Status, Target, status_of
+from netprobe.probes.base import Measurement, ProbeKind, Status, Target, gather_bounded, status_of, waves_budget_s
 
 RESULT_OK, RESULT_TIMEOUT, RESULT_FAILED = 0, 1, 2
 
@@ -30,19 +30,11 @@ class TcpProbe:
 
     def budget_s(self, targets: Sequence[Target]) -> float:
         """Waves of `concurrency` connects, each at most its timeout."""
-        if not targets:
-            return 0.0
-        waves = -(-len(targets) // self.concurrency)
-        return max((t.tcp or TcpSettings()).timeout_ms for t in targets) / 1000.0 * waves + 1.0
+        worst = max(((t.tcp or TcpSettings()).timeout_ms for t in targets), default=0.0)
+        return waves_budget_s(len(targets), self.concurrency, worst)
 
     async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(t: Target) -> Measurement:
-            async with gate:
-                return await self.connect(t, deadline)
-
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        return await gather_bounded(targets, self.concurrency, lambda t: self.connect(t, deadline))
 
     async def connect(self, target: Target, deadline: float) -> Measurement:
         started = time.time()
