@@ -91,35 +91,14 @@ def _outage_columns(_: Translator) -> list[str]:
 
 
 def _outage_rows(report: SlaReport, _: Translator) -> list[list[str]]:
-    rows = []
-    for x in report.lines:
-        for o in x.outages:
-            rows.append(
-                [
-                    x.provider,
-                    x.commune_name or x.commune,
-                    x.line,
-                    x.circuit_id,
-                    _when(report, o.start_s),
-                    _when(report, o.end_s),
-                    _minutes(o.duration_s),
-                    _note(o, _),
-                ]
-            )
-    for x in report.lines:  # the router's own outages (power at the commune office), apart: not the provider's
-        for o in x.local_outages:
-            rows.append(
-                [
-                    x.provider,
-                    x.commune_name or x.commune,
-                    x.line,
-                    x.circuit_id,
-                    _when(report, o.start_s),
-                    _when(report, o.end_s),
-                    _minutes(o.duration_s),
-                    "; ".join(n for n in (_("sla.note.local_power"), _note(o, _)) if n),
-                ]
-            )
+    def row(x: LineSla, o: Outage, note: str) -> list[str]:
+        when = [_when(report, o.start_s), _when(report, o.end_s), _minutes(o.duration_s)]
+        return [x.provider, x.commune_name or x.commune, x.line, x.circuit_id, *when, note]
+
+    rows = [row(x, o, _note(o, _)) for x in report.lines for o in x.outages]
+    # the router's own outages (power at the commune office), apart: not the provider's
+    local = _("sla.note.local_power")
+    rows += [row(x, o, "; ".join(n for n in (local, _note(o, _)) if n)) for x in report.lines for o in x.local_outages]
     return rows
 
 
