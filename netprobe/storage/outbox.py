@@ -102,6 +102,8 @@ class Outbox:
                 self._connect(for_draining)
             except sqlite3.Error as again:
                 raise sqlite_error(again, self.path, "outbox") from None
+        self._for_draining = for_draining
+        self._identity = self._file_identity()
         self._write_known()
         self.reserve_path = self.path.with_name(self.path.name + ".reserve")
         self._make_reserve()
@@ -123,6 +125,44 @@ class Outbox:
         except sqlite3.Error:
             self.db.close()
             raise
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _reopen_if_replaced(self) -> None:
+        """The outbox file was deleted (or replaced) under the open connection: SQLite would go on writing
+        into the unlinked inode, whose points no restart and no other process would ever see. Move what is
+        queued there into a new outbox at the path, so nothing queued is lost, and say so."""
+        identity = self._file_identity()
+        if identity is not None and identity == self._identity:
+            return
+        old = self.db
+        try:
+            self._connect(self._for_draining)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "outbox") from None
+        moved = 0
+        if not self._for_draining:  # the writer moves the points; a drainer only follows it to the new file
+            try:
+                cur = old.execute("SELECT enqueued_ns, line FROM outbox ORDER BY id")
+                with self._tx():
+                    while batch := cur.fetchmany(10_000):  # bounded by the outbox's own size cap
+                        self.db.executemany("INSERT INTO outbox (enqueued_ns, line) VALUES (?, ?)", batch)
+                        moved += len(batch)
+            except sqlite3.Error as exc:
+                log.error("outbox %s: could not move the queued points out of the deleted file: %s", self.path, exc)
+        old.close()
+        self._identity = self._file_identity()
+        log.error(
+            "outbox %s was %s while in use: %s into a new outbox at the same path",
+            self.path,
+            "deleted" if identity is None else "replaced by another file",
+            f"moved its {moved} queued points" if not self._for_draining else "the drainer follows",
+        )
 
     def _last_known(self) -> int | None:
         try:
@@ -219,6 +259,7 @@ class Outbox:
         if not lines:
             return 0
         now = time.time_ns()
+        self._reopen_if_replaced()
         try:
             with self._tx():
                 self.db.executemany("INSERT INTO outbox (enqueued_ns, line) VALUES (?, ?)", ((now, x) for x in lines))
@@ -261,6 +302,8 @@ class Outbox:
 
     def peek(self, limit: int, after_id: int = 0) -> list[Row]:
         """The oldest `limit` queued rows after `after_id`, oldest first (left in place until acked)."""
+        if after_id == 0:  # the start of a drain round: ids of an earlier file mean nothing in a new one
+            self._reopen_if_replaced()
         try:
             cur = self.db.execute("SELECT id, line FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
             rows: list[Row] = cur.fetchall()

@@ -116,3 +116,24 @@ def test_outbox_status_json_when_the_outbox_cannot_be_opened(tmp_path: Path) -> 
     result = netprobe("--config", str(cfg), "outbox", "status", "--json", timeout=20)
     data = json.loads(result.out)
     assert result.code != 0 and "error" in data and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_outbox_deleted_while_open_keeps_its_points(tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str) -> None:
+    """`rm outbox.db*` (or a restored copy) under a running agent: SQLite would keep writing into the unlinked
+    file, and every queued point would be gone at the next restart. The writer moves them to a new file."""
+    path = tmp_path / "outbox.db"
+    box = Outbox(path)
+    drainer = Outbox(path, for_draining=True)
+    box.enqueue(lines(30))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if how == "replaced":
+        Outbox(tmp_path / "other.db").close()
+        (tmp_path / "other.db").rename(path)
+    with caplog.at_level(logging.ERROR):
+        box.enqueue(lines(5))
+    assert any(how in m and "moved its 30 queued points" in m for m in errors(caplog)), errors(caplog)
+    box.close()
+    assert Outbox(path).depth() == 35  # what a restart sees: nothing lost
+    assert len(drainer.peek(100)) == 35  # the drainer follows to the new file at its next round
