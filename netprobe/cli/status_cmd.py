@@ -119,6 +119,8 @@ def _cells(report: StatusReport) -> list[dict[str, Any]]:
         what = p.subject if p.kind in ("line", "device") else f"({p.kind})"
         if p.kind == "agent":
             what = f"vantage point {p.subject}"
+        elif p.kind == "service":
+            what = f"service {p.subject}"
         rows.append(
             {
                 "state": "RECOVERED" if p.recovered else p.state.value,

@@ -18,6 +18,8 @@ from netprobe.storage.point import Point, PointSource
 
 # What the verdicts read from history (storage.schema measurement names).
 INPUT_MEASUREMENTS = ("ping", "snmp_sys", "snmp_if")
+SERVICE_MEASUREMENTS = ("tcp", "http")
+SERVICE_LOOKBACK_NS = 3 * 86_400 * 10**9 // 24  # 3 h before the window: a slow service probe's last state
 
 
 def grid(start: float, end: float, step_s: float) -> list[float]:
@@ -92,4 +94,9 @@ def read_history(source: PointSource, topology: Topology, now: float, since_s: f
     points: list[Point] = []
     for measurement in INPUT_MEASUREMENTS:
         points.extend(source.read(measurement, since_ns, until_ns, tags))
+    if topology.services:  # the data-centre services' probes (health.service judges them)
+        service_tags = {**(tags or {}), "kind": "service"}
+        for measurement in SERVICE_MEASUREMENTS:
+            points.extend(source.read(measurement, int((now - since_s) * 1e9) - SERVICE_LOOKBACK_NS, until_ns,
+                                      service_tags))  # fmt: skip
     return points

@@ -9,7 +9,8 @@ fetch (kind=service, target=<service id>), with the state's `since` kept while t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from netprobe.health.verdict import SCORE_BAND, State
 from netprobe.probes.base import Measurement, Role, Status
@@ -67,3 +68,103 @@ class ServiceVerdicts:
                 fields["rtt_ms"] = total
             out.append(Point("link_health", tags, fields, round(m.time * 1e9)))
         return out
+
+
+# -- a service across vantage points: the rule `status` applies (and `check`, over its own fresh probes) --
+LOCAL_STATUSES = (Status.ERROR.value, Status.NOT_ALLOWED.value)  # the prober's own fault: no evidence either way
+STALE_INTERVALS = 3.0  # a probe older than this many intervals no longer says anything about now
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One probe of a data-centre service from one agent: a TCP connect or a page fetch."""
+
+    agent: str
+    probe: str  # "tcp" or "http"
+    time: float
+    status: str
+    total_ms: float | None = None
+    cert_days_left: float | None = None
+
+
+def fetch_of_point(point: Point) -> tuple[str, Fetch] | None:
+    """(service id, Fetch) from a stored tcp/http point of a service; None for any other point."""
+    if point.measurement not in ("tcp", "http") or point.tags.get("kind") != Role.SERVICE.value:
+        return None
+    service = point.tags.get("target", "")
+    status = point.fields.get("status")
+    if not service or not isinstance(status, str):
+        return None
+    fetch = Fetch(
+        point.tags.get("agent", ""),
+        point.measurement,
+        point.time_ns / 1e9,
+        status,
+        _num(point.fields, "total_ms"),
+        _num(point.fields, "cert_days_left"),
+    )
+    return service, fetch
+
+
+def judge_service(latest: Iterable[Fetch]) -> tuple[State, list[str]]:
+    """The latest probes of one service (one per agent and probe): the page is what people use, so its
+    verdict wins over the port's. DOWN when no vantage point gets it; DEGRADED as page_state says for any."""
+    measured = [f for f in latest if f.status not in LOCAL_STATUSES]
+    web = [f for f in measured if f.probe == "http"]
+    tcp = [f for f in measured if f.probe == "tcp"]
+    if web:
+        if not any(f.status == Status.OK.value for f in web):
+            return State.DOWN, [f"page failed ({', '.join(sorted({f'{f.agent}: {f.status}' for f in web}))})"]
+        reasons = sorted({r for f in web for r in page_state(f.status, f.total_ms, f.cert_days_left)[1]})
+        return (State.DEGRADED if reasons else State.OK), reasons
+    if tcp:
+        if any(f.status == Status.OK.value for f in tcp):
+            return State.OK, []
+        return State.DOWN, [f"port not accepting ({', '.join(sorted({f'{f.agent}: {f.status}' for f in tcp}))})"]
+    return State.UNKNOWN, []
+
+
+@dataclass(frozen=True)
+class ServiceVerdict:
+    service: str
+    name: str
+    state: State
+    since: float
+    reasons: tuple[str, ...]
+    worst: State  # the worst state at any probe in the window (a service fine now but not then: recovered)
+    worst_since: float
+    worst_reasons: tuple[str, ...]
+
+
+def service_verdicts(
+    services: Mapping[str, tuple[str, float]], points: Iterable[Point], now: float, since_s: float
+) -> list[ServiceVerdict]:
+    """Each service's state now and its worst in [now - since_s, now], judged after every stored probe
+    with judge_service over the latest fresh probe of each agent. Services nobody probed are left out."""
+    by_service: dict[str, list[Fetch]] = {}
+    for p in points:
+        got = fetch_of_point(p)
+        if got is not None and got[0] in services and got[1].time <= now:
+            by_service.setdefault(got[0], []).append(got[1])
+    out = []
+    for service, fetches in sorted(by_service.items()):
+        name, interval_s = services[service]
+        stale_s = STALE_INTERVALS * interval_s
+        latest: dict[tuple[str, str], Fetch] = {}
+        state, since, reasons = State.UNKNOWN, now - since_s, list[str]()
+        worst, worst_since, worst_reasons = State.OK, now, list[str]()
+        for f in sorted(fetches, key=lambda f: f.time):
+            latest[(f.agent, f.probe)] = f
+            fresh = [x for x in latest.values() if x.time >= f.time - stale_s]
+            judged, why = judge_service(fresh)
+            if judged is not state:
+                state, since = judged, f.time
+            reasons = why
+            if f.time >= now - since_s and judged.severity > worst.severity:
+                worst, worst_since, worst_reasons = judged, since, why
+        if not any(x.time >= now - stale_s for x in latest.values()):
+            state, reasons = State.UNKNOWN, [f"no probe in the last {stale_s:.0f} s"]
+        out.append(
+            ServiceVerdict(service, name, state, since, tuple(reasons), worst, worst_since, tuple(worst_reasons))
+        )
+    return out

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from netprobe.health.engine import EngineSettings
 from netprobe.health.reasons import Catalogue, Code, duration, render_en
 from netprobe.health.replay import History, evaluate_history, read_history
+from netprobe.health.service import ServiceVerdict, service_verdicts
 from netprobe.health.topology import Topology
-from netprobe.health.verdict import Evaluation, State, Verdict
+from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
 from netprobe.storage.point import Point, PointSource
 
 # Rank: a broken vantage point first (it hides everything behind it), then by state.
@@ -33,7 +34,7 @@ _RANK = {
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # agent, commune, line, device
+    kind: str  # agent, service, commune, line, device
     subject: str
     commune: str  # slug ("" for an agent)
     commune_name: str
@@ -176,6 +177,26 @@ def problems_of(
     return [p for _, p in rows]
 
 
+def with_services(problems: list[Problem], services: Iterable[ServiceVerdict]) -> list[Problem]:
+    """Data-centre services (document system, public-service portal) in the report: a service not OK now
+    right after the vantage points (every commune uses it), one fine now but not in the window with the
+    recovered rows."""
+    current, recovered = [], []
+    for s in services:
+        if s.state is not State.OK:
+            evidence = f"{s.name}: {'; '.join(s.reasons) or s.state.value}"
+            current.append(Problem("service", s.service, "", "", "", "", s.state, s.since,
+                                   SCORE_BAND[s.state][0], evidence))  # fmt: skip
+        elif s.worst is not State.OK:
+            when = time.strftime("%H:%M", time.localtime(s.worst_since))
+            evidence = f"{s.name}: was {s.worst.value} from {when}: {'; '.join(s.worst_reasons)}"
+            recovered.append(Problem("service", s.service, "", "", "", "", State.OK, s.since,
+                                     SCORE_BAND[State.OK][1], evidence, recovered=True))  # fmt: skip
+    current.sort(key=lambda p: (_RANK[p.state], p.subject))
+    agents = sum(1 for p in problems if p.kind == "agent")
+    return problems[:agents] + current + problems[agents:] + recovered
+
+
 def _commune(topology: Topology, v: Verdict) -> str:
     node = topology.nodes.get(v.subject)
     return node.commune if node else ""
@@ -212,11 +233,13 @@ def status_from_points(
     catalogue: Catalogue = render_en,
 ) -> StatusReport:
     """The report from raw history points (ping, snmp_sys, snmp_if): verdicts recomputed, reproducibly."""
+    points = list(points)
     history: History = evaluate_history(topology, points, now, since_s, settings=settings, step_s=step_s)
+    problems = problems_of(topology, history.now, history.window, catalogue)
     return StatusReport(
         now,
         since_s,
-        problems_of(topology, history.now, history.window, catalogue),
+        with_services(problems, service_verdicts(topology.services, points, now, since_s)),
         line_counts(history.now),
         history.window[0].time,
     )

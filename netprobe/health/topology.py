@@ -38,6 +38,7 @@ class Topology:
     agents: tuple[str, ...] = ()
     commune_names: dict[str, str] = field(default_factory=dict)
     commune_coordinates: dict[str, tuple[float, float]] = field(default_factory=dict)  # slug -> (lat, lon)
+    services: dict[str, tuple[str, float]] = field(default_factory=dict)  # data-centre service id -> (name, interval_s)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "order", _parents_first(self.nodes))
@@ -90,8 +91,14 @@ class Topology:
                 line_ports=ports.get(d.id, {}),
             )
         coordinates = {c.slug: (c.coordinates.lat, c.coordinates.lon) for c in inv.communes if c.coordinates}
+        services = {s.id: (s.name, s.interval_s) for s in inv.services}
         return cls(
-            inv.province.slug, nodes, tuple(inv.agent_names()), {c.slug: c.name for c in inv.communes}, coordinates
+            inv.province.slug,
+            nodes,
+            tuple(inv.agent_names()),
+            {c.slug: c.name for c in inv.communes},
+            coordinates,
+            services,
         )
 
 

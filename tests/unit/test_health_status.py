@@ -114,7 +114,7 @@ def test_status_reads_through_a_point_source(inv: Inventory, points: list[Point]
     source = ListSource(points)
     topo = Topology.from_inventory(inv)
     via_source = status_from_source(topo, source, NOW, SINCE)
-    assert [m for m, *_ in source.asked] == ["ping", "snmp_sys", "snmp_if"]
+    assert [m for m, *_ in source.asked] == ["ping", "snmp_sys", "snmp_if", "tcp", "http"]
     assert source.asked[0][1] == int((NOW - SINCE - 3600) * 1e9)  # the window plus the long window
     assert via_source == report
 
@@ -184,3 +184,48 @@ def test_the_summary_says_a_short_window_in_minutes_not_a_fraction_of_an_hour() 
 
     text = _summary(StatusReport(time=0.0, since_s=240.0, problems=[], counts={"OK": 3}))
     assert "recovered in the last 4 min;" in text and "0.0666667" not in text
+
+
+def service_points(inv: Inventory) -> Iterator[Point]:
+    """dvc's port refused from both DCs for the last 10 min; qlvb's page fine but its certificate expires in
+    5 days; hntt-mcu refused 25 to 20 min ago from one DC only (the other connected); then fine."""
+    for agent in AGENTS:
+        for t in range(int(NOW - SINCE - 600), int(NOW), 60):
+            for s in inv.services:
+                tags = {"province": inv.province.slug, "kind": "service", "target": s.id, "agent": agent}
+                refused = (s.id == "dvc" and t >= NOW - 600) or (
+                    s.id == "hntt-mcu" and agent == AGENTS[0] and NOW - 1500 <= t < NOW - 1200
+                )
+                yield Point("tcp", {**tags, "port": str(s.port)}, {"status": "refused" if refused else "ok"}, t * 10**9)
+                if s.id == "qlvb":
+                    fields = {"status": "ok", "total_ms": 180.0, "cert_days_left": 5.0, "http_status": 200}
+                    yield Point("http", tags, fields, t * 10**9 + 1)
+
+
+def test_status_lists_data_centre_services_with_the_vantage_points(inv: Inventory, points: list[Point]) -> None:
+    """The services every commune depends on are in status, judged by health.service's one rule: a port
+    no DC can connect to is DOWN; a page that works but whose certificate expires soon is DEGRADED; a port
+    one DC could not reach while the other could was never DOWN."""
+    report = status_from_points(Topology.from_inventory(inv), [*points, *service_points(inv)], NOW, SINCE)
+    rows = [(p.kind, p.subject, p.state, p.recovered) for p in report.problems]
+    assert rows[:2] == [("service", "dvc", State.DOWN, False), ("service", "qlvb", State.DEGRADED, False)]
+    assert ("service", "hntt-mcu") not in [(k, s) for k, s, *_ in rows]
+    dvc, qlvb = report.problems[:2]
+    assert dvc.since == pytest.approx(NOW - 600, abs=60)
+    assert "port not accepting" in dvc.evidence and "refused" in dvc.evidence
+    assert "TLS certificate expires in 5 days" in qlvb.evidence
+    plain = render_plain(report)
+    assert "service dvc" in plain and "Cổng dịch vụ công" in plain
+
+
+def test_a_service_that_came_back_is_recovered(inv: Inventory, points: list[Point]) -> None:
+    late = NOW + 900  # dvc refused until NOW, fine for the 15 min after
+    more = [
+        Point("tcp", {"province": inv.province.slug, "kind": "service", "target": "dvc", "agent": a, "port": "443"},
+              {"status": "ok"}, int(t) * 10**9)
+        for a in AGENTS for t in range(int(NOW), int(late), 60)
+    ]  # fmt: skip
+    report = status_from_points(Topology.from_inventory(inv), [*points, *service_points(inv), *more], late, SINCE)
+    dvc = [p for p in report.problems if p.subject == "dvc"]
+    assert len(dvc) == 1 and dvc[0].recovered and dvc[0].evidence.startswith("Cổng dịch vụ công")
+    assert "was DOWN from" in dvc[0].evidence
