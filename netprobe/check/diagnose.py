@@ -38,7 +38,7 @@ from netprobe.check.model import (
 from netprobe.health.fresh import CHECK_WINDOW_S, Judged, judge_commune
 from netprobe.health.observation import Observation, Source, from_measurement
 from netprobe.health.reasons import Code, Reason, display_params
-from netprobe.health.service import CERT_WARN_DAYS, WEB_SLOW_MS
+from netprobe.health.service import CERT_WARN_DAYS, WEB_SLOW_MS, Fetch, judge_service
 from netprobe.health.signals import snmp_stats as snmp_if_stats
 from netprobe.health.topology import Topology
 from netprobe.health.verdict import Evaluation, Verdict
@@ -756,9 +756,13 @@ def _services(inv: Inventory, by_key: Mapping[str, list[tuple[str, Measurement]]
         item.web = [web_stats(a, m) for a, m in web]
         measured = [t for t in item.tcp if t.status not in LOCAL]
         web_state, web_reasons = judge_web(item.web)
+        # the state is health.service's, the one status applies to stored probes; check words its reasons
+        fetches = [Fetch(a, str(m.target.kind), m.time, m.status.value, _f(m.fields, "total_ms"),
+                         _f(m.fields, "cert_days_left")) for a, m in [*results, *web]]  # fmt: skip
+        state, _ = judge_service(fetches)
         if web_state is not State.UNKNOWN:  # the page is what people use: its verdict wins over the port's
-            item.state, item.reasons = web_state, web_reasons
-            if web_state is State.DOWN:
+            item.state, item.reasons = state, web_reasons
+            if state is State.DOWN:
                 findings.append(
                     Finding(
                         Part.DATACENTRE,
@@ -769,10 +773,8 @@ def _services(inv: Inventory, by_key: Mapping[str, list[tuple[str, Measurement]]
                         Msg("next.service_down", service=s.name),
                     )
                 )
-        elif not measured:
-            item.state = State.UNKNOWN
-        elif any(t.status == "ok" for t in measured):
-            item.state = State.OK
+        elif state is not State.DOWN:
+            item.state = state
         else:
             item.state = State.DOWN
             item.reasons = [Msg("reason.tcp", status=measured[0].status)]
