@@ -102,8 +102,6 @@ def tcp_stats(agent: str, m: Measurement) -> TcpStats:
     return TcpStats(agent, m.target.port or 0, m.status.value, _f(m.fields, "connect_ms"), m.error)
 
 
-
-
 def web_stats(agent: str, m: Measurement) -> WebStats:
     code = m.fields.get("http_status")
     return WebStats(
@@ -241,6 +239,7 @@ def diagnose(
         v = ev.nodes.get(r.id if role == "ce" else key)
         item.state = v.state if v is not None else State.UNKNOWN
         item.score = v.score if v is not None else None
+        item.judged_loss_pct = v.loss_pct if v is not None else None
         item.reasons = reason_msgs(v)
         items.append(item)
         return item
@@ -308,7 +307,9 @@ def _line_finding(r: ResolvedLine, ce: Item, pe: Item | None, traces: list[Trace
         classify_hops(t, r)
     provider, circuit, hotline = r.line.provider, r.line.circuit_id or "?", r.hotline or "?"
     best = ce.best_ping()
-    loss = best.loss_pct if best is not None else None
+    # the loss that made the state (the engine's, over its window), not the best fresh burst, which may
+    # have been lucky: "loses 0%" beside "call the provider about the loss" contradicts itself
+    loss = ce.judged_loss_pct if ce.judged_loss_pct is not None else (best.loss_pct if best is not None else None)
     pe_bad = pe is not None and pe.state not in (State.OK, State.UNKNOWN)
     pe_ok = pe is not None and pe.state is State.OK
     evidence: list[Msg] = []
@@ -500,18 +501,30 @@ def _line_port_changes(r: ResolvedLine, observed: Observed, history: Sequence[Ob
     obs.sort(key=lambda o: (o.time, o.agent))
     if not obs:
         return None
-    stats = snmp_if_stats([], {port.interface: obs}, now, r.thresholds, r.probes.snmp.interval_s or 60.0)
+    interval_s = r.probes.snmp.interval_s or 60.0
+    stats = snmp_if_stats([], {port.interface: obs}, now, r.thresholds, interval_s)
     changes = stats.if_flaps[1] if stats.if_flaps else 0
     last = next((o for o in reversed(obs) if o.last_change_s is not None), None)
-    if not changes and (last is None or last.last_change_s is None or last.last_change_s > r.thresholds.long_window_s):
+    # ifLastChange is "seconds before that poll": now, it is that much plus the poll's age
+    ago = (
+        last.last_change_s + max(0.0, now - last.time) if last is not None and last.last_change_s is not None else None
+    )
+    if not changes and (ago is None or ago > r.thresholds.long_window_s):
         return None
+    if ago is not None and ago <= r.thresholds.long_window_s:
+        changes = max(changes, 1)  # the last change itself lies in the window, seen or not between polls
+    key = "evidence.line_port_changes"
+    polled_ago = now - obs[-1].time
+    if polled_ago > 2 * interval_s:  # the router has not answered SNMP since: say how old this is
+        key = "evidence.line_port_changes_stale"
     return Msg(
-        "evidence.line_port_changes",
+        key,
         device=port.device,
         ifname=port.interface,
         changes=changes,
         minutes=round(r.thresholds.long_window_s / 60),
-        ago=round(last.last_change_s) if last is not None and last.last_change_s is not None else "?",
+        ago=round(ago) if ago is not None else "?",
+        polled=round(polled_ago),
     )
 
 
@@ -579,6 +592,7 @@ def _devices(
         v = ev.nodes.get(d.id)
         item.state = v.state if v is not None else State.UNKNOWN
         item.score = v.score if v is not None else None
+        item.judged_loss_pct = v.loss_pct if v is not None else None
         item.reasons = reasons = reason_msgs(v)
         parent_loss = loss.get(d.device.parent or "")
         best = item.best_ping()
@@ -596,6 +610,12 @@ def _devices(
             if r.line.router_port is not None and r.line.router_port.device == d.id
         }
         _line_port_evidence(d, item, line_ports, line_findings)
+        best_now = item.best_ping()
+        dead_line = next((r.id for r in inv.lines_of(slug) if r.line.ce == d.device.address), None)
+        if item.state is State.OK and best_now is not None and best_now.received == 0 and dead_line is not None:
+            # its inventory address is the CE of a line that is down, and the gear behind it answers: it
+            # routes over another line. Say so, or "OK" beside "no answer" reads as a contradiction
+            item.reasons = [*item.reasons, Msg("reason.answers_behind", address=d.device.address, line=dead_line)]
         snmp_finding = _snmp_findings(d, item, set(line_ports))
         if item.state in (State.DEGRADED, State.UNSTABLE) and snmp_finding is not None:
             snmp_finding.state = item.state  # the engine's state; the finding says where and what to do
@@ -623,12 +643,13 @@ def _devices(
             and any(m.key == "verdict.loss" for m in reasons)
         ):
             p = item.best_ping()
+            judged = item.judged_loss_pct if item.judged_loss_pct is not None else (p.loss_pct if p else None)
             findings.append(
                 Finding(
                     Part.LAN,
                     item.state,
                     d.id,
-                    Msg("finding.device_loss", device=d.id, loss=round(p.loss_pct or 0) if p else 0),
+                    Msg("finding.device_loss", device=d.id, loss=round(judged or 0)),
                     [_ping_evidence("evidence.device", d.id, x) for x in item.ping],
                     Msg("next.device_loss", device=d.id, site=d.site.name or d.site.id),
                 )

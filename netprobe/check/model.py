@@ -172,6 +172,7 @@ class Item:
     web: list[WebStats] = field(default_factory=list)
     reasons: list[Msg] = field(default_factory=list)
     score: float | None = None  # the engine's score (0-100), as in status and Grafana
+    judged_loss_pct: float | None = None  # the engine's loss over its window: the figure behind the state
 
     def best_ping(self) -> PingStats | None:
         """The vantage point that sees it best: what the line itself does (the others may add their own fault)."""

@@ -369,7 +369,72 @@ def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Pa
     (f,) = [f for f in r.findings if f.subject == "kb-l1"]
     assert f.message.key == "finding.line_flapping"
     (port,) = [e for e in f.evidence if e.key == "evidence.line_port_changes"]
-    assert port.params["ifname"] == "wan1" and port.params["changes"] >= 6 and port.params["ago"] == 15
+    # ifLastChange 15 s at the last poll (-60 s), the check at +1 s: the change was 76 s before the check
+    assert port.params["ifname"] == "wan1" and port.params["changes"] >= 6 and port.params["ago"] == 76
+
+
+def test_a_stale_port_poll_says_how_old_it_is(tmp_path: Path) -> None:
+    """The router stopped answering SNMP 5 min ago (its line is down): its last poll is not shown as now."""
+    mapped = INVENTORY.replace(
+        "ce: 198.18.16.2, pe: 198.18.16.1}",
+        "ce: 198.18.16.2, pe: 198.18.16.1, router_port: {device: kb-rt, interface: wan1}}",
+    )
+    path = tmp_path / "inv.yaml"
+    path.write_text(mapped, encoding="utf-8")
+    inventory = load_inventory(path)
+    obs = observe(inventory, {("*", "ping/line/kb-l1/ce"): 0, ("*", "ping/device/kb-rt"): 0})
+    history = _history("kb-l1", lambda t: t >= -300.0, -600.0)
+
+    def polls(changed_at: float) -> list[Observation]:  # every 60 s from -600 to -360 s; then silent
+        return [
+            Observation(t, Source.SNMP_IF, "kb-rt", "device", "dc1", ifname="wan1", oper_status=1,
+                        last_change_s=t - changed_at)
+            for t in (-600.0, -540.0, -480.0, -420.0, -360.0)
+        ]  # fmt: skip
+
+    r = result_of_judged(inventory, obs, history + polls(-5000.0))  # last changed long before the hour
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert not [e for e in f.evidence if e.key.startswith("evidence.line_port_changes")]
+    (f,) = [f for f in result_of_judged(inventory, obs, history + polls(-700.0)).findings if f.subject == "kb-l1"]
+    (port,) = [e for e in f.evidence if e.key.startswith("evidence.line_port_changes")]
+    assert port.key == "evidence.line_port_changes_stale" and port.params["polled"] == 361
+    assert port.params["changes"] == 1 and port.params["ago"] == 701  # changed at -700 s, the check at +1 s
+
+
+def test_the_line_finding_gives_the_loss_that_made_the_state(inv: Inventory) -> None:
+    """History: 20 % loss for 5 min; check's own burst happened to be clean. The finding says the engine's loss
+    over check's window (clean burst included), not the burst's 0 %
+    (a "loses 0% … call the provider about the loss" contradicts itself)."""
+    obs = observe(inv, {})
+    history = []
+    for i, t in enumerate(range(-300, 0, 10)):
+        for agent in ("dc1", "dc2"):
+            received = 4 if i % 1 == 0 else 5  # 1 of 5 lost in every burst: 20 %
+            history.append(Observation(float(t), Source.PING, "kb-l1", "ce", agent, True, 5, received, 5.0))
+    r = result_of_judged(inv, obs, history)
+    line = next(i for i in r.items if i.id == "kb-l1")
+    assert line.state in (State.DEGRADED, State.UNSTABLE) and line.judged_loss_pct is not None
+    (f,) = [f for f in r.findings if f.subject == "kb-l1"]
+    assert f.message.key == "finding.line_loss"
+    assert f.message.params["loss"] == round(line.judged_loss_pct) and f.message.params["loss"] >= 5  # not 0
+
+
+def test_a_router_routing_over_its_backup_says_why_it_is_ok_without_answering(tmp_path: Path) -> None:
+    """The router's inventory address is its primary line's CE: with that line down it does not answer
+    there, but the gear behind it does (failover). OK, with the reason beside the 100 % loss."""
+    text = INVENTORY.replace(
+        "{id: kb-rt, kind: router, address: 198.19.0.1,", "{id: kb-rt, kind: router, address: 198.18.16.2,"
+    )
+    path = tmp_path / "inv.yaml"
+    path.write_text(text, encoding="utf-8")
+    inventory = load_inventory(path)
+    obs = observe(inventory, {("*", "ping/line/kb-l1/ce"): 0, ("*", "ping/device/kb-rt"): 0})
+    r = result_of(inventory, obs)
+    rt = next(i for i in r.items if i.id == "kb-rt")
+    assert rt.state is State.OK
+    assert [m.params for m in rt.reasons if m.key == "reason.answers_behind"] == [
+        {"address": "198.18.16.2", "line": "kb-l1"}
+    ]
 
 
 def test_gear_dark_behind_a_flapping_line_does_not_make_the_check_critical() -> None:
