@@ -569,7 +569,11 @@ class HealthEngine:
             # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
             # impaired: that evidence is withdrawn
             machine.health, machine.health_since, machine.pending = best.severity, now, None
-        if machine.health == 3 and not best.down and best.levels.get("went_down", 0) >= 2:
+        if (
+            machine.health == 3
+            and not best.down
+            and best.levels.get("went_down", 0) >= 2
+        ):
             # it came back and went down again: the outage judged DOWN was one flap of several. That is a
             # reclassification of the same fault (UNSTABLE, flapping), not an all-clear: no hold applies
             machine.health, machine.health_since, machine.pending = 2, now, None
