@@ -365,6 +365,7 @@ class SmtpChannel(Strict):
 class WebhookChannel(Strict):
     url: Annotated[str, Field(pattern=r"^https?://")]
     token: Secret | None = None  # sent as Authorization: Bearer
+    hmac_secret: Secret | None = None  # X-Netprobe-Signature: sha256=<hex HMAC of the body>
     ca_file: str | None = None
     timeout_s: PositiveFloat = 10.0
 
@@ -387,6 +388,8 @@ class NotifySettings(Strict):
     senders: list[str] | None = None  # agents that notify (default: the first agent), so two DCs send once
     backoff_s: PositiveFloat = 5.0  # first retry delay; doubles per failure
     backoff_max_s: PositiveFloat = 600.0
+    give_up_h: PositiveFloat = 48.0  # a message still undelivered after this long is marked failed
+    max_queued: Annotated[int, Field(ge=10, le=1_000_000)] = 20_000  # undelivered messages kept at most
 
 
 class NotifyConfig(Strict):
