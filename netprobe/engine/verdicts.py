@@ -47,7 +47,7 @@ class VerdictObserver:
         self._last: float | None = None  # last evaluation; kept in the state so `run --once` from cron judges too
         self.services = ServiceVerdicts()  # web services: a row per fetch (health.service)
         # told of every evaluation, on this (the I/O) thread: the notifier (issue 17) opens incidents from it
-        self.listeners: list[Callable[[Evaluation], None]] = []
+        self.listeners: list[Callable[[Evaluation], object]] = []
 
     def observe(self, measurements: list[Measurement]) -> list[Point]:
         self.engine.ingest_measurements(measurements, self.agent)

@@ -29,6 +29,7 @@ log = logging.getLogger("netprobe.notify")
 
 QUEUE_FILE = "notify.db"
 DAY_S = 86400.0
+METRICS_EVERY_S = 30.0
 MAX_LOG = 10_000  # opened/recovered events remembered for the digest (24 h)
 
 
@@ -42,6 +43,11 @@ def senders(inv: Inventory) -> list[str]:
 def is_sender(inv: Inventory, agent: str) -> bool:
     names = senders(inv)
     return not names or agent in names
+
+
+def channel_names(cfg: NotifyConfig) -> list[str]:
+    names = (["zalo"] if cfg.zalo else []) + (["email"] if cfg.smtp else [])
+    return names + [f"webhook:{n}" for n in sorted(cfg.webhooks)]
 
 
 def tracker_settings(cfg: NotifyConfig) -> TrackerSettings:
@@ -80,10 +86,21 @@ class Notifier:
             except (TypeError, ValueError, KeyError) as exc:
                 log.warning("notify: ignoring saved incident state (%s): starting afresh", exc)
         self.enqueued = 0
+        self.province = inv.province.slug
+        self.channel_names = channel_names(self.cfg)
+        self._metrics_at = 0.0
 
     # ---- the agent's observer protocol (engine.state.StatefulObserver) -----------------------------
     def observe(self, measurements: list[Measurement]) -> list[Point]:
-        return []
+        """The self-metric (netprobe_notify per channel), at most every METRICS_EVERY_S."""
+        now = self.clock()
+        if now - self._metrics_at < METRICS_EVERY_S:
+            return []
+        self._metrics_at = now
+        from netprobe.engine.selfmetrics import notify_points
+
+        return notify_points(self.queue.status(self.channel_names, now), agent=self.agent, province=self.province,
+                             now=now)  # fmt: skip
 
     def snapshot(self) -> dict[str, Any]:
         return {}  # kept in the queue database, with the rows (see module doc)
@@ -98,6 +115,7 @@ class Notifier:
         self.cfg = inventory.notify
         self.facts = Facts.of(inventory)
         self.tracker.settings = tracker_settings(self.cfg)
+        self.channel_names = channel_names(self.cfg)
 
     # ---- evaluations → queue ----------------------------------------------------------------------
     def on_evaluation(self, evaluation: Evaluation) -> int:
