@@ -191,26 +191,42 @@ def drain(
     timeout_s: float,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
-    """Deliver what is due now, channel by channel, within `timeout_s` (`notify flush`)."""
+    """Deliver what is due now within `timeout_s` (`notify flush`, `notify test`): the channels in parallel,
+    each until it has nothing due, so a slow or dead one does not hold back the others."""
     lock = DeliveryLock(queue_path)
     if not lock.acquire():
         return {"busy": lock.holder(), "sent": 0}
-    queue = NotifyQueue(queue_path, max_queued=settings.max_queued)
-    sent = 0
-    try:
-        deadline = time.monotonic() + timeout_s
-        pending = list(channels)
-        while pending and time.monotonic() < deadline:
-            progress = False
-            for ch in list(pending):
-                n = deliver_pass(queue, ch, settings, clock)
-                sent += n
-                progress = progress or n > 0
+    deadline = time.monotonic() + timeout_s
+    stop = threading.Event()
+    sent = [0] * len(channels)
+
+    def one(i: int, ch: Channel) -> None:
+        queue = NotifyQueue(queue_path, max_queued=settings.max_queued)
+        try:
+            while time.monotonic() < deadline and not stop.is_set():
+                n = deliver_pass(queue, ch, settings, clock, stop)
+                sent[i] += n
                 if n == 0:
-                    pending.remove(ch)
-            if not progress:
-                break
-        return {"busy": None, "sent": sent, "left": queue.depth()}
+                    return
+        except Exception:
+            log.exception("notify: delivery over %s failed", ch.name)
+        finally:
+            queue.close()
+
+    threads = [threading.Thread(target=one, args=(i, ch), daemon=True) for i, ch in enumerate(channels)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        stop.set()
+        for t in threads:
+            t.join(30.0)  # a send in flight ends within its channel's timeout
+        queue = NotifyQueue(queue_path, max_queued=settings.max_queued)
+        try:
+            left = queue.depth()
+        finally:
+            queue.close()
+        return {"busy": None, "sent": sum(sent), "left": left}
     finally:
-        queue.close()
         lock.release()

@@ -133,7 +133,8 @@ class NotifyQueue:
     def __init__(self, path: Path, *, max_queued: int = 20_000) -> None:
         self.path = Path(path)
         self.max_queued = max_queued
-        prepare_dir(self.path.parent, "notify queue")
+        if not self.path.exists():  # (its write test is per process: threads opening an existing queue skip it)
+            prepare_dir(self.path.parent, "notify queue")
         try:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
