@@ -63,7 +63,7 @@ def short_demo(path: Path) -> Path:
 
 
 def notify_block(inv: dict, ports: dict[str, int], cert: Path) -> dict:
-    communes = [c["commune"] if "commune" in c else c for c in inv["communes"]]
+    communes = [c.get("commune", c) for c in inv["communes"]]
     contacts = {
         c["slug"]: [{"name": f"CNTT {c['name']}", "zalo_user_id": f"{9000 + i}", "lang": "vi"}]
         for i, c in enumerate(communes)

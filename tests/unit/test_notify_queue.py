@@ -64,14 +64,14 @@ def test_a_down_channel_waits_with_bounded_backoff_and_keeps_order(tmp_path: Pat
     attempts = 0
     while t < 600:  # ten minutes of outage, one pass a second
         before = q.status()[0].failures if q.status() else 0
-        deliver_pass(q, ch, settings, clock=lambda: t)
+        deliver_pass(q, ch, settings, clock=lambda t=t: t)
         attempts += (q.status()[0].failures if q.status() else 0) - before
         t += 1.0
     assert 5 <= attempts <= 20  # backoff 5 s doubling to 600 s max: not 600 attempts
     assert backoff(settings, 1) == 5.0 and backoff(settings, 30) == 600.0
     ch.fail = None
     while q.depth() and t < 2000:
-        deliver_pass(q, ch, settings, clock=lambda: t)
+        deliver_pass(q, ch, settings, clock=lambda t=t: t)
         t += 1.0
     assert ch.sent == ["0", "1", "2", "3", "4"]
 
