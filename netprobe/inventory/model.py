@@ -379,6 +379,9 @@ class QuietHours(Strict):
 
 class NotifySettings(Strict):
     min_state: Literal["DEGRADED", "UNSTABLE", "DOWN"] = "UNSTABLE"  # weaker verdicts open no incident
+    # a root cause must last this long before its incident opens: a line's first lossy minutes may turn
+    # out to be its commune's isolation, and gear may look bad a moment before the line above it does
+    confirm_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     repeat_h: Annotated[float, Field(gt=0)] | None = 4.0  # remind while unresolved; null: never
     escalate_after_min: Annotated[float, Field(ge=0)] = 30.0  # critical and unresolved → provider escalation
     flap_changes: Annotated[int, Field(ge=2, le=100)] = 4  # opens+clears within flap_window_s → "flapping"

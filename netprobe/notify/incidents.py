@@ -10,6 +10,8 @@ incidents into events. No storms, by construction:
 - an incident that opens and clears `flap_changes` times within `flap_window_s` becomes *flapping*: one
   message with the count, then silence until it has been calm for `flap_window_s / flap_changes`, then one
   recovery;
+- a root cause opens its incident only once it has lasted `confirm_s` (a line's first lossy minute may be
+  its commune going dark; gear may look bad a moment before the line above it does);
 - while unresolved: a reminder every `repeat_h`, and critical incidents escalate once after
   `escalate_after_min`.
 The incident id is `<key>@<since>` (the verdict's own "since"), so the same incident gets the same id
@@ -199,6 +201,7 @@ class Event:
 @dataclass
 class TrackerSettings:
     repeat_h: float | None = 4.0
+    confirm_s: float = 60.0
     escalate_after_min: float = 30.0
     flap_changes: int = 4
     flap_window_s: float = 3600.0
@@ -215,6 +218,8 @@ class Tracker:
         self.settings = settings
         self.open: dict[str, Incident] = {}
         self.changes: dict[str, list[float]] = {}  # subject key → times it opened or cleared
+        # root causes not yet confirmed: key → [first seen bad, good since (or None)]
+        self.pending: dict[str, list[float | None]] = {}
 
     def _change(self, key: str, now: float) -> int:
         """Record a change; the number of changes within the flap window (this one included)."""
@@ -231,14 +236,27 @@ class Tracker:
         s = self.settings
         events: list[Event] = []
         isolated = {c.subject for c in bad.values() if c.kind == "commune"}
+        healthy = set(good)
         for key, absorbed in list(self.open.items()):
             if absorbed.kind in ("line", "device") and absorbed.commune in isolated:
                 del self.open[key]  # absorbed: the commune's incident speaks for it
+        for key, (_, good_since) in list(self.pending.items()):
+            if key in bad:
+                self.pending[key][1] = None
+            elif key not in healthy:
+                del self.pending[key]  # no longer a root cause of its own (absorbed, inherited, unknown)
+            elif good_since is None:
+                self.pending[key][1] = now
+            elif now - good_since >= s.confirm_s:
+                del self.pending[key]  # was a blip
         for key, cause in bad.items():
             found = self.open.get(key)
             if found is None:
-                if len(self.open) >= MAX_OPEN:
-                    continue
+                first = self.pending.setdefault(key, [now, None])[0]
+                assert first is not None
+                if now - first < s.confirm_s or len(self.open) >= MAX_OPEN:
+                    continue  # not confirmed yet
+                del self.pending[key]
                 count = self._change(key, now)
                 inc = Incident.new(cause, now)
                 self.open[key] = inc
@@ -259,7 +277,6 @@ class Tracker:
                 inc.severity = "critical"
                 inc.last_sent = now
                 events.append(self._event("worse", inc, now))
-        healthy = set(good)
         for key, inc in list(self.open.items()):
             if key in bad or key not in healthy:
                 continue  # still bad, or nothing known (UNKNOWN, UNREACHABLE, not judged by us)
@@ -294,6 +311,7 @@ class Tracker:
         return {
             "open": {k: v.to_json() for k, v in self.open.items()},
             "changes": {k: v for k, v in self.changes.items() if v},
+            "pending": self.pending,
         }
 
     def restore(self, blob: Mapping[str, Any]) -> None:

@@ -52,7 +52,7 @@ def channel_names(cfg: NotifyConfig) -> list[str]:
 
 def tracker_settings(cfg: NotifyConfig) -> TrackerSettings:
     s = cfg.settings
-    return TrackerSettings(s.repeat_h, s.escalate_after_min, s.flap_changes, s.flap_window_s)
+    return TrackerSettings(s.repeat_h, s.confirm_s, s.escalate_after_min, s.flap_changes, s.flap_window_s)
 
 
 def _iso(ts: float) -> str:

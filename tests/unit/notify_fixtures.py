@@ -52,7 +52,9 @@ notify:
 
 
 def province(tmp: Path, settings: str = "") -> Inventory:
-    """`settings`: more of notify.settings, e.g. ", digest_at: '07:30'"."""
+    """`settings`: more of notify.settings, e.g. ", digest_at: '07:30'" (confirm_s is 0 unless given)."""
+    if "confirm_s" not in settings:
+        settings += ", confirm_s: 0"
     (tmp / "p.yaml").write_text(PROVINCE.replace("SETTINGS", settings), encoding="utf-8")
     return load_inventory(tmp / "p.yaml")
 

@@ -173,3 +173,21 @@ def test_daily_digest_once_a_day_to_the_duty_roster(tmp_path: Path) -> None:
     assert len(digests) == 1 and digests[0]["recipient"] == "duty/Trực ban"
     body = str(n.queue.db.execute("SELECT body FROM messages WHERE event='digest'").fetchone()[0])
     assert "1 sự cố mới" in body and "còn 1 sự cố chưa khắc phục" in body
+
+
+def test_a_line_that_turns_out_to_be_an_isolated_commune_is_told_once(tmp_path: Path) -> None:
+    """The engine's first verdict on a dead line is 'lossy' (one burst lost), its commune isolated only on the
+    next: confirm_s keeps the line's incident from going out first."""
+    n = _notifier(tmp_path, ", confirm_s: 60")
+    first = replace_in(healthy(T0), v("hl-1", State.UNSTABLE, T0, loss(100)), v("hl-2", State.UNSTABLE, T0, loss(100)))
+    n.on_evaluation(evaluation(T0, *first))
+    n.on_evaluation(evaluation(T0 + 5, *replace_in(healthy(T0), *isolated(T0 + 5))))
+    for t in range(30, 200, 30):
+        n.on_evaluation(evaluation(T0 + t, *replace_in(healthy(T0), *isolated(T0 + 5))))
+    assert {str(r["key"]).split("@")[0] for r in _rows(n)} == {"commune:hap-linh"}
+    # a blip shorter than confirm_s is never told
+    blip = replace_in(healthy(T0 + 300), v("vc-1", State.UNSTABLE, T0 + 300, loss(30)))
+    n.on_evaluation(evaluation(T0 + 300, *blip))
+    n.on_evaluation(evaluation(T0 + 330, *healthy(T0 + 330)))
+    n.on_evaluation(evaluation(T0 + 400, *healthy(T0 + 330)))
+    assert not [r for r in _rows(n) if "vc-1" in str(r["key"])]
