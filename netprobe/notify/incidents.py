@@ -3,8 +3,11 @@
 Pure logic: `root_causes` reads one Evaluation (the verdict engine's public output) and says which
 subjects are a root cause now and which are healthy; `Tracker.update` turns the difference with the open
 incidents into events. No storms, by construction:
-- a commune whose every line is down is ONE incident (`commune:<slug>`): its lines and devices open none,
-  and incidents already open on them are absorbed silently (the commune's message speaks for them);
+- a commune whose every line is down is ONE incident (`commune:<slug>`): while it is open its lines and
+  devices open none (it recovers only when nothing in the commune is a root cause any more, so a single
+  line that keeps dropping is one incident, not a commune/line see-saw); incidents already open on them stay
+  open silently and say when they recover;
+- a root cause that is only "held until better" (hysteresis) never opens an incident;
 - UNREACHABLE gear (behind a dead line) and anything whose reasons are PARENT_* or AGENT_IMPAIRED is not
   a root cause: nothing is sent for it; UNKNOWN (no data) neither opens nor clears anything;
 - an incident that opens and clears `flap_changes` times within `flap_window_s` becomes *flapping*: one
@@ -51,6 +54,8 @@ class Cause:
     critical: bool = False
     title: str = ""  # Grafana alerts: the rule's summary; verdicts: empty (message.py writes it)
     text: str = ""  # Grafana alerts: the description
+    upstream: tuple[str, ...] = ()  # a device showing only loss/latency/outage: the keys of what is above it
+    improving: bool = False  # only "held until better" (hysteresis): keeps an incident open, never opens one
 
 
 def severity_of(cause: Cause) -> Severity:
@@ -116,13 +121,25 @@ def root_causes(
         while up is not None and len(ancestors) < 32 and (above := evaluation.nodes.get(up)) is not None:
             ancestors.append(above)
             up = parents.get(up)
-        if v.state.severity >= floor and _inherited(v, ancestors):
-            continue  # told in the incident of what it sits behind
-        if v.state.severity >= floor:
-            kind: SubjectKind = "line" if v.kind == "line" else "device"
-            bad[key] = Cause(key, kind, node, v.state.value, v.since, _reasons(v), commune)
-        else:
+        if v.state.severity < floor:
             good.add(key)
+            continue
+        if _inherited(v, ancestors):
+            continue  # told in the incident of what it sits behind
+        kind: SubjectKind = "line" if v.kind == "line" else "device"
+        # what it shows could come from above (a dead device under a merely lossy line is its own fault)
+        inheritable = (
+            bool(ancestors)
+            and all(r.code in INHERITABLE for r in v.reasons)
+            and (v.state is not State.DOWN or any(a.state in (State.DOWN, State.UNREACHABLE) for a in ancestors))
+        )
+        upstream = tuple(f"{a.kind}:{a.subject}" for a in ancestors) if inheritable else ()
+        improving = bool(v.reasons) and all(r.code is Code.HOLDING for r in v.reasons)
+        bad[key] = Cause(key, kind, node, v.state.value, v.since, _reasons(v), commune, upstream=upstream,
+                         improving=improving)  # fmt: skip
+    # a commune is well again only when nothing in it is a root cause (its single line may still flap)
+    troubled = {c.commune for c in bad.values() if c.kind in ("line", "device")}
+    good -= {f"commune:{slug}" for slug in troubled}
     return bad, good
 
 
@@ -229,17 +246,21 @@ class Tracker:
         self.changes[key] = kept
         return len(kept)
 
+    def _covered(self, cause: Cause, bad: Mapping[str, Cause]) -> bool:
+        """Already told, or about to be, in another incident: no incident of its own."""
+        if cause.improving:
+            return True  # only held by hysteresis: a new incident would announce a recovery
+        if cause.kind in ("line", "device") and f"commune:{cause.commune}" in self.open:
+            return True  # the commune's open incident (isolated, or its line still flapping) speaks for it
+        return any(k in self.open or k in self.pending or k in bad for k in cause.upstream)
+
     def _event(self, kind: EventKind, inc: Incident, now: float, n: int = 0) -> Event:
         return Event(kind, replace(inc, reasons=list(inc.reasons)), now, n)
 
     def update(self, bad: Mapping[str, Cause], good: Iterable[str], now: float) -> list[Event]:
         s = self.settings
         events: list[Event] = []
-        isolated = {c.subject for c in bad.values() if c.kind == "commune"}
         healthy = set(good)
-        for key, absorbed in list(self.open.items()):
-            if absorbed.kind in ("line", "device") and absorbed.commune in isolated:
-                del self.open[key]  # absorbed: the commune's incident speaks for it
         for key, (_, good_since) in list(self.pending.items()):
             if key in bad:
                 self.pending[key][1] = None
@@ -252,6 +273,9 @@ class Tracker:
         for key, cause in bad.items():
             found = self.open.get(key)
             if found is None:
+                if self._covered(cause, bad):
+                    self.pending.pop(key, None)
+                    continue
                 first = self.pending.setdefault(key, [now, None])[0]
                 assert first is not None
                 if now - first < s.confirm_s or len(self.open) >= MAX_OPEN:
@@ -295,8 +319,8 @@ class Tracker:
                 inc.closed = now
                 events.append(self._event("recover", inc, now, inc.changes))
         for inc in self.open.values():
-            if not inc.active:
-                continue
+            if not inc.active or (inc.kind in ("line", "device") and f"commune:{inc.commune}" in self.open):
+                continue  # calming down, or its commune's incident reminds for it
             if s.repeat_h is not None and now - inc.last_sent >= s.repeat_h * 3600.0:
                 inc.repeats += 1
                 inc.last_sent = now

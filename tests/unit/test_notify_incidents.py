@@ -191,3 +191,43 @@ def test_a_line_that_turns_out_to_be_an_isolated_commune_is_told_once(tmp_path: 
     n.on_evaluation(evaluation(T0 + 330, *healthy(T0 + 330)))
     n.on_evaluation(evaluation(T0 + 400, *healthy(T0 + 330)))
     assert not [r for r in _rows(n) if "vc-1" in str(r["key"])]
+
+
+def test_a_single_line_that_keeps_dropping_is_one_incident_not_a_commune_line_seesaw(tmp_path: Path) -> None:
+    n = _notifier(tmp_path)
+    iso = Reason.of(Code.COMMUNE_ISOLATED, commune="vo-cuong", lines=1)
+    went = Reason.of(Code.WENT_DOWN, times=3, window_s=600)
+    t = T0
+    for i in range(10):  # down (the commune is dark), then up but flapping, again and again
+        if i % 2 == 0:
+            now = [v("vc-1", State.DOWN, t, down()), v("vo-cuong", State.DOWN, t, iso, kind="commune")]
+        else:
+            now = [v("vc-1", State.UNSTABLE, t, went), v("vo-cuong", State.OK, t, kind="commune")]
+        n.on_evaluation(evaluation(t, *replace_in(healthy(t), *now)))
+        t += 30
+    duty = [(r["event"], str(r["key"]).split("@")[0]) for r in _rows(n) if r["recipient"] == "duty/Trực ban"]
+    assert duty == [("open", "commune:vo-cuong")], duty
+    for _ in range(3):
+        n.on_evaluation(evaluation(t, *healthy(t, t)))
+        t += 30
+    duty = [(r["event"], str(r["key"]).split("@")[0]) for r in _rows(n) if r["recipient"] == "duty/Trực ban"]
+    assert duty == [("open", "commune:vo-cuong"), ("recover", "commune:vo-cuong")], duty
+
+
+def test_held_by_hysteresis_only_never_opens_and_gear_bad_before_its_line_waits_for_it(tmp_path: Path) -> None:
+    n = _notifier(tmp_path, ", confirm_s: 60")
+    holding = Reason.of(Code.HOLDING, state="DEGRADED", seconds=120)
+    n.on_evaluation(evaluation(T0, *replace_in(healthy(T0), v("vc-sw", State.UNSTABLE, T0, holding, kind="device"))))
+    n.on_evaluation(
+        evaluation(T0 + 90, *replace_in(healthy(T0), v("vc-sw", State.UNSTABLE, T0, holding, kind="device")))
+    )
+    assert _rows(n) == []
+    # the switch shows the loss first; the line a moment later: one incident, the line's
+    t = T0 + 200
+    n.on_evaluation(evaluation(t, *replace_in(healthy(t), v("vc-sw", State.UNSTABLE, t, loss(20), kind="device"))))
+    for dt in (10, 40, 70, 100, 130):
+        lossy = [v("vc-sw", State.UNSTABLE, t, loss(20), kind="device"), v("vc-1", State.UNSTABLE, t + 10, loss(18))]
+        if dt % 20:  # sampling noise: now and then the switch looks worse than the line, or the line looks fine
+            lossy[1] = v("vc-1", State.OK, t)
+        n.on_evaluation(evaluation(t + dt, *replace_in(healthy(t), *lossy)))
+    assert {str(r["key"]).split("@")[0] for r in _rows(n)} == {"line:vc-1"}
