@@ -169,6 +169,7 @@ def serve(app: App, listen: str, no_deliver: bool) -> None:
     cfg = _cfg(inv)
     state: Path = app.config.state_path()
     notifier = Notifier(inv, app.config.agent or "grafana", state, state_key="grafana")
+    notifier.tracker.settings.confirm_s = 0.0  # a Grafana rule has waited its own `for:` already
     receiver = GrafanaReceiver(notifier, host.strip("[]") or "127.0.0.1", port, time.time)
     deliverer = None
     if not no_deliver:

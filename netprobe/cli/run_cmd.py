@@ -92,7 +92,8 @@ def run(
         asyncio.run(runner.run(once=once))
     finally:
         if deliverer is not None:
-            deliverer.stop(stop_timeout)  # sends in flight are bounded by each channel's timeout
+            # sends in flight are bounded by each channel's timeout; a single cycle lets its messages go first
+            deliverer.stop(stop_timeout, drain_s=stop_timeout / 2 if once else 0.0)
 
 
 def _notifier(

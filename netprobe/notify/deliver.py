@@ -176,7 +176,19 @@ class Deliverer:
         finally:
             queue.close()
 
-    def stop(self, timeout_s: float = 15.0) -> None:
+    def stop(self, timeout_s: float = 15.0, drain_s: float = 0.0) -> None:
+        """Stop the threads; with `drain_s`, first give what is due that long to go out (`run --once`)."""
+        if drain_s > 0 and self._threads:
+            queue = NotifyQueue(self.queue_path, max_queued=self.settings.max_queued)
+            try:
+                end = time.monotonic() + drain_s
+                while time.monotonic() < end and any(
+                    queue.channel_wait(c.name)[0] <= self.clock() and queue.due(c.name, self.clock(), 1)
+                    for c in self.channels
+                ):
+                    time.sleep(0.1)
+            finally:
+                queue.close()
         self._stop.set()
         deadline = time.monotonic() + timeout_s
         for t in self._threads:

@@ -306,3 +306,61 @@ def test_kill_9_mid_send_loses_nothing_and_duplicates_nothing_idempotent(
     assert servers.http.duplicates <= kills
     print(f"kill -9 x{kills}: in doubt at restart {in_doubt}; webhook {len(hooks)}/{n} (repeats recognised: "
           f"{servers.http.duplicates}), zalo {len(zalo)}/{n}, e-mail {len(mail)}/{n}")  # fmt: skip
+
+
+def test_grafana_webhook_alerts_become_the_same_incidents(
+    tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`notify serve` (a real process) takes Grafana's webhook body for netprobe's line rule: the message
+    carries the provider hotline and circuit id like a live verdict's; resolved → the recovery."""
+    import socket
+    import urllib.request
+
+    env = setup_env(monkeypatch, access_token="AT-valid")
+    inv_path = write_inventory(tmp_path, servers)
+    config = tmp_path / "netprobe.yaml"
+    config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state")}), encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "netprobe", "-c", str(config), "-i", str(inv_path), "notify", "serve",
+            "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=REPO, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True)
+    try:
+        alert = {
+            "status": "firing",
+            "labels": {"alertname": "Line DOWN", "netprobe": "line", "line": "hl-1", "commune": "hap-linh",
+                       "provider": "VNPT", "severity": "critical"},
+            "annotations": {"summary": "hl-1 is DOWN", "description": "Line hl-1 has answered no ping for 2 min."},
+            "startsAt": "2026-12-02T03:00:00Z",
+            "fingerprint": "abc",
+        }  # fmt: skip
+
+        def post(body: dict) -> int:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/", json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return int(json.loads(resp.read())["queued"])
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                queued = post({"status": "firing", "alerts": [alert]})
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "notify serve did not start"
+                time.sleep(0.2)
+        assert queued == 4  # duty: zalo, e-mail, webhook; the commune contact: zalo
+        assert post({"status": "firing", "alerts": [alert]}) == 0  # Grafana repeats itself: nothing new
+        assert post({"status": "resolved", "alerts": [{**alert, "status": "resolved"}]}) == 4
+        deadline = time.monotonic() + 20
+        while len([r for r in servers.http.received if r.channel == "webhook"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    hooks = [r for r in servers.http.received if r.channel == "webhook"]
+    assert [h.headers["event"] for h in hooks] == ["open", "recover"]
+    assert "gọi tổng đài VNPT Bắc Ninh 18001091, báo mã mạch BN-VN-1" in hooks[0].text
+    assert "Line hl-1 has answered no ping" in hooks[0].text
+    assert proc.returncode == 0 and "Traceback" not in err, err

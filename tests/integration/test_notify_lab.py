@@ -91,7 +91,9 @@ def parse(record: dict) -> dict:
     event = next((e for t, e in TITLES.items() if head.startswith(t)), "?")
     ref = re.search(r"Mã sự cố: (\S+)", text)
     incident = ref.group(1) if ref else "?"
-    return {**record, "event": event, "incident": incident, "subject": incident.split("@")[0], "what": what}
+    subject = incident.split("@")[0]
+    commune = re.sub(r"-(l\d+|rt|sw|fw|vc)$", "", subject.split(":", 1)[1]) if ":" in subject else None
+    return {**record, "event": event, "incident": incident, "subject": subject, "commune": commune, "what": what}
 
 
 def test_demo_faults_are_told_once_each_to_the_right_people_with_a_recovery(tmp_path: Path) -> None:
@@ -118,7 +120,7 @@ def test_demo_faults_are_told_once_each_to_the_right_people_with_a_recovery(tmp_
             time.sleep(0.2)
         ports = json.loads((sdir / "ports.json").read_text())
         data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
-        data["defaults"]["thresholds"] = {"window_s": 60, "min_state_s": 30, "clear_s": 30, "long_window_s": 600}
+        data["defaults"]["thresholds"] = {"window_s": 60, "min_state_s": 30, "clear_s": 30, "long_window_s": 120}
         data["notify"] = notify_block(data, ports, sdir / "cert.pem")
         inventory.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
         (tmp_path / "work").mkdir()
@@ -164,14 +166,22 @@ def test_demo_faults_are_told_once_each_to_the_right_people_with_a_recovery(tmp_
 
     # nothing for the gear behind the dead line, nor the dead line itself (the commune's incident)
     assert not [s for s in by_subject if s.startswith(("device:hap-linh", "line:hap-linh"))], sorted(by_subject)
+    faulty = set(expect.values())
+    assert not [s for s in by_subject if s != "?" and by_subject[s][0].get("commune") not in (None, *faulty)]
     assert not [s for s in by_subject if "kinh-bac" in s]  # the healthy commune
     for subject, commune in expect.items():
-        rows = by_subject.get(subject, [])
+        # a fault is told as itself, or as its commune's incident (a router reboot in a one-line commune
+        # isolates it; a single line going down and up again and again is its commune going dark)
+        rows = by_subject.get(subject) or by_subject.get(f"commune:{commune}", [])
         told = [r for r in rows if r["channel"] == "webhook"]
         assert told, f"nobody was told of {subject}: {sorted(by_subject)}"
-        opens = [r for r in told if r["event"] in ("open", "flapping")]
-        assert 1 <= len({r["incident"] for r in opens}) <= (2 if subject == "line:vu-ninh-l1" else 1), (subject, told)
-        assert told[-1]["event"] == "recover", (subject, [r["event"] for r in told])  # cleared → told
+    for subject, rows in by_subject.items():
+        told = [r["event"] for r in rows if r["channel"] == "webhook"]
+        opens = {r["incident"] for r in rows if r["event"] in ("open", "flapping")}
+        assert len(opens) == 1, (subject, told)  # one incident per root cause
+        assert told[0] in ("open", "flapping") and told[-1] == "recover", (subject, told)  # and its recovery
+        assert told.count("recover") == 1, (subject, told)
+        commune = rows[0]["commune"]
         zalo = {r["to"] for r in rows if r["channel"] == "zalo"}
         assert zalo == {contact[commune]}, (subject, zalo)  # the commune's own contact, no other
     # the right next step
@@ -182,5 +192,5 @@ def test_demo_faults_are_told_once_each_to_the_right_people_with_a_recovery(tmp_
     escalated = [r for r in by_subject["commune:hap-linh"] if r["channel"] == "email" and r["to"].startswith("noc@")]
     assert escalated, "the critical incident was not escalated to its provider"
     extra = sorted(set(by_subject) - set(expect))
-    print(f"incidents beyond the imposed faults: {extra}")
+    print(f"incidents told other than the fault's own subject: {extra}")
     print("examples:\n" + vo["text"] + "\n---\n" + hl["text"])
