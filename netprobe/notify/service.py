@@ -8,6 +8,7 @@ at any point neither loses an event nor queues it twice. Only the agents in `not
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -89,6 +90,7 @@ class Notifier:
         self.province = inv.province.slug
         self.channel_names = channel_names(self.cfg)
         self._metrics_at = 0.0
+        self._saved = ""
 
     # ---- the agent's observer protocol (engine.state.StatefulObserver) -----------------------------
     def observe(self, measurements: list[Measurement]) -> list[Point]:
@@ -135,7 +137,11 @@ class Notifier:
         self.tracker.prune(now)
         self.log = [(t, k) for t, k in self.log if now - t < DAY_S][-MAX_LOG:]
         state = {"tracker": self.tracker.to_json(), "log": self.log, "digest_day": self.digest_day}
+        text = json.dumps(state, sort_keys=True)
+        if not rows and not cancel and text == self._saved:
+            return 0  # nothing changed: no transaction (each is an fsync)
         added = self.queue.enqueue(rows, state=state, state_key=self.state_key, now=now, cancel=cancel)
+        self._saved = text
         self.enqueued += added
         for ev in events:
             log.info("notify: %s %s (%s, %s)", ev.kind, ev.incident.id, ev.incident.severity, ev.incident.state)
