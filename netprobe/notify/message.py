@@ -127,8 +127,9 @@ def next_step(inc: Incident, facts: Facts) -> Msg | None:
     if inc.kind == "line" and (ln := facts.lines.get(inc.subject)):
         base = {"provider": ln.provider, "hotline": ln.hotline, "circuit": ln.circuit}
         if codes & {Code.WENT_DOWN, Code.FLAPS} or inc.flapping:
-            times = _param(reasons, Code.WENT_DOWN, "times") or _param(reasons, Code.FLAPS, "flaps") or inc.changes
-            window = _param(reasons, Code.WENT_DOWN, "window_s") or _param(reasons, Code.FLAPS, "window_s") or 3600.0
+            # the flap count and window the evidence shows first (as check does), else went-down, else ours
+            times = _param(reasons, Code.FLAPS, "flaps") or _param(reasons, Code.WENT_DOWN, "times") or inc.changes
+            window = _param(reasons, Code.FLAPS, "window_s") or _param(reasons, Code.WENT_DOWN, "window_s") or 3600.0
             return Msg("next.call_provider_flapping", **base, times=int(times), minutes=f"{window / 60:g}")
         if inc.state == "DOWN":
             return Msg("next.line_down", site=ln.site, **base)

@@ -124,11 +124,11 @@ def test_demo_faults_are_told_once_each_to_the_right_people_with_a_recovery(tmp_
         dc1 = next(a for a in agents if a.name == "dc1")
         sdir = tmp_path / "servers"
         sdir.mkdir()
-        servers = subprocess.Popen(
-            ["ip", "netns", "exec", dc1.netns, sys.executable, "-m", "tests.integration.notify_servers", str(sdir)],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-            stderr=(tmp_path / "servers.log").open("wb"),
-        )  # fmt: skip
+        with (tmp_path / "servers.log").open("wb") as err:
+            servers = subprocess.Popen(
+                ["ip", "netns", "exec", dc1.netns, sys.executable, "-m", "tests.integration.notify_servers", str(sdir)],
+                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
         deadline = time.monotonic() + 30
         while not (sdir / "ports.json").exists() and time.monotonic() < deadline:
             time.sleep(0.2)

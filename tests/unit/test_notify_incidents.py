@@ -207,6 +207,8 @@ def test_a_single_line_that_keeps_dropping_is_one_incident_not_a_commune_line_se
         t += 30
     duty = [(r["event"], str(r["key"]).split("@")[0]) for r in _rows(n) if r["recipient"] == "duty/Trực ban"]
     assert duty == [("open", "commune:vo-cuong")], duty
+    bodies = [str(b) for (b,) in n.queue.db.execute("SELECT body FROM messages")]
+    assert not [b for b in bodies if "verdict." in b or "notify." in b]  # every catalogue key exists
     for _ in range(3):
         n.on_evaluation(evaluation(t, *healthy(t, t)))
         t += 30
