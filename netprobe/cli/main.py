@@ -14,6 +14,7 @@ from netprobe.cli.context import App
 from netprobe.cli.demo_cmd import demo
 from netprobe.cli.inventory_cmd import inventory
 from netprobe.cli.lab_cmd import lab
+from netprobe.cli.notify_cmd import notify
 from netprobe.cli.probe_cmd import probe
 from netprobe.cli.report_cmd import report
 from netprobe.cli.run_cmd import run
@@ -54,6 +55,7 @@ cli.add_command(outbox)
 cli.add_command(status)
 cli.add_command(probe)
 cli.add_command(report)
+cli.add_command(notify)
 
 
 def entry(argv: list[str] | None = None) -> None:

@@ -2,7 +2,8 @@
 
 A stuck or overloaded agent shows in Grafana as: no `netprobe_agent` points (dead or hung), `lag_s`
 growing or `late_cycles` > 0 (cannot keep up), `outbox_depth` growing (the database is not taking
-points), `outbox_dropped` > 0 (points were lost by policy), `rss_mb` climbing (a leak).
+points), `outbox_dropped` > 0 (points were lost by policy), `rss_mb` climbing (a leak). A sending agent also writes
+`netprobe_notify` per channel: `queue_depth` growing or `failing` = 1 means people are not being told.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from netprobe.engine.scheduler import ONCE, CycleReport
+from netprobe.notify.queue import ChannelStatus
 from netprobe.storage.point import Point
 
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -47,6 +49,28 @@ def agent_point(
     }
     when = time.time() if now is None else now
     return Point("netprobe_agent", tags, fields, int(when * 1e9))
+
+
+def notify_points(
+    channels: Iterable[ChannelStatus], *, agent: str, province: str, now: float | None = None
+) -> list[Point]:
+    """One `netprobe_notify` point per channel: queue depth and failures (Grafana's agent-health panel)."""
+    when = int((time.time() if now is None else now) * 1e9)
+    out = []
+    for c in channels:
+        tags = {"agent": agent, "channel": c.channel}
+        if province:
+            tags["province"] = province
+        fields: dict[str, float | int | str | bool] = {
+            "queue_depth": c.depth,
+            "sent": c.sent,
+            "failed": c.failed,
+            "failures": c.failures,
+            "failing": int(c.failing),
+            "oldest_s": round(c.oldest_s or 0.0, 1),
+        }
+        out.append(Point("netprobe_notify", tags, fields, when))
+    return out
 
 
 def cycle_line(report: CycleReport, *, outbox: Mapping[str, int], rss: float) -> str:

@@ -9,6 +9,7 @@ Runs on the agent's I/O thread (never on the probing event loop): evaluating 10k
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -18,9 +19,12 @@ from netprobe.health.engine import HealthEngine
 from netprobe.health.points import to_points
 from netprobe.health.service import ServiceVerdicts
 from netprobe.health.topology import Topology
+from netprobe.health.verdict import Evaluation
 from netprobe.inventory.loader import Inventory
 from netprobe.probes.base import Measurement, ProbeKind, Target
 from netprobe.storage.point import Point
+
+log = logging.getLogger("netprobe.verdicts")
 
 
 class VerdictObserver:
@@ -42,6 +46,8 @@ class VerdictObserver:
         self.nodes, self.communes = probed_subjects(targets)
         self._last: float | None = None  # last evaluation; kept in the state so `run --once` from cron judges too
         self.services = ServiceVerdicts()  # web services: a row per fetch (health.service)
+        # told of every evaluation, on this (the I/O) thread: the notifier (issue 17) opens incidents from it
+        self.listeners: list[Callable[[Evaluation], object]] = []
 
     def observe(self, measurements: list[Measurement]) -> list[Point]:
         self.engine.ingest_measurements(measurements, self.agent)
@@ -52,8 +58,25 @@ class VerdictObserver:
         if now - self._last < self.every:
             return services
         self._last = now
-        points = to_points(self.engine.evaluate(now), self.topology, agent=self.agent)
+        evaluation = self.engine.evaluate(now)
+        points = to_points(evaluation, self.topology, agent=self.agent)
+        if self.listeners:
+            mine = self.mine(evaluation)
+            for listener in self.listeners:
+                try:
+                    listener(mine)
+                except Exception:  # a notifier bug must not stop the verdicts
+                    log.exception("verdict listener %r failed", listener)
         return services + [p for p in points if self._ours(p)]
+
+    def mine(self, evaluation: Evaluation) -> Evaluation:
+        """The evaluation restricted to what this agent probes (as its link_health points are)."""
+        return Evaluation(
+            evaluation.time,
+            {k: v for k, v in evaluation.nodes.items() if k in self.nodes},
+            {k: v for k, v in evaluation.communes.items() if k in self.communes},
+            {k: v for k, v in evaluation.agents.items() if k == self.agent},
+        )
 
     def _ours(self, point: Point) -> bool:
         """Only verdicts on what this agent probes: the rest of the inventory is another agent's to judge."""

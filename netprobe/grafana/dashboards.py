@@ -992,6 +992,35 @@ def agents() -> JSON:
         options={"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}},
     )
     lay.add(drops, 12, 8)
+    # issue 17: the people on the spot are told only while the notify channels work
+    lay.add(
+        series(
+            "Notifications waiting, per channel",
+            f'SELECT max("queue_depth") FROM "netprobe_notify" WHERE {where} GROUP BY time($__interval), "agent", "channel" fill(null)',  # noqa: E501
+            "short",
+            alias="$tag_agent $tag_channel",
+        ),
+        12,
+        8,
+    )
+    failing = panel(
+        "timeseries",
+        "Notification channels failing (Zalo, e-mail, webhook)",
+        [
+            target(
+                "A",
+                f'SELECT max("failing") FROM "netprobe_notify" WHERE {where} GROUP BY time($__interval), "agent", "channel" fill(null)',  # noqa: E501
+                alias="$tag_agent $tag_channel",
+            )
+        ],
+        unit="short",
+        description="1: the channel's last attempt failed (`netprobe notify status` says why); its messages stay "
+        "queued and are retried with backoff. Nobody is being told over it while this is red.",
+        defaults={"thresholds": thresholds(("green", None), ("red", 1)), "color": {"mode": "thresholds"}, "min": 0},
+        custom={"drawStyle": "bars", "fillOpacity": 80, "lineWidth": 1, "thresholdsStyle": {"mode": "area"}},
+        options={"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}},
+    )
+    lay.add(failing, 12, 8)
     lay.add(
         series(
             "Memory (RSS)",

@@ -347,6 +347,16 @@ def _agent_metrics(live: list[str], t: int, ts: int, lines: int, rng: random.Ran
                 },
                 ts,
             )
+        if agent == live[0]:  # the sending agent's notification queue (issue 17): the webhook fails for a while
+            for channel in ("zalo", "email", "webhook:ops"):
+                failing = channel == "webhook:ops" and drop_from <= t < drop_to
+                yield Point(
+                    "netprobe_notify",
+                    {"agent": agent, "channel": channel, "province": "bac-ninh"},
+                    {"queue_depth": 12 if failing else 0, "sent": cycles, "failed": 0, "failures": int(failing),
+                     "failing": int(failing), "oldest_s": 300.0 if failing else 0.0},
+                    ts,
+                )  # fmt: skip
 
 
 def fill_interim_scenario(client: InfluxClient, inventory: str | Path) -> GroundTruth:

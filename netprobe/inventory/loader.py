@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import errno
-import logging
 import os
 import types
 import typing
@@ -436,11 +435,6 @@ def _merge(root: Path, parsed: list[tuple[str, Any, InventoryFile]], problems: l
     )
     if notify is not None:
         _check_notify(notify, {c.slug for *_, c in communes}, providers, at, problems)
-        # Honest until issue 17 lands: the block is validated so inventories can be written now, but
-        # nothing sends yet — an operator must not believe the commune contacts are being told.
-        logging.getLogger("netprobe.inventory").warning(
-            "%s: notify: is validated but netprobe does not send notifications yet (docs/notify.md)", notify[0]
-        )
     slugs: dict[str, Where] = {}
     ids: dict[str, Where] = {}
     parents: dict[str, tuple[str, Where, str]] = {}  # device id -> (parent id, where, path)

@@ -365,6 +365,7 @@ class SmtpChannel(Strict):
 class WebhookChannel(Strict):
     url: Annotated[str, Field(pattern=r"^https?://")]
     token: Secret | None = None  # sent as Authorization: Bearer
+    hmac_secret: Secret | None = None  # X-Netprobe-Signature: sha256=<hex HMAC of the body>
     ca_file: str | None = None
     timeout_s: PositiveFloat = 10.0
 
@@ -378,6 +379,9 @@ class QuietHours(Strict):
 
 class NotifySettings(Strict):
     min_state: Literal["DEGRADED", "UNSTABLE", "DOWN"] = "UNSTABLE"  # weaker verdicts open no incident
+    # a root cause must last this long before its incident opens: a line's first lossy minutes may turn
+    # out to be its commune's isolation, and gear may look bad a moment before the line above it does
+    confirm_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     repeat_h: Annotated[float, Field(gt=0)] | None = 4.0  # remind while unresolved; null: never
     escalate_after_min: Annotated[float, Field(ge=0)] = 30.0  # critical and unresolved → provider escalation
     flap_changes: Annotated[int, Field(ge=2, le=100)] = 4  # opens+clears within flap_window_s → "flapping"
@@ -387,6 +391,8 @@ class NotifySettings(Strict):
     senders: list[str] | None = None  # agents that notify (default: the first agent), so two DCs send once
     backoff_s: PositiveFloat = 5.0  # first retry delay; doubles per failure
     backoff_max_s: PositiveFloat = 600.0
+    give_up_h: PositiveFloat = 48.0  # a message still undelivered after this long is marked failed
+    max_queued: Annotated[int, Field(ge=10, le=1_000_000)] = 20_000  # undelivered messages kept at most
 
 
 class NotifyConfig(Strict):

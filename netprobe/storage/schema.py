@@ -149,6 +149,20 @@ SCHEMA: dict[str, MeasurementSchema] = {
             },
             "The agent's own health, per probe kind.",
         ),
+        MeasurementSchema(
+            "netprobe_notify",
+            frozenset({"agent", "province", "channel"}),
+            {
+                "queue_depth": int,  # undelivered messages of the channel
+                "sent": int,  # delivered since the queue was made
+                "failed": int,  # messages given up (permanent refusal or too old)
+                "failures": int,  # failed attempts since the queue was made (a counter)
+                "failing": int,  # 1 while the channel's last attempt failed
+                "oldest_s": float,  # age of the oldest undelivered message
+            },
+            "The agent's notification queue, per channel (issue 17).",
+            frozenset({"queue_depth", "failing"}),
+        ),
     )
 }
 
