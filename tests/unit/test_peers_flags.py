@@ -33,12 +33,9 @@ def alerts(name: str, instance: str, times: list[float]) -> dict[str, Any]:
 
 
 def test_a_firing_alert_is_flagged_on_the_next_grid_time_and_tcp_probes_are_not_subjects() -> None:
-    got = prometheus_flags(
-        "dc1",
-        [alerts("BlackboxProbeLoss", "198.18.16.2", [UP + 31, UP + 60]), alerts("BlackboxProbeFailed",
-         "198.18.1.2:443", [UP + 60])],  # fmt: skip
-        SUBJECT_OF, {}, GRID,
-    )  # fmt: skip
+    fired = [alerts("BlackboxProbeLoss", "198.18.16.2", [UP + 31, UP + 60])]
+    fired.append(alerts("BlackboxProbeFailed", "198.18.1.2:443", [UP + 60]))
+    got = prometheus_flags("dc1", fired, SUBJECT_OF, {}, GRID)
     assert dict(got) == {("dc1", "kb-1"): {UP + 60: {"BlackboxProbeLoss"}}}
 
 
@@ -46,8 +43,8 @@ def test_the_other_dcs_prometheus_missing_is_that_agent_flagged() -> None:
     got = prometheus_flags("dc1", [alerts("PrometheusTargetMissing", "198.18.0.6:9090", [UP + 90])], SUBJECT_OF,
                            {"198.18.0.6:9090": "dc2"}, GRID)  # fmt: skip
     samples = flag_samples(TOPO, got, GRID)
-    flagged = [s for s in samples if s.state != "OK"]
-    assert [(s.agent, s.subject, s.kind, s.state, s.time) for s in flagged] == [("dc2", "dc2", "agent", "DOWN", UP + 90)]
+    flagged = [(s.agent, s.subject, s.kind, s.state, s.time) for s in samples if s.state != "OK"]
+    assert flagged == [("dc2", "dc2", "agent", "DOWN", UP + 90)]
 
 
 def test_down_is_down_other_alerts_degraded_and_gear_behind_a_flagged_line_unreachable() -> None:
@@ -86,10 +83,11 @@ def test_peer_flags_score_with_the_verdicts_scorer() -> None:
 
 
 def test_loss_and_rtt_of_each_tool_over_a_fault_window() -> None:
+    success = [[UP, "1"], [UP + 30, "0"], [UP + 60, "1"], [UP + 90, "1"]]
+    rtt = [[UP, "0.010"], [UP + 60, "0.030"], [UP + 90, "0.020"]]
     bb = blackbox_series(
-        [{"metric": {"instance": "198.18.16.2", "job": "blackbox_icmp"}, "values": [[UP, "1"], [UP + 30, "0"],
-          [UP + 60, "1"], [UP + 90, "1"]]}],  # fmt: skip
-        [{"metric": {"instance": "198.18.16.2"}, "values": [[UP, "0.010"], [UP + 60, "0.030"], [UP + 90, "0.020"]]}],
+        [{"metric": {"instance": "198.18.16.2", "job": "blackbox_icmp"}, "values": success}],
+        [{"metric": {"instance": "198.18.16.2"}, "values": rtt}],
         SUBJECT_OF,
     )
     assert bb["kb-1"].between(UP, UP + 90) == (25.0, 20.0)
