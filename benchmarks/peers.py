@@ -47,7 +47,6 @@ from netprobe.engine.allowlist import AllowList
 from netprobe.errors import NetprobeError
 from netprobe.inventory.model import SnmpSettings
 from netprobe.probes.base import Status, Target
-from netprobe.probes.snmp.ber import BULK_REPETITIONS, bulk_repetitions
 from netprobe.probes.snmp.probe import SnmpProbe
 from netprobe.probes.snmp.snmpd import LocalSnmpd
 
@@ -127,15 +126,13 @@ def scrape_all(port: int, paths: list[str], clients: int, must: bytes) -> tuple[
 
 
 async def _walk(probe: SnmpProbe, target: Target) -> int:
-    """One whole ifTable+ifXTable walk with netprobe's own GETBULK client, each request sized as the probe's
-    own walks are (ber.bulk_repetitions: the answer fills one datagram); varbinds read."""
+    """One whole ifTable+ifXTable walk with netprobe's own GETBULK client; varbinds read."""
     agent = await probe._agent(target, ipaddress.ip_address(target.address), target.snmp or SnmpSettings())
     n = 0
     for root in WALK_ROOTS:
-        oid, reps = root, BULK_REPETITIONS
+        oid = root
         for _ in range(10_000):  # bounded: each request moves forward or the walk ends
-            rows = await agent.bulk(oid, reps)
-            reps = bulk_repetitions([(name, t[0], t[1]) for name, t in rows])
+            rows = await agent.bulk(oid)
             inside = [name for name, tagged in rows if name.startswith(root + ".") and tagged[0] not in ABSENT]
             n += len(inside)
             if len(inside) < len(rows) or not inside:

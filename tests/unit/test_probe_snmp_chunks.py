@@ -50,7 +50,7 @@ class PagedAgent:
     def __init__(self, rows: list[tuple[str, Tagged]], page: int = 3) -> None:
         self.rows, self.page, self.requests = rows, page, 0
 
-    async def bulk(self, oid: str, repetitions: int = ber.BULK_REPETITIONS) -> list[tuple[str, Tagged]]:
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
         self.requests += 1
         after = [r for r in self.rows if _key(r[0]) > _key(oid)]
         return after[: self.page] or [("1.3.6.1.2.1.99", (ber.END_OF_MIB_VIEW, None))]
@@ -74,45 +74,8 @@ def test_a_walk_that_goes_backwards_is_a_bad_reply() -> None:
     from netprobe.probes.snmp.probe import _walk_names
 
     class Backwards(PagedAgent):
-        async def bulk(self, oid: str, repetitions: int = ber.BULK_REPETITIONS) -> list[tuple[str, Tagged]]:
+        async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
             return [(f"{IF_NAME}.1", (ber.OCTET_STRING, b"loop"))]  # always the same row: would never end
 
     with pytest.raises(BadReply):
         asyncio.run(_walk_names(Backwards([]), IF_NAME))
-
-
-def _encoded(name: str, tag: int, body: bytes) -> bytes:
-    return ber.tlv(ber.SEQUENCE, ber.enc_oid(name) + ber.tlv(tag, body))
-
-
-@pytest.mark.parametrize(
-    ("column", "tag", "body"),
-    [
-        (IF_NAME, ber.OCTET_STRING, b"Gi0/1"),
-        ("1.3.6.1.2.1.2.2.1.2", ber.OCTET_STRING, b"Intel Corporation 82574L Gigabit Network Connection"),
-        ("1.3.6.1.2.1.31.1.1.1.6", ber.COUNTER64, (2**63).to_bytes(9, "big")),
-        ("1.3.6.1.2.1.2.2.1.10", ber.COUNTER32, (7).to_bytes(1, "big")),
-    ],
-)
-def test_a_walk_sizes_its_next_getbulk_to_fill_one_datagram(column: str, tag: int, body: bytes) -> None:
-    rows = [(f"{column}.{i}", tag, body) for i in range(1000, 1025)]  # 4-digit ifIndex: 2-byte arcs
-    for name, _t, _b in rows:  # the size estimate is the real BER size
-        assert ber.varbind_bytes(name, tag, body) == len(_encoded(name, tag, body))
-    reps = ber.bulk_repetitions(rows)
-    answer = sum(len(_encoded(f"{column}.{1025 + i}", tag, body)) for i in range(reps))
-    assert ber.BULK_ANSWER_BYTES - 80 <= answer <= ber.BULK_ANSWER_BYTES  # full, and below one 1472-byte payload
-    assert ber.bulk_repetitions([]) == ber.BULK_REPETITIONS
-
-
-def test_a_long_walk_takes_fewer_requests_than_at_25_rows_each() -> None:
-    from netprobe.probes.snmp.probe import _walk_names
-
-    class Honouring(PagedAgent):
-        async def bulk(self, oid: str, repetitions: int = ber.BULK_REPETITIONS) -> list[tuple[str, Tagged]]:
-            self.page = repetitions  # a real agent answers max-repetitions rows (while they fit)
-            return await super().bulk(oid, repetitions)
-
-    names = [(f"{IF_NAME}.{i}", (ber.OCTET_STRING, f"Gi0/{i}".encode())) for i in range(1, 301)]
-    agent = Honouring(names)
-    assert len(asyncio.run(_walk_names(agent, IF_NAME))) == 300
-    assert agent.requests <= 8 < -(-301 // ber.BULK_REPETITIONS)  # 25, then ~48 a request; 13 at 25 each

@@ -15,11 +15,7 @@ INTEGER, OCTET_STRING, NULL, OID, SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
 IP_ADDRESS, COUNTER32, GAUGE32, TIMETICKS, OPAQUE, COUNTER64 = 0x40, 0x41, 0x42, 0x43, 0x44, 0x46
 NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW = 0x80, 0x81, 0x82
 GET_REQUEST, GET_NEXT, RESPONSE, GET_BULK, REPORT = 0xA0, 0xA1, 0xA2, 0xA5, 0xA8
-BULK_REPETITIONS = 25  # rows of a walk's first GETBULK, before the rows' size is known (snmp_exporter's default)
-MAX_BULK_REPETITIONS = 120
-# varbind bytes a walk's later GETBULKs ask for: with the message, PDU and v3 USM headers (< 150 bytes) the
-# answer stays one unfragmented datagram on a 1500-byte path, and a walk takes half the requests of 25 rows
-BULK_ANSWER_BYTES = 1200
+BULK_REPETITIONS = 25  # rows per GETBULK when walking interface names: ~1 KB of ifName answers
 MAX_MESSAGE = 65_507  # one UDP datagram
 MAX_VARBINDS = 512
 MAX_OID_ARCS = 128
@@ -86,17 +82,15 @@ def enc_varbinds_null(oids: list[str]) -> bytes:
     return _enc_varbinds_null(tuple(oids))
 
 
-def enc_pdu(tag: int, request_id: int, varbinds: bytes, repetitions: int = BULK_REPETITIONS) -> bytes:
+def enc_pdu(tag: int, request_id: int, varbinds: bytes) -> bytes:
     """A PDU; for GETBULK the two integers are non-repeaters (0) and max-repetitions."""
-    second, third = (0, repetitions) if tag == GET_BULK else (0, 0)
+    second, third = (0, BULK_REPETITIONS) if tag == GET_BULK else (0, 0)
     return tlv(tag, enc_int(request_id) + enc_int(second) + enc_int(third) + varbinds)
 
 
-def v2c_get(
-    community: bytes, request_id: int, oids: list[str], pdu_tag: int = GET_REQUEST, repetitions: int = BULK_REPETITIONS
-) -> bytes:
-    """A whole SNMPv2c GetRequest (or GetNextRequest, GetBulkRequest) message."""
-    pdu = enc_pdu(pdu_tag, request_id, enc_varbinds_null(oids), repetitions)
+def v2c_get(community: bytes, request_id: int, oids: list[str], pdu_tag: int = GET_REQUEST) -> bytes:
+    """A whole SNMPv2c GetRequest (or GetNextRequest) message."""
+    pdu = enc_pdu(pdu_tag, request_id, enc_varbinds_null(oids))
     return tlv(SEQUENCE, enc_int(1) + tlv(OCTET_STRING, community) + pdu)
 
 
@@ -283,32 +277,3 @@ def dec_v2c_message(buf: bytes) -> tuple[bytes, Pdu]:
         raise BerError("not an SNMPv2c message")
     cs, ce = expect(buf, ve, stop, OCTET_STRING)
     return bytes(buf[cs:ce]), dec_pdu(buf, ce, stop)
-
-
-def _arc_bytes(arc: int) -> int:
-    return max(1, (arc.bit_length() + 6) // 7)
-
-
-def varbind_bytes(name: str, tag: int, value: Value) -> int:
-    """The encoded size of one varbind (what it costs in an answer), from its decoded form."""
-    arcs = [int(a) for a in name.split(".") if a.isdigit()]
-    oid = 1 + sum(_arc_bytes(a) for a in arcs[2:])
-    if isinstance(value, bytes | bytearray):
-        body = len(value)
-    elif isinstance(value, int):
-        body = value.bit_length() // 8 + 1
-    elif isinstance(value, str):  # an OID value, dotted
-        body = len(value) // 2 + 1
-    else:
-        body = 0
-    return 2 + (2 + oid) + (2 + body) + 2 * (body > 127)
-
-
-def bulk_repetitions(rows: list[tuple[str, int, Value]]) -> int:
-    """max-repetitions for a walk's next GETBULK so its answer holds ~BULK_ANSWER_BYTES of varbinds, sized
-    on the last rows just read (the next ones are their neighbours; 4 keep this ~20 µs); at least 1."""
-    if not rows:
-        return BULK_REPETITIONS
-    last = rows[-4:]
-    per_row = sum(varbind_bytes(n, t, v) for n, t, v in last) / len(last)
-    return max(1, min(MAX_BULK_REPETITIONS, int(BULK_ANSWER_BYTES / per_row)))

@@ -96,11 +96,10 @@ class V2cClient:
         timeout: float,
         retries: int,
         pdu_tag: int = ber.GET_REQUEST,
-        repetitions: int = ber.BULK_REPETITIONS,
     ) -> ber.Pdu:
         request_id = self._next_id
         self._next_id = (self._next_id + 1) & 0x3FFFFFFF
-        message = ber.v2c_get(community, request_id, oids, pdu_tag, repetitions)
+        message = ber.v2c_get(community, request_id, oids, pdu_tag)
         if len(message) > 1472:
             raise ValueError(f"request of {len(oids)} varbinds is {len(message)} bytes: split it")
         loop = asyncio.get_running_loop()

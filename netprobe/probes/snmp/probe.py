@@ -326,8 +326,8 @@ class _Agent(Protocol):
 
     async def next(self, oid: str) -> tuple[str, Tagged]: ...
 
-    async def bulk(self, oid: str, repetitions: int = ber.BULK_REPETITIONS) -> list[tuple[str, Tagged]]:
-        """The next rows after `oid` (GETBULK: up to `repetitions` of them; at least one)."""
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+        """The next rows after `oid` (GETBULK: up to ber.BULK_REPETITIONS of them; at least one)."""
         ...
 
 
@@ -338,14 +338,13 @@ class _FastV2c:
         self.client, self.address, self.port, self.community = client, address, port, community
         self.timeout, self.retries = timeout, retries
 
-    async def _ask(self, oids: list[str], tag: int, reps: int = ber.BULK_REPETITIONS) -> list[tuple[str, Tagged]]:
-        c = self.client
-        pdu = await c.get(self.address, self.port, self.community, oids, self.timeout, self.retries, tag, reps)
+    async def _ask(self, oids: list[str], tag: int) -> list[tuple[str, Tagged]]:
+        pdu = await self.client.get(self.address, self.port, self.community, oids, self.timeout, self.retries, tag)
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
         raise_error_status(pdu.error_status, pdu.error_index)
         binds = [(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds]
-        return check_binds(binds, oids, tag == ber.GET_REQUEST, reps if tag == ber.GET_BULK else 0)
+        return check_binds(binds, oids, tag == ber.GET_REQUEST, ber.BULK_REPETITIONS if tag == ber.GET_BULK else 0)
 
     async def get(self, oids: list[str]) -> list[Tagged]:
         return [v for _, v in await self._ask(oids, ber.GET_REQUEST)]
@@ -353,8 +352,8 @@ class _FastV2c:
     async def next(self, oid: str) -> tuple[str, Tagged]:
         return (await self._ask([oid], ber.GET_NEXT))[0]
 
-    async def bulk(self, oid: str, repetitions: int = ber.BULK_REPETITIONS) -> list[tuple[str, Tagged]]:
-        return await self._ask([oid], ber.GET_BULK, repetitions)
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
+        return await self._ask([oid], ber.GET_BULK)
 
 
 class _FastV3(_FastV2c):
@@ -366,13 +365,13 @@ class _FastV3(_FastV2c):
         self.v3, self.address, self.port, self.creds = client, address, port, creds
         self.timeout, self.retries = timeout, retries
 
-    async def _ask(self, oids: list[str], tag: int, reps: int = ber.BULK_REPETITIONS) -> list[tuple[str, Tagged]]:
-        pdu = await self.v3.request(self.address, self.port, self.creds, oids, self.timeout, self.retries, tag, reps)
+    async def _ask(self, oids: list[str], tag: int) -> list[tuple[str, Tagged]]:
+        pdu = await self.v3.request(self.address, self.port, self.creds, oids, self.timeout, self.retries, tag)
         if pdu.tag != ber.RESPONSE:
             raise BadReply("a report where a response was expected")
         raise_error_status(pdu.error_status, pdu.error_index)
         binds = [(vb.oid, (vb.tag, vb.value)) for vb in pdu.varbinds]
-        return check_binds(binds, oids, tag == ber.GET_REQUEST, reps if tag == ber.GET_BULK else 0)
+        return check_binds(binds, oids, tag == ber.GET_REQUEST, ber.BULK_REPETITIONS if tag == ber.GET_BULK else 0)
 
 
 async def _get_all(agent: _Agent, oids: list[str]) -> list[Tagged]:
@@ -395,11 +394,9 @@ async def _get_all(agent: _Agent, oids: list[str]) -> list[Tagged]:
 async def _walk_names(agent: _Agent, column: str) -> dict[int, str]:
     """index → text of one string column (ifName/ifDescr), by GETBULK; bounded in rows and requests."""
     out: dict[int, str] = {}
-    oid, reps = column, ber.BULK_REPETITIONS
+    oid = column
     for _ in range(MAX_WALK_ROWS):  # requests; each moves forward at least one row or the walk ends
-        rows = await agent.bulk(oid, reps)
-        reps = ber.bulk_repetitions([(n, t[0], t[1]) for n, t in rows])  # the next answer fills one datagram
-        for name, tagged in rows:
+        for name, tagged in await agent.bulk(oid):
             if not name.startswith(column + ".") or tagged[0] in _ABSENT:
                 return out
             suffix = name[len(column) + 1 :]

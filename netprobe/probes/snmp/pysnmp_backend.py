@@ -137,7 +137,7 @@ class PysnmpAgent:
     async def next(self, oid: str) -> tuple[str, Tagged]:
         return (await self._ask([oid], next_cmd))[0]
 
-    async def bulk(self, oid: str, repetitions: int = 1) -> list[tuple[str, Tagged]]:
+    async def bulk(self, oid: str) -> list[tuple[str, Tagged]]:
         return [await self.next(oid)]  # the fallback path stays simple: one row per request
 
 

@@ -259,22 +259,14 @@ class V3Client:
         )
         return ber.tlv(ber.SEQUENCE, ber.enc_int(3) + header + ber.tlv(4, usm) + data)
 
-    def _request(
-        self,
-        creds: Credentials,
-        engine: _Engine,
-        msg_id: int,
-        pdu_tag: int,
-        oids: list[str],
-        repetitions: int = ber.BULK_REPETITIONS,
-    ) -> bytes:
+    def _request(self, creds: Credentials, engine: _Engine, msg_id: int, pdu_tag: int, oids: list[str]) -> bytes:
         hash_name, mac_len = HASHES[creds.auth_protocol]
         auth_key = localize(creds.auth_password, hash_name, engine.engine_id)
         priv_key = localize(creds.priv_password, hash_name, engine.engine_id)[: AES_KEY_BYTES[creds.priv_protocol]]
         boots, now = engine.boots, engine.now()
         self._salt = (self._salt + 1) & 0xFFFFFFFFFFFFFFFF
         salt = self._salt.to_bytes(8, "big")
-        pdu = ber.enc_pdu(pdu_tag, msg_id, ber.enc_varbinds_null(oids), repetitions)
+        pdu = ber.enc_pdu(pdu_tag, msg_id, ber.enc_varbinds_null(oids))
         scoped = ber.tlv(ber.SEQUENCE, ber.tlv(4, engine.engine_id) + ber.tlv(4, creds.context) + pdu)
         enc = _aes(priv_key, boots, now, salt).encryptor()
         encrypted = enc.update(scoped) + enc.finalize()
@@ -350,22 +342,14 @@ class V3Client:
         return "report " + ", ".join(vb.oid for vb in pdu.varbinds)
 
     async def request(
-        self,
-        address: str,
-        port: int,
-        creds: Credentials,
-        oids: list[str],
-        timeout: float,
-        retries: int,
-        pdu_tag: int,
-        repetitions: int = ber.BULK_REPETITIONS,
+        self, address: str, port: int, creds: Credentials, oids: list[str], timeout: float, retries: int, pdu_tag: int
     ) -> ber.Pdu:
         peer = (address, port)
         for _attempt in range(2):  # the second only after a time-window resync or an agent reboot
             engine = await self._discover(peer, timeout, retries)
 
             def build(mid: int, e: _Engine = engine) -> bytes:
-                return self._request(creds, e, mid, pdu_tag, oids, repetitions)
+                return self._request(creds, e, mid, pdu_tag, oids)
 
             def accept(d: bytes, m: _Message, e: _Engine = engine) -> bool:
                 return self._authentic(creds, e, d, m)
