@@ -98,3 +98,13 @@ def test_loss_and_rtt_of_each_tool_over_a_fault_window() -> None:
     table = loss_rtt_table(truth, {"blackbox": bb, "smokeping": sp}, ["kb-2"])
     assert table[1].split()[:4] == ["kb-1", "loss", "20", "+0"] and "25.0 / 20.00" in table[1]
     assert imposed({"fault": "latency", "params": {"latency_ms": 80, "jitter_ms": 30}}) == ("0", "+80±30")
+
+
+def test_bad_options_are_one_line_errors(tmp_path: Any, capsys: Any) -> None:
+    from benchmarks.peers import main
+
+    for argv in (["--only", "verdicts", "--minutes", "1"], ["--only", "verdicts,nope"],
+                 ["--only", "verdicts", "--rescore", str(tmp_path)]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
