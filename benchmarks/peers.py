@@ -11,6 +11,9 @@ end. Configs: benchmarks/peers_configs/ (docs/peers.md says where each comes fro
   that is what the exporter costs); netprobe's CPU is this process's, asyncio loop included.
 - icmp: blackbox_exporter `icmp` module (1 echo request per probe) vs `netprobe probe ping` (a separate
   process, its CPU from wait4, interpreter start-up included), packets per CPU-second.
+- verdicts: one lab run of the `peers` scenario (id --verdicts-lab-id, --minutes long) with netprobe's
+  agents, blackbox_exporter + Prometheus and SmokePing side by side in both DC namespaces, all scored by
+  benchmarks/verdicts.py's scorer (benchmarks/peers_verdicts.py says how alerts become flags).
 Last line: `peers netprobe_f1=A blackbox_f1=B smokeping_f1=C snmp_cpu_ratio=D icmp_cpu_ratio=E`; ratios are
 peer CPU per poll / netprobe CPU per poll (> 1: netprobe is cheaper); a part not run prints `-`.
 """
@@ -24,6 +27,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +44,7 @@ import yaml
 from benchmarks.icmp import loopback_targets, measured
 from benchmarks.snmp import _targets
 from netprobe.engine.allowlist import AllowList
+from netprobe.errors import NetprobeError
 from netprobe.inventory.model import SnmpSettings
 from netprobe.probes.base import Status, Target
 from netprobe.probes.snmp.probe import SnmpProbe
@@ -319,24 +324,45 @@ def check_part(lab_id: str) -> None:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="snmp,icmp,check", help="comma list of parts: snmp,icmp,check")
+    ap.add_argument("--only", default="snmp,icmp,check,verdicts", help="comma list of: snmp,icmp,check,verdicts")
     ap.add_argument("--lab-id", default="pe1", help="the (demo) lab `check` runs on: netprobe lab up --id ID")
     ap.add_argument("--polls", type=int, default=2000, help="SNMP GET polls per poller and version")
     ap.add_argument("--walks", type=int, default=200, help="ifTable+ifXTable walks per poller and version")
     ap.add_argument("--clients", type=int, default=8, help="HTTP scrapers at once (Prometheus-like concurrency)")
     ap.add_argument("--targets", default="1000,10000", help="ICMP target counts (loopback 127.x)")
+    ap.add_argument("--minutes", type=float, default=15.0, help="verdicts: how long the tools run (5-240)")
+    ap.add_argument("--verdicts-lab-id", default="pe2", help="verdicts: the lab id it brings up (must be free)")
+    ap.add_argument("--keep", type=Path, help="verdicts: keep the run (stores, peer data, logs) in this dir")
+    ap.add_argument("--rescore", type=Path, metavar="DIR", help="verdicts: score a run kept with --keep again")
     args = ap.parse_args(argv)
     parts = set(args.only.split(","))
-    unknown = parts - {"snmp", "icmp", "check"}
+    unknown = parts - {"snmp", "icmp", "check", "verdicts"}
     if unknown:
-        print(f"error: unknown part(s) {','.join(sorted(unknown))}; --only takes snmp,icmp,check", file=sys.stderr)
+        print(f"error: unknown part(s) {','.join(sorted(unknown))}; --only takes snmp,icmp,check,verdicts",
+              file=sys.stderr)  # fmt: skip
         return 2
-    need = [e for e in ("prometheus-snmp-exporter", "prometheus-blackbox-exporter") if shutil.which(e) is None]
+    if "verdicts" in parts and not args.rescore:
+        if not 5 <= args.minutes <= 240:
+            print("error: --minutes must be between 5 and 240", file=sys.stderr)
+            return 2
+        if os.geteuid() != 0:
+            print("error: the verdicts part needs root (the lab's namespaces)", file=sys.stderr)
+            return 2
+    if args.rescore and not (args.rescore / "peers.json").is_file():
+        print(f"error: {args.rescore} is not a run kept with --keep (no peers.json)", file=sys.stderr)
+        return 2
+    exes = ["prometheus-snmp-exporter", "prometheus-blackbox-exporter"]
+    if "verdicts" in parts:
+        exes += ["prometheus", "smokeping", "fping"]
+    need = [e for e in exes if shutil.which(e) is None]
     if need:
         print(f"error: {', '.join(need)} not installed: run `bash scripts/setup-peers.sh` as root", file=sys.stderr)
         return 2
     print(f"peers: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared machine: timings are noisy)")
     snmp_ratio = icmp_ratio = float("nan")
+    f1s: dict[str, float] = {}
+    # SIGTERM (and SIGINT, ignored in a background job) must still stop every peer and take the lab down
+    signal.signal(signal.SIGTERM, _interrupted)
     with tempfile.TemporaryDirectory(prefix="npp-peers-") as tmp:
         if "snmp" in parts:
             snmp_ratio = snmp_part(args.polls, args.walks, args.clients, Path(tmp))
@@ -348,6 +374,24 @@ def main(argv: list[str]) -> int:
             except RuntimeError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
+        if "verdicts" in parts:
+            from benchmarks import peers_verdicts
+
+            keep = args.rescore or args.keep or Path(tmp) / "verdicts"
+            try:
+                if not args.rescore:
+                    peers_verdicts.run("peers", args.verdicts_lab_id, args.minutes, keep)
+                f1s = peers_verdicts.score_run(keep)
+            except (RuntimeError, OSError, subprocess.SubprocessError, NetprobeError) as e:
+                print(f"error: verdicts: {e}", file=sys.stderr)
+                return 2
     snmp, icmp = ("-" if x != x else f"{x:.2f}" for x in (snmp_ratio, icmp_ratio))  # NaN: part not run
-    print(f"peers netprobe_f1=- blackbox_f1=- smokeping_f1=- snmp_cpu_ratio={snmp} icmp_cpu_ratio={icmp}")
+    tools = ("netprobe", "blackbox+prometheus", "smokeping")
+    np_f1, bb_f1, sp_f1 = (f"{f1s[k]:.3f}" if k in f1s else "-" for k in tools)
+    print(f"peers netprobe_f1={np_f1} blackbox_f1={bb_f1} smokeping_f1={sp_f1} snmp_cpu_ratio={snmp} "
+          f"icmp_cpu_ratio={icmp}")  # fmt: skip
     return 0
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -91,3 +92,52 @@ def test_corrupting_one_byte_of_a_good_response_never_crashes(at: int, byte: byt
     bad = good[: at % len(good)] + byte + good[at % len(good) + 1 :]
     with contextlib.suppress(ber.BerError):
         ber.dec_v2c_message(bad)
+
+
+def _general_varbinds(msg: bytes) -> list[ber.VarBind]:
+    """The varbinds as the general TLV-by-TLV path reads them (the reference for dec_pdu's fast path)."""
+    start, stop = ber.expect(msg, 0, len(msg), ber.SEQUENCE)
+    _s, e = ber.expect(msg, start, stop, ber.INTEGER)
+    _s, e = ber.expect(msg, e, stop, ber.OCTET_STRING)
+    _t, ps, pe = ber.read_tlv(msg, e, stop)
+    p = ps
+    for _ in range(3):
+        _s, p = ber.expect(msg, p, pe, ber.INTEGER)
+    vs, ve = ber.expect(msg, p, pe, ber.SEQUENCE)
+    out = []
+    while vs < ve:
+        a, b = ber.expect(msg, vs, ve, ber.SEQUENCE)
+        os_, oe = ber.expect(msg, a, b, ber.OID)
+        tag, s, e2 = ber.read_tlv(msg, oe, b)
+        assert e2 == b
+        out.append(ber.VarBind(ber.dec_oid(msg, os_, oe), tag, ber.dec_value(msg, tag, s, e2)))
+        vs = b
+    return out
+
+
+VALUES = st.one_of(
+    st.tuples(st.just(ber.COUNTER32), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just(ber.COUNTER64), st.integers(0, 2**64 - 1)),
+    st.tuples(st.just(ber.INTEGER), st.integers(-(2**31), 2**31 - 1)),
+    st.tuples(st.just(ber.OCTET_STRING), st.binary(max_size=300)),  # > 127 bytes: long-form lengths
+    st.tuples(st.just(ber.NO_SUCH_INSTANCE), st.none()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 2**20), min_size=1, max_size=40), VALUES), max_size=20))
+def test_the_varbind_fast_path_reads_what_the_general_path_reads(rows: list[tuple[list[int], Any]]) -> None:
+    body = b""
+    for arcs, (tag, value) in rows:
+        oid = "1.3." + ".".join(map(str, arcs))
+        if value is None:
+            enc = ber.tlv(tag, b"")
+        elif isinstance(value, bytes):
+            enc = ber.tlv(tag, value)
+        elif tag == ber.INTEGER:
+            enc = ber.enc_int(value)
+        else:
+            enc = ber.tlv(tag, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+        body += ber.tlv(ber.SEQUENCE, ber.enc_oid(oid) + enc)
+    msg = _response(9, ber.tlv(ber.SEQUENCE, body))
+    assert ber.dec_v2c_message(msg)[1].varbinds == _general_varbinds(msg)

@@ -236,18 +236,35 @@ def dec_pdu(buf: bytes, pos: int, end: int) -> Pdu:
         p = e
     vbl_start, vbl_stop = expect(buf, p, stop, SEQUENCE)
     varbinds: list[VarBind] = []
+    append = varbinds.append
     p = vbl_start
     while p < vbl_stop:
         if len(varbinds) >= MAX_VARBINDS:
             raise BerError("too many varbinds")
+        # Fast path, no call per TLV (a walk decodes thousands of varbinds): the varbind SEQUENCE, its OID and
+        # its value all with one-byte lengths, the value an integer type or a string. Same checks as the
+        # general path below; anything else (long lengths, other tags) takes the general path.
+        if p + 6 <= vbl_stop and buf[p] == SEQUENCE and buf[p + 2] == OID:
+            vb_len, oid_len = buf[p + 1], buf[p + 3]
+            vb_stop = p + 2 + vb_len
+            oe = p + 4 + oid_len
+            if vb_len < 0x80 and oid_len < 0x80 and vb_stop <= vbl_stop and oe + 2 <= vb_stop:
+                vtag, v_len = buf[oe], buf[oe + 1]
+                if v_len < 0x80 and oe + 2 + v_len == vb_stop and vtag in _FAST_VALUE:
+                    append(VarBind(dec_oid(buf, p + 4, oe), vtag, dec_value(buf, vtag, oe + 2, vb_stop)))
+                    p = vb_stop
+                    continue
         vb_start, vb_stop = expect(buf, p, vbl_stop, SEQUENCE)
         os_, oe = expect(buf, vb_start, vb_stop, OID)
         vtag, vs, ve = read_tlv(buf, oe, vb_stop)
         if ve != vb_stop:
             raise BerError("trailing bytes in a varbind")
-        varbinds.append(VarBind(dec_oid(buf, os_, oe), vtag, dec_value(buf, vtag, vs, ve)))
+        append(VarBind(dec_oid(buf, os_, oe), vtag, dec_value(buf, vtag, vs, ve)))
         p = vb_stop
     return Pdu(tag, numbers[0], numbers[1], numbers[2], varbinds)
+
+
+_FAST_VALUE = frozenset({INTEGER, COUNTER32, GAUGE32, TIMETICKS, COUNTER64, OCTET_STRING})
 
 
 def dec_v2c_message(buf: bytes) -> tuple[bytes, Pdu]:
