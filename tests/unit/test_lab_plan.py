@@ -14,6 +14,8 @@ from netprobe.lab.inventory_out import write_inventory
 from netprobe.lab.plan import LAB_NET, build_plan
 from netprobe.lab.scenario import ScenarioError, load_scenario, parse_scenario
 
+SCENARIO_FILES = sorted((Path(__file__).resolve().parents[2] / "netprobe/lab/scenarios").glob("*.yaml"))
+
 
 def _addresses(plan) -> list[str]:  # type: ignore[no-untyped-def]
     out = []
@@ -35,6 +37,27 @@ def test_shipped_scenarios_plan_inside_the_lab_range(name: str) -> None:
     for ns in plan.namespaces:  # Linux interface names are at most 15 characters
         assert all(len(ifname) <= 15 for ifname, _ in plan.links_in(ns))
     assert not any("default" in r for routes in plan.routes.values() for r in routes)
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=[p.stem for p in SCENARIO_FILES])
+def test_every_scenario_file_plans_and_writes_a_loadable_inventory(path: Path, tmp_path: Path) -> None:
+    scenario, _ = load_scenario(str(path))  # a file in the directory, shipped by name or not
+    plan = build_plan("np", scenario)  # also checks every fault's target and kind against the lab
+    addresses = _addresses(plan)
+    assert len(addresses) == len(set(addresses)) and all(ipaddress.ip_address(a) in LAB_NET for a in addresses)
+    inv = load_inventory(write_inventory(plan, tmp_path))
+    assert len(inv.lines) == len(plan.lines)
+    assert all(f.start_s + f.duration_s <= scenario.lifetime_s for f in scenario.faults)
+
+
+@pytest.mark.parametrize("path", [p for p in SCENARIO_FILES if p.stem.startswith("hidden-")], ids=lambda p: p.stem)
+def test_hidden_style_scenarios_end_inside_a_10_minute_run_among_40_healthy_communes(path: Path) -> None:
+    scenario, _ = load_scenario(str(path))
+    assert all(f.start_s > 0 and f.start_s + f.duration_s <= 600 for f in scenario.faults)
+    plan = build_plan("np", scenario)
+    owner = {**{k: v.commune for k, v in plan.lines.items()}, **{k: v.commune for k, v in plan.devices.items()}}
+    touched = {owner.get(f.target, f.target) for f in scenario.faults}  # a commune target is its own slug
+    assert len(plan.communes) - len(touched) >= 40
 
 
 def test_province_scale() -> None:
