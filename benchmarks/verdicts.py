@@ -318,13 +318,13 @@ def _agent_cmd(lab_id: str, dc: int, inventory: str, agent: str) -> list[str]:
 
 
 def run_lab(
-    scenario: str, minutes: float, state: Path
+    scenario: str, minutes: float, state: Path, lab_id: str | None = None
 ) -> tuple[Topology, dict[str, Any], list[Point], list[Point], float]:
     from netprobe.inventory.loader import load_inventory
     from netprobe.lab.build import running
 
     lifetime = minutes * 60 + 900  # faults "for the lab's lifetime" must outlast the run
-    with running(scenario, lifetime_s=lifetime) as lab:
+    with running(scenario, lab_id, lifetime_s=lifetime) as lab:
         inv = load_inventory(lab["inventory"])
         topology = Topology.from_inventory(inv)
         env = dict(os.environ, NETPROBE_STATE_DIR=str(state), PYTHONPATH=str(REPO))
@@ -424,6 +424,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks verdicts", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", default="demo", help="demo, province, or a scenario YAML file")
     parser.add_argument("--minutes", type=float, default=15.0, help="how long the agents run (0.5–240)")
+    parser.add_argument("--id", dest="lab_id", help="lab id (default: one unique to this process)")
     parser.add_argument("--keep", type=Path, help="keep the agents' state dir (store, logs, truth) here")
     parser.add_argument("--rescore", type=Path, metavar="DIR", help="score a run kept with --keep again (no lab)")
     parser.add_argument("--replay", action="store_true",
@@ -446,7 +447,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="np-verdicts-") as tmp:
         state = args.keep or Path(tmp)
         state.mkdir(parents=True, exist_ok=True)
-        topology, truth, verdicts, pings, run_end = run_lab(args.scenario, args.minutes, state)
+        topology, truth, verdicts, pings, run_end = run_lab(args.scenario, args.minutes, state, args.lab_id)
     return _print(topology, truth, verdicts, pings, run_end)
 
 

@@ -524,6 +524,8 @@ class HealthEngine:
         snmp = self._snmp(node, now) if node.kind == "device" else None
         parent = done.get(node.parent) if node.parent else None
         parent_lost = self._ancestors_lost(node)
+        # the child's loss (partial bursts too) while the parent was losing any packet is the parent's
+        parent_losing = self._ancestors_lost(node, partial=True) if node.parent else []
         slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
         # the line above is flagged and dropped whole bursts in the short window: the child's are its
         dropping = (
@@ -549,7 +551,7 @@ class HealthEngine:
             episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             if node.parent is None:
                 return self._view(node, s, snmp, machine, s.flaps, len(episodes))
-            own = without_parent_losses(s, parent_lost, slack, dropping)
+            own = without_parent_losses(s, parent_losing, slack, dropping)
             went_down = sum(1 for a, b in episodes if not explained(a, b, parent_lost, slack))
             return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack), went_down)
 
@@ -569,11 +571,7 @@ class HealthEngine:
             # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
             # impaired: that evidence is withdrawn
             machine.health, machine.health_since, machine.pending = best.severity, now, None
-        if (
-            machine.health == 3
-            and not best.down
-            and best.levels.get("went_down", 0) >= 2
-        ):
+        if machine.health == 3 and not best.down and best.levels.get("went_down", 0) >= 2:
             # it came back and went down again: the outage judged DOWN was one flap of several. That is a
             # reclassification of the same fault (UNSTABLE, flapping), not an all-clear: no hold applies
             machine.health, machine.health_since, machine.pending = 2, now, None
@@ -636,26 +634,27 @@ class HealthEngine:
                         return True
         return False
 
-    def _ancestors_lost(self, node: Node) -> list[float]:
-        """When any vantage point saw the parent, or anything above it, lose a whole burst, sorted: a
-        switch's burst lost while its line was dark is the line's, whichever hop in between was probed."""
+    def _ancestors_lost(self, node: Node, partial: bool = False) -> list[float]:
+        """When any vantage point saw the parent, or anything above it, lose a whole burst (`partial`: any
+        packet), sorted: a switch's burst lost while its line was dark is the line's, whichever hop in
+        between was probed."""
         times: list[float] = []
         seen: set[str] = set()
         above = node.parent
         while above and above not in seen and above in self.topology.nodes:
             seen.add(above)
-            times += self._lost_times(above)
+            times += self._lost_times(above, partial)
             above = self.topology.nodes[above].parent
         return sorted(times)
 
-    def _lost_times(self, node_id: str) -> list[float]:
-        """When any vantage point saw the node lose a whole burst, sorted (impaired spans included: they
-        still explain the gear behind it losing the same bursts)."""
+    def _lost_times(self, node_id: str, partial: bool = False) -> list[float]:
+        """When any vantage point saw the node lose a whole burst (`partial`: any packet), sorted (impaired
+        spans included: they still explain the gear behind it losing the same bursts)."""
         node = self.topology.nodes.get(node_id)
         if node is None:
             return []
         raw = self._raw_tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
-        return sorted(t for s in raw.values() for t in s.lost_times)
+        return sorted(t for s in raw.values() for t in (s.lossy_times if partial else s.lost_times))
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""

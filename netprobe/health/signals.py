@@ -278,7 +278,9 @@ class PingStats:
     flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
     outages: tuple[tuple[float, float], ...] = ()  # (first lost burst, last lost burst) of each outage
     lost_times: tuple[float, ...] = ()  # every all-lost burst in the long window (outage or not)
-    lone_lost: tuple[tuple[float, int], ...] = ()  # (time, sent) of all-lost bursts counted in loss_pct
+    # (time, sent, lost) of the bursts counted in loss_pct that lost any packet (partial or whole)
+    lossy: tuple[tuple[float, int, int], ...] = ()
+    lossy_times: tuple[float, ...] = ()  # every burst in the long window that lost any packet (outages too)
 
 
 def ping_stats(
@@ -325,9 +327,21 @@ def ping_stats(
     def pick(col: Sequence[float]) -> Sequence[float]:
         return [col[x] for x in short] if excluded else col[k:n]  # a slice (in C) in the usual case
 
-    lone_lost = tuple((times[x], int(sent_col[x])) for x in short if all_lost[x]) if lost_times else ()
     sent = int(sum(pick(sent_col)))
     lost = sent - int(sum(pick(received_col)))
+    lossy = (
+        tuple(
+            (times[x], int(sent_col[x]), int(sent_col[x] - received_col[x]))
+            for x in short
+            if received_col[x] < sent_col[x]
+        )
+        if lost > 0
+        else ()
+    )
+    # sums in C first: most series lost nothing in the hour, and this runs for every one at every evaluation
+    lossy_times = (
+        tuple(times[x] for x in range(n) if received_col[x] < sent_col[x]) if sum(received_col) < sum(sent_col) else ()
+    )
     rtts = [v for v in pick(window.rtt) if v == v]  # NaN: no reply
     jitters = [v for v in pick(window.jitter) if v == v]
     last_time = times[n - 1]
@@ -348,44 +362,50 @@ def ping_stats(
         flaps=len(outages),
         outages=tuple(outages),
         lost_times=tuple(lost_times),
-        lone_lost=lone_lost,
+        lossy=lossy,
+        lossy_times=lossy_times,
     )
 
 
-def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> PingStats:
-    """The stats with the lone all-lost bursts inside `spans` left out of the loss figure: outages that
-    are someone else's (a commune router that rebooted), not the line's."""
-    gone = sum(sent for t, sent in stats.lone_lost if any(a <= t <= b for a, b in spans))
+def _without_bursts(stats: PingStats, gone: Sequence[tuple[float, int, int]]) -> PingStats:
+    """The stats with these lossy bursts (sent and lost) left out of the loss figure."""
     if not gone:
         return stats
-    sent, lost = stats.sent - gone, stats.lost - gone
-    kept = tuple(x for x in stats.lone_lost if not any(a <= x[0] <= b for a, b in spans))
-    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=kept)
+    sent = stats.sent - sum(x[1] for x in gone)
+    lost = stats.lost - sum(x[2] for x in gone)
+    kept = tuple(x for x in stats.lossy if x not in gone)
+    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lossy=kept)
+
+
+def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> PingStats:
+    """The stats with the lossy bursts inside `spans` left out of the loss figure: outages that are
+    someone else's (a commune router that rebooted), not the line's."""
+    return _without_bursts(stats, [x for x in stats.lossy if any(a <= x[0] <= b for a, b in spans)])
 
 
 def without_parent_losses(
-    stats: PingStats, parent_lost: Sequence[float], slack_s: float, parent_dropping: bool = False
+    stats: PingStats, parent_losing: Sequence[float], slack_s: float, parent_dropping: bool = False
 ) -> PingStats:
-    """The stats of gear behind a line with the all-lost bursts that are not its own left out of the loss
-    figure (the same rule as `own_flaps` for outages):
-    - those the parent explains: gear behind a line that went dark for a burst lost nothing of its own;
-      `parent_lost`: sorted times of the ancestors' all-lost bursts;
+    """The stats of gear behind a line with the lossy bursts (partial or whole) that are not its own left
+    out of the loss figure:
+    - those within slack_s of a burst the parent (or anything above) lost packets in: gear behind a line
+      that was losing lost nothing of its own then — a burst straddling one of a flapping line's
+      transitions loses part of its packets, the line's burst nearby loses all or part of its own;
+      `parent_losing`: sorted times of the ancestors' bursts that lost any packet;
     - all of them when `parent_dropping`: the line above is flagged and dropping whole bursts right now (a
       flapping line) — its bursts and the gear's need not coincide (probe phases differ);
-    - the newest ones while they are still a run shorter than `down_probes`: undecided until the next
-      burst (or the line's) tells an outage, the line's fault, or a lone loss apart."""
+    - the newest all-lost ones while they are still a run shorter than `down_probes`: undecided until the
+      next burst (or the line's) tells an outage, the line's fault, or a lone loss apart."""
     pending_from = stats.down_since if stats.last_lost and not stats.down else None
 
     def not_its_own(t: float) -> bool:
         return (
-            parent_dropping or (pending_from is not None and t >= pending_from) or explained(t, t, parent_lost, slack_s)
+            parent_dropping
+            or (pending_from is not None and t >= pending_from)
+            or explained(t, t, parent_losing, slack_s)
         )
 
-    explained_sent = sum(sent for t, sent in stats.lone_lost if not_its_own(t))
-    if not explained_sent:
-        return stats
-    sent, lost = stats.sent - explained_sent, stats.lost - explained_sent
-    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=())
+    return _without_bursts(stats, [x for x in stats.lossy if not_its_own(x[0])])
 
 
 FLAP_WINDOW_S = 600.0  # "went down N times in M min" counts outages this recent

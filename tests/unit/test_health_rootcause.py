@@ -230,3 +230,45 @@ def test_gears_newest_dark_burst_is_undecided_until_the_next_one() -> None:
 
     assert judged_at(33) is State.OK  # only its first burst, dark; the line answered at +22
     assert judged_at(63) is State.UNSTABLE  # +43 answered: the burst at +13 was a lone loss of its own
+
+
+def _flapping(down_s: float, up_s: float, start: float) -> Callable[[float], int]:
+    """Packets lost by a 10-packet burst (1 s apart) sent at t across a line down `down_s`, up `up_s`."""
+
+    def lost(t: float) -> int:
+        return sum(1 for k in range(10) if t + k >= start and (t + k - start) % (down_s + up_s) < down_s)
+
+    return lost
+
+
+def test_gear_behind_a_flapping_line_has_no_loss_of_its_own_from_bursts_straddling_its_transitions() -> None:
+    """A line down 20 s / up 20 s, probed every 30 s: many bursts of the line and of the router behind it
+    straddle a transition and lose part of their packets. The router's partial losses happen while the
+    line was losing: they are the line's, so the router is never 'loss 18% over 5 min' of its own."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1"), "vn-sw": ("vu-ninh", "vn-rt")})
+    flap = _flapping(20, 20, T0 + 300)
+    obs: list[Observation] = []
+    for a_i, agent in enumerate(("dc-a", "dc-b")):
+        obs += pings("vn-1", "ce", agent, T0, END, phase_s=3 + 11 * a_i, lost=flap)
+        obs += pings("vn-1", "pe", agent, T0, END, phase_s=5 + 11 * a_i)
+        obs += pings("vn-rt", "device", agent, T0, END, phase_s=17 + 7 * a_i, lost=flap)
+        obs += pings("vn-sw", "device", agent, T0, END, phase_s=26 + 3 * a_i, lost=flap)
+    evals = list(replay(HealthEngine(topo), obs, T0, END, 30.0))
+    late = [e for e in evals if e.time >= T0 + 300 + 240]
+    assert all(e.nodes["vn-1"].state is State.UNSTABLE for e in late), {e.nodes["vn-1"].state for e in late}
+    for e in late:
+        for device in ("vn-rt", "vn-sw"):
+            v = e.nodes[device]
+            assert v.state in (State.OK, State.UNREACHABLE), (e.time - T0, device, v.state, v.text())
+
+
+def test_gears_own_partial_loss_behind_a_line_that_loses_nothing_is_its_own() -> None:
+    """The parent explains only the losses it shares: a router losing 3 of 10 packets in every burst
+    behind a clean line is lossy itself."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
+    obs = pings("vn-1", "ce", "dc-a", T0, T0 + 900, phase_s=3) + pings("vn-1", "pe", "dc-a", T0, T0 + 900, phase_s=5)
+    obs += pings("vn-rt", "device", "dc-a", T0, T0 + 900, phase_s=17, lost=lambda t: 3 if t >= T0 + 300 else 0)
+    last = list(replay(HealthEngine(topo), obs, T0, T0 + 900, 30.0))[-1]
+    assert last.nodes["vn-1"].state is State.OK
+    router = last.nodes["vn-rt"]
+    assert router.state is State.UNSTABLE and router.reasons[0].code is Code.LOSS, router
