@@ -571,10 +571,6 @@ class HealthEngine:
             # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
             # impaired: that evidence is withdrawn
             machine.health, machine.health_since, machine.pending = best.severity, now, None
-        if machine.health == 3 and not best.down and best.levels.get("went_down", 0) >= 2:
-            # it came back and went down again: the outage judged DOWN was one flap of several. That is a
-            # reclassification of the same fault (UNSTABLE, flapping), not an all-clear: no hold applies
-            machine.health, machine.health_since, machine.pending = 2, now, None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
@@ -586,6 +582,14 @@ class HealthEngine:
         if snmp is not None and snmp.reboots and not best.down and machine.health == 3:
             # back from a proven reboot: its outage was the reboot (DEGRADED "rebooted"), not its parent's
             machine.health, machine.health_since, machine.pending = best.severity, now, None
+            machine.blame_parent = False
+        if machine.health == 3 and not best.down:
+            # it answers again: not DOWN any more, whatever the hold (a flapping line's first outage is one
+            # flap; no "DOWN" shown for a line that answers). An outage of its own leaves it UNSTABLE — back,
+            # not yet proven stable — and the usual hysteresis from there; an outage that was its parent's
+            # (attributed, not judged) leaves it with its own health at once
+            machine.health = best.severity if machine.blame_parent else max(best.severity, 2)
+            machine.health_since, machine.pending = now, None
             machine.blame_parent = False
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
