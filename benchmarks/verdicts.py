@@ -58,6 +58,15 @@ class Window:
     what: str = ""
     reboot: bool = False  # visible once the device is back (sysUpTime reset): delay counts from `fault_end`
     snmp: bool = False  # seen by SNMP polls: the delay is counted in SNMP intervals
+    # (from, to, states): inside these spans only the states of the spans covering the time are right
+    phases: tuple[tuple[float, float, frozenset[str]], ...] = ()
+
+    def accepted_at(self, t: float) -> frozenset[str]:
+        covering = [states for a, b, states in self.phases if a <= t <= b]
+        return frozenset().union(*covering) if covering else self.accepted
+
+    def accepts(self, state: str, t: float) -> bool:
+        return state in self.accepted_at(t)
 
 
 @dataclass
@@ -102,6 +111,31 @@ def _grace_after(node: Node, fault: str) -> float:
     return t.window_s + t.min_state_s + t.clear_s + 2 * interval
 
 
+FLAP_LONG_DOWN_S = 180.0  # an outage this long is DOWN even inside a flap (it is an outage, not a blip)
+
+
+def _flap_phases(
+    node: Node, f: dict[str, Any], start: float, end: float, grace: float
+) -> tuple[tuple[float, float, frozenset[str]], ...]:
+    """A flapping line, once it has gone down a second time (and its probes had 2 intervals and an
+    evaluation to see it), is UNSTABLE — flapping, not DOWN — until the flap ends; DOWN only inside a down
+    phase that has lasted FLAP_LONG_DOWN_S; after the end it decays (UNSTABLE or DEGRADED: flaps in 1 h)."""
+    interval = node.ping_interval_s or 30.0
+    allowance = 2 * interval + 30.0
+    downs = [(float(d), float(u) if u is not None else end) for d, u in f.get("transitions") or [] if d is not None]
+    if not downs and f.get("params", {}).get("period_s"):
+        period = float(f["params"]["period_s"])
+        downs = [(start + k * 2 * period, min(end, start + (2 * k + 1) * period)) for k in range(2)]
+    if len(downs) < 2 or downs[1][0] + allowance >= end:
+        return ()  # one outage (or too short to tell): DOWN is right all along
+    phases = [(downs[1][0] + allowance, end, frozenset({"UNSTABLE"}))]
+    phases += [
+        (d + FLAP_LONG_DOWN_S, u + allowance, frozenset({"DOWN"})) for d, u in downs if u - d >= FLAP_LONG_DOWN_S
+    ]
+    phases.append((end, end + grace, frozenset({"UNSTABLE", "DEGRADED"})))
+    return tuple(phases)
+
+
 def _devices_behind(topology: Topology, line: str) -> list[Node]:
     return [n for n in topology.nodes.values() if n.kind == "device" and n.line == line]
 
@@ -139,7 +173,9 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                 if node is None:
                     continue
                 grace = _grace_after(node, kind)
-                out.append(Window(line, ANY, start, end + grace, end, HEALTH_FLAGS, True, False, fid, what))
+                phases = _flap_phases(node, f, start, end, grace) if kind == "flap" else ()
+                out.append(Window(line, ANY, start, end + grace, end, HEALTH_FLAGS, True, False, fid, what,
+                                  phases=phases))  # fmt: skip
                 for dev in _devices_behind(topology, line):
                     dev_grace = _grace_after(dev, kind)
                     if kind in OUTAGE_FAULTS and all_lines_out(node.commune, start, end):
@@ -258,14 +294,15 @@ def score(
             if any(w.ignored for w in covering):
                 in_false = False
                 continue
-            if any(s.state in w.accepted for w in covering):
+            if any(w.accepts(s.state, s.time) for w in covering):
                 result.tp_samples += 1
                 in_false = False
                 continue
             result.fp_samples += 1
             label = f"{subject} {s.state} from {agent} at +{s.time - truth['up_at']:.0f} s"
             if covering:
-                result.wrong_state.append(f"{label} (expected {'/'.join(sorted(covering[0].accepted))})")
+                expected = frozenset().union(*(w.accepted_at(s.time) for w in covering))
+                result.wrong_state.append(f"{label} (expected {'/'.join(sorted(expected))})")
             if not in_false:
                 result.false_episodes.append(label)
             in_false = True
@@ -299,7 +336,9 @@ def score(
                 continue
             result.required += 1
             hits = [
-                s for s in series.get((agent, w.subject), []) if w.start <= s.time <= w.end and s.state in w.accepted
+                s
+                for s in series.get((agent, w.subject), [])
+                if w.start <= s.time <= w.end and w.accepts(s.state, s.time)
             ]
             if not hits:
                 result.missed.append(label)

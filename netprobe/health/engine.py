@@ -523,17 +523,18 @@ class HealthEngine:
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
         parent = done.get(node.parent) if node.parent else None
-        parent_lost = self._ancestors_lost(node)
-        # the child's loss (partial bursts too) while the parent was losing any packet is the parent's
+        # the child's losses (partial bursts, outages) while the parent was losing packets are the parent's
         parent_losing = self._ancestors_lost(node, partial=True) if node.parent else []
         slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
-        # the line above is flagged and dropped whole bursts in the short window: the child's are its
-        dropping = (
-            parent is not None
-            and parent.state not in (State.OK, State.UNKNOWN)
-            and bool(parent_lost)
-            and parent_lost[-1] >= now - th.window_s
+        # a line (or anything) above is flagged and dropped whole bursts in the short window: the child's
+        # losses are its (a switch behind a router behind a flapping line: the router may be judged OK)
+        dropping = any(
+            (above := done.get(a)) is not None
+            and above.state not in (State.OK, State.UNKNOWN)
+            and any(t >= now - th.window_s for t in self._lost_times(a))
+            for a in self._ancestors(node)
         )
+        parent_newest = self._newest(node.parent) if node.parent else None
 
         rebooted = [(a, b) for a, b, _ in self.reboot_outages(node.id, now)] if node.kind == "line" else []
 
@@ -551,9 +552,26 @@ class HealthEngine:
             episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             if node.parent is None:
                 return self._view(node, s, snmp, machine, s.flaps, len(episodes))
+            if s.down and not dropping and parent_newest is not None and s.down_since is not None:
+                p_time, p_lost, p_every = parent_newest
+                if not p_lost and s.last_time - p_every - 5.0 <= p_time < s.last_time:
+                    # the parent answered before the child's newest dark burst and has not been probed since
+                    # (and is not already known to be dropping out):
+                    # whether it was losing then is told by its next burst (due within an interval). Until
+                    # then the child's outage is undecided — neither DOWN nor a flap of its own (behind a
+                    # line flapping at about the probe interval, the child's dark bursts fall in the line's
+                    # down halves and the line's between them in its up halves)
+                    s = replace(
+                        s,
+                        down=False,
+                        outages=tuple(o for o in s.outages if o[1] < s.down_since),
+                        lost_times=tuple(t for t in s.lost_times if t < s.down_since),
+                    )
+                    s = replace(s, flaps=len(s.outages))
+                    episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             own = without_parent_losses(s, parent_losing, slack, dropping)
-            went_down = sum(1 for a, b in episodes if not explained(a, b, parent_lost, slack))
-            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack), went_down)
+            went_down = sum(1 for a, b in episodes if not explained(a, b, parent_losing, slack))
+            return self._view(node, own, snmp, machine, own_flaps(s, parent_losing, slack), went_down)
 
         views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
         if not views:
@@ -576,7 +594,7 @@ class HealthEngine:
         parent_failing = parent is not None and (
             parent.state in (State.DOWN, State.UNREACHABLE)
             or self._suspect(node.parent or "", stats, impaired)
-            or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
+            or (best.down and explained(best.stats.down_since or now, now, parent_losing, slack))
             or (best.down and dropping)  # behind a flapping line, probes of the two rarely coincide
         )
         if snmp is not None and snmp.reboots and not best.down and machine.health == 3:
@@ -638,22 +656,39 @@ class HealthEngine:
                         return True
         return False
 
-    def _ancestors_lost(self, node: Node, partial: bool = False) -> list[float]:
-        """When any vantage point saw the parent, or anything above it, lose a whole burst (`partial`: any
-        packet), sorted: a switch's burst lost while its line was dark is the line's, whichever hop in
-        between was probed."""
-        times: list[float] = []
-        seen: set[str] = set()
+    def _ancestors(self, node: Node) -> list[str]:
+        out: list[str] = []
         above = node.parent
-        while above and above not in seen and above in self.topology.nodes:
-            seen.add(above)
-            times += self._lost_times(above, partial)
+        while above and above not in out and above in self.topology.nodes:
+            out.append(above)
             above = self.topology.nodes[above].parent
-        return sorted(times)
+        return out
+
+    def _newest(self, node_id: str) -> tuple[float, bool, float] | None:
+        """(time, all lost, probe interval) of the node's newest burst from any vantage point."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return None
+        raw = self._raw_tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
+        newest = max(raw.values(), key=lambda s: s.last_time, default=None)
+        if newest is None:
+            return None
+        every = (
+            node.ping_interval_s
+            if (node_id, "ce" if node.kind == "line" else "device", newest.agent) in self.ping
+            else node.snmp_interval_s
+        )
+        return newest.last_time, newest.last_lost, every or 30.0
+
+    def _ancestors_lost(self, node: Node, partial: bool = False) -> list[float]:
+        """When any vantage point saw the parent, or anything above it, lose a whole burst (`partial`: or
+        min_lost_packets of one), sorted: a switch's burst lost while its line was dark is the line's,
+        whichever hop in between was probed."""
+        return sorted(t for above in self._ancestors(node) for t in self._lost_times(above, partial))
 
     def _lost_times(self, node_id: str, partial: bool = False) -> list[float]:
-        """When any vantage point saw the node lose a whole burst (`partial`: any packet), sorted (impaired
-        spans included: they still explain the gear behind it losing the same bursts)."""
+        """When any vantage point saw the node lose a whole burst (`partial`: or min_lost_packets of one),
+        sorted (impaired spans included: they still explain the gear behind it losing the same bursts)."""
         node = self.topology.nodes.get(node_id)
         if node is None:
             return []

@@ -280,7 +280,8 @@ class PingStats:
     lost_times: tuple[float, ...] = ()  # every all-lost burst in the long window (outage or not)
     # (time, sent, lost) of the bursts counted in loss_pct that lost any packet (partial or whole)
     lossy: tuple[tuple[float, int, int], ...] = ()
-    lossy_times: tuple[float, ...] = ()  # every burst in the long window that lost any packet (outages too)
+    # every burst in the long window that lost min_lost_packets or more, or all it sent (outages too)
+    lossy_times: tuple[float, ...] = ()
 
 
 def ping_stats(
@@ -339,8 +340,11 @@ def ping_stats(
         else ()
     )
     # sums in C first: most series lost nothing in the hour, and this runs for every one at every evaluation
+    floor = th.min_lost_packets
     lossy_times = (
-        tuple(times[x] for x in range(n) if received_col[x] < sent_col[x]) if sum(received_col) < sum(sent_col) else ()
+        tuple(times[x] for x in range(n) if sent_col[x] - received_col[x] >= floor or all_lost[x])
+        if sum(sent_col) - sum(received_col) >= floor or lost_times
+        else ()
     )
     rtts = [v for v in pick(window.rtt) if v == v]  # NaN: no reply
     jitters = [v for v in pick(window.jitter) if v == v]

@@ -272,3 +272,27 @@ def test_gears_own_partial_loss_behind_a_line_that_loses_nothing_is_its_own() ->
     assert last.nodes["vn-1"].state is State.OK
     router = last.nodes["vn-rt"]
     assert router.state is State.UNSTABLE and router.reasons[0].code is Code.LOSS, router
+
+
+def test_gears_outage_is_undecided_until_its_line_is_probed_after_it() -> None:
+    """A router dark at +14 and +44 while its line answered at +30 (a flap at about the probe interval):
+    not DOWN before the line's next burst tells; the line losing packets at +60 makes it the line's.
+    A router that stays dark while the line's next burst answers fully is DOWN of its own."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
+
+    def judged(line_lost_at_60: int, rt_dark: Callable[[float], bool], now: float) -> State:
+        obs = pings(
+            "vn-1", "ce", "dc-a", T0, T0 + 200, phase_s=30, lost=lambda t: line_lost_at_60 if t == T0 + 60 else 0
+        )
+        obs += pings("vn-1", "pe", "dc-a", T0, T0 + 200, phase_s=31)
+        obs += pings("vn-rt", "device", "dc-a", T0, T0 + 200, phase_s=14, lost=lambda t: 10 if rt_dark(t - T0) else 0)
+        engine = HealthEngine(topo)
+        engine.ingest(o for o in obs if o.time <= T0 + now)
+        return engine.evaluate(T0 + now).nodes["vn-rt"].state
+
+    flapped = lambda rel: rel in (14, 44)  # noqa: E731
+    assert judged(4, flapped, 50) is State.OK  # undecided: the line has not been probed since +44
+    assert judged(4, flapped, 62) in (State.OK, State.UNREACHABLE)  # the line was losing: its outage
+    dead = lambda rel: rel >= 14  # noqa: E731
+    assert judged(0, dead, 50) is State.OK
+    assert judged(0, dead, 62) is State.DOWN  # the line answered fully after it went dark: its own

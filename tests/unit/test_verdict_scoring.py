@@ -129,3 +129,30 @@ def test_gear_behind_a_cut_primary_with_a_working_backup_must_not_be_flagged() -
 def test_an_agent_flagged_without_a_dc_fault_is_a_false_flag() -> None:
     result = run(truth(), [("dc-a", "agent", 120, "UNSTABLE")])
     assert result.fp_samples == 1
+
+
+def test_a_flapping_line_must_be_unstable_not_down_once_it_has_gone_down_twice() -> None:
+    """down 20 s / up 20 s from +0: the second down is at +40; 2 intervals and an evaluation later (+130)
+    only UNSTABLE is right until the end (+600), then UNSTABLE or DEGRADED for the grace."""
+    downs = [[UP + k * 40, UP + k * 40 + 20] for k in range(15)]
+    t = truth({"target": "kb-1", "fault": "flap", "start": UP, "end": UP + 600, "lines": ["kb-1"],
+               "transitions": downs})  # fmt: skip
+    early = run(t, [("kb-1", "line", 60, "DOWN"), ("kb-1", "line", 90, "DOWN"), ("kb-1", "line", 120, "UNSTABLE")])
+    assert (early.precision, early.recall) == (1.0, 1.0)
+    late = run(t, [("kb-1", "line", 60, "UNSTABLE"), ("kb-1", "line", 200, "DOWN"), ("kb-1", "line", 230, "UNSTABLE")])
+    assert late.fp_samples == 1 and "kb-1 DOWN from dc-a at +200 s (expected UNSTABLE)" in late.wrong_state
+    degraded = run(t, [("kb-1", "line", 300, "DEGRADED"), ("kb-1", "line", 700, "DEGRADED")])
+    assert (degraded.tp_samples, degraded.fp_samples) == (1, 1)  # decaying after the end is right, not during it
+    assert run(t, [("kb-1", "line", 700, "DOWN")]).fp_samples == 1  # it is up after the end
+
+
+def test_a_flap_with_long_down_phases_may_be_down_once_an_outage_has_lasted() -> None:
+    downs = [[UP, UP + 300], [UP + 600, UP + 900]]
+    t = truth({"target": "kb-1", "fault": "flap", "start": UP, "end": UP + 1000, "lines": ["kb-1"],
+               "transitions": downs})  # fmt: skip
+    rows = [
+        ("kb-1", "line", at, state) for at, state in ((700, "DOWN"), (800, "DOWN"), (950, "DOWN"), (999, "UNSTABLE"))
+    ]
+    result = run(t, rows, end=UP + 1200)
+    # DOWN from +780 (3 min into the outage) to +990 (its end + 2 intervals + 30 s), not at +700
+    assert (result.tp_samples, result.fp_samples) == (3, 1) and "at +700 s" in result.wrong_state[0]
