@@ -470,6 +470,10 @@ def main(argv: list[str]) -> int:
                         help="with --rescore: judge the kept probe results again with the current rules")  # fmt: skip
     args = parser.parse_args(argv)
     if args.rescore:
+        missing = [n for n in ("truth.json", "topology.pickle", "store.db") if not (args.rescore / n).is_file()]
+        if missing:
+            print(f"error: {args.rescore} is not a finished kept run (no {missing[0]})", file=sys.stderr)
+            return 2
         truth = json.loads((args.rescore / "truth.json").read_text(encoding="utf-8"))
         topology = pickle.loads((args.rescore / "topology.pickle").read_bytes())  # our own file, from --keep
         verdicts, pings = read_store(args.rescore)

@@ -461,11 +461,18 @@ class HealthEngine:
                         return True
                 return False
 
+            spans = self.impaired_spans.get(agent, [])
+
+            def since_impaired(s: PingStats, spans: list[list[float]] = spans) -> bool:
+                """A burst sent after its last impaired span: back from an outage of its uplink, a target it
+                has not probed again yet says nothing about its route to that commune."""
+                return not any(a <= s.last_time <= b for a, b in spans)
+
             cut = sorted(
                 c
                 for c, keys in by_commune.items()
                 if all(k in failed for k in keys)
-                and any(s.down and clean_elsewhere(k, s) for k, s in mine if k in keys)
+                and any(s.down and since_impaired(s) and clean_elsewhere(k, s) for k, s in mine if k in keys)
             )
             # a lasting failure (down, not one lost burst) that the other agent did not see over the same
             # span: a flapping line fails for both within it, so it never makes an agent UNSTABLE
@@ -523,8 +530,11 @@ class HealthEngine:
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
         parent = done.get(node.parent) if node.parent else None
-        # the child's losses (partial bursts, outages) while the parent was losing packets are the parent's
-        parent_losing = self._ancestors_lost(node, partial=True) if node.parent else []
+        # the child's losses while anything above was losing packets are the parent's: its partial bursts
+        # near any loss above (a line at 6 % loses 1 of 20 in most bursts); its outages and went-down runs
+        # near real losing above (min_lost_packets or a whole burst: a stray lost packet explains no outage)
+        parent_lossy = self._ancestors_lost(node, "lossy") if node.parent else []
+        parent_losing = self._ancestors_lost(node, "losing") if node.parent else []
         slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
         # a line (or anything) above is flagged and dropped whole bursts in the short window: the child's
         # losses are its (a switch behind a router behind a flapping line: the router may be judged OK)
@@ -569,7 +579,7 @@ class HealthEngine:
                     )
                     s = replace(s, flaps=len(s.outages))
                     episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
-            own = without_parent_losses(s, parent_losing, slack, dropping)
+            own = without_parent_losses(s, parent_lossy, slack, dropping)
             went_down = sum(1 for a, b in episodes if not explained(a, b, parent_losing, slack))
             return self._view(node, own, snmp, machine, own_flaps(s, parent_losing, slack), went_down)
 
@@ -680,20 +690,21 @@ class HealthEngine:
         )
         return newest.last_time, newest.last_lost, every or 30.0
 
-    def _ancestors_lost(self, node: Node, partial: bool = False) -> list[float]:
-        """When any vantage point saw the parent, or anything above it, lose a whole burst (`partial`: or
-        min_lost_packets of one), sorted: a switch's burst lost while its line was dark is the line's,
-        whichever hop in between was probed."""
-        return sorted(t for above in self._ancestors(node) for t in self._lost_times(above, partial))
+    def _ancestors_lost(self, node: Node, which: str = "lost") -> list[float]:
+        """When any vantage point saw the parent, or anything above it, lose a burst (see _lost_times),
+        sorted: a switch's burst lost while its line was dark is the line's, whichever hop in between was
+        probed."""
+        return sorted(t for above in self._ancestors(node) for t in self._lost_times(above, which))
 
-    def _lost_times(self, node_id: str, partial: bool = False) -> list[float]:
-        """When any vantage point saw the node lose a whole burst (`partial`: or min_lost_packets of one),
-        sorted (impaired spans included: they still explain the gear behind it losing the same bursts)."""
+    def _lost_times(self, node_id: str, which: str = "lost") -> list[float]:
+        """When any vantage point saw the node lose a whole burst ("lost"), min_lost_packets or a whole
+        burst ("losing"), or any packet ("lossy"), sorted (impaired spans included: they still explain the
+        gear behind it losing the same bursts)."""
         node = self.topology.nodes.get(node_id)
         if node is None:
             return []
         raw = self._raw_tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
-        return sorted(t for s in raw.values() for t in (s.lossy_times if partial else s.lost_times))
+        return sorted(t for s in raw.values() for t in getattr(s, f"{which}_times"))
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
@@ -890,7 +901,17 @@ class HealthEngine:
     ) -> Verdict:
         machine.publish(State.UNKNOWN, now)
         raw = self._raw_tick.get((node.id, "ce" if node.kind == "line" else "device"), mine)
-        blocked = sorted(a for a, s in raw.items() if a in impaired and s.fresh)
+        spans = self.impaired_spans
+        # impaired now, or back but with its fresh bursts all inside its impaired span (set aside, not missing)
+        blocked = sorted(
+            a
+            for a, s in raw.items()
+            if s.fresh
+            and (
+                a in impaired
+                or (not (a in mine and mine[a].fresh) and any(x <= s.last_time <= y for x, y in spans.get(a, ())))
+            )
+        )
         if blocked:
             reasons = tuple(Reason.of(Code.AGENT_IMPAIRED, agent=a) for a in blocked)
         else:

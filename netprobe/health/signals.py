@@ -280,8 +280,9 @@ class PingStats:
     lost_times: tuple[float, ...] = ()  # every all-lost burst in the long window (outage or not)
     # (time, sent, lost) of the bursts counted in loss_pct that lost any packet (partial or whole)
     lossy: tuple[tuple[float, int, int], ...] = ()
-    # every burst in the long window that lost min_lost_packets or more, or all it sent (outages too)
-    lossy_times: tuple[float, ...] = ()
+    lossy_times: tuple[float, ...] = ()  # every burst in the long window that lost any packet (outages too)
+    # those that lost min_lost_packets or more, or all they sent: evidence of an outage, not a stray loss
+    losing_times: tuple[float, ...] = ()
 
 
 def ping_stats(
@@ -313,6 +314,9 @@ def ping_stats(
         lost_times.extend(times[i:j])
         if j - i >= th.down_probes and sum(sent_col[i:j]) >= th.min_lost_packets:
             excluded.update(range(i, j))
+            # the bursts either side that lost part of their packets straddled the cut or the repair: the
+            # outage's edges, not loss (a line back from a cut is not "lossy" for 5 min)
+            excluded.update(x for x in (i - 1, j) if 0 <= x < n and received_col[x] < sent_col[x])
             outages.append((times[i], times[j - 1]))
             down = j == n
         i = j
@@ -341,11 +345,11 @@ def ping_stats(
     )
     # sums in C first: most series lost nothing in the hour, and this runs for every one at every evaluation
     floor = th.min_lost_packets
-    lossy_times = (
-        tuple(times[x] for x in range(n) if sent_col[x] - received_col[x] >= floor or all_lost[x])
-        if sum(sent_col) - sum(received_col) >= floor or lost_times
-        else ()
-    )
+    lossy_times: tuple[float, ...] = ()
+    losing_times: tuple[float, ...] = ()
+    if sum(received_col) < sum(sent_col):
+        lossy_times = tuple(times[x] for x in range(n) if received_col[x] < sent_col[x])
+        losing_times = tuple(times[x] for x in range(n) if sent_col[x] - received_col[x] >= floor or all_lost[x])
     rtts = [v for v in pick(window.rtt) if v == v]  # NaN: no reply
     jitters = [v for v in pick(window.jitter) if v == v]
     last_time = times[n - 1]
@@ -368,6 +372,7 @@ def ping_stats(
         lost_times=tuple(lost_times),
         lossy=lossy,
         lossy_times=lossy_times,
+        losing_times=losing_times,
     )
 
 

@@ -482,3 +482,14 @@ def test_a_flapping_lines_first_outage_is_renamed_unstable_as_soon_as_it_goes_do
     assert states[690] is State.DOWN  # the first outage, before anything says it flaps
     after_second = [s for t, s in states.items() if 800 <= t < 1500]
     assert after_second and set(after_second) == {State.UNSTABLE}, states
+
+
+def test_the_partial_bursts_either_side_of_an_outage_are_its_edges_not_loss() -> None:
+    """Cut at +605 (the burst at +600 lost 5 of 10), back at +695 (the burst at +690 lost 6): after it is
+    back the line went down once (a flap), but it is not 'loss 4% over 5 min' from its edges."""
+    edges = {T0 + 600: 5, T0 + 630: 10, T0 + 660: 10, T0 + 690: 6}
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1200, lost=lambda t: edges.get(t, 0))
+    evals = run(obs, T0 + 1200)
+    after = [e for e in evals if e.time >= T0 + 720]
+    assert all(Code.LOSS not in codes(e, "kb-1") for e in after), [e.nodes["kb-1"].text() for e in after]
+    assert all(e.nodes["kb-1"].flaps == 1 for e in after)
