@@ -841,7 +841,7 @@ class HealthEngine:
                         float(snmp.reboots),
                         th.reboots,
                         Code.REBOOTS,
-                        dict(reboots=snmp.reboots, window_s=REBOOT_HOLD_S),
+                        dict(reboots=snmp.reboots, window_s=REBOOT_HOLD_S, boot_at=round(snmp.last_boot or 0.0)),
                     )
                 )
             if snmp.if_errors:

@@ -453,6 +453,7 @@ class SnmpStats:
     if_down: tuple[str, ...]
     if_errors: tuple[str, float] | None  # the interface with the most errors/s (short-window mean)
     silent_s: float | None = None  # SNMP has not answered for this long (the last SNMP_SILENT_POLLS timed out)
+    last_boot: float | None = None  # when the latest of the `reboots` booted (unix s)
 
 
 REBOOT_HOLD_S = 600.0  # a seen reboot is flagged this long (Zabbix: uptime < 10 min; see docs/verdicts.md)
@@ -461,7 +462,12 @@ REBOOT_OUTAGE_MAX_S = 300.0  # a line outage up to this long before a proven rou
 
 def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval_s: float) -> int:
     """How many reboots netprobe saw happen within REBOOT_HOLD_S (see reboot_times)."""
-    return sum(1 for b in reboot_times(sys_obs, interval_s) if now - REBOOT_HOLD_S <= b <= now)
+    return len(recent_boots(sys_obs, now, interval_s))
+
+
+def recent_boots(sys_obs: Sequence[Observation], now: float, interval_s: float) -> list[float]:
+    """When the reboots netprobe saw within REBOOT_HOLD_S booted, sorted."""
+    return [b for b in reboot_times(sys_obs, interval_s) if now - REBOOT_HOLD_S <= b <= now]
 
 
 def reboot_times(sys_obs: Sequence[Observation], interval_s: float) -> list[float]:
@@ -554,12 +560,14 @@ def snmp_stats(
             errors.append((sum(rates) / len(rates), ifname))
     worst_flap = max(flaps, key=lambda x: (x[0], _neg(x[1]))) if flaps else None
     worst_err = max(errors, key=lambda x: (x[0], _neg(x[1]))) if errors else None
+    boots = recent_boots(sys_obs, now, interval_s)
     return SnmpStats(
-        reboots(sys_obs, now, th, interval_s),
+        len(boots),
         (worst_flap[1], worst_flap[0]) if worst_flap else None,
         tuple(down),
         (worst_err[1], worst_err[0]) if worst_err else None,
         snmp_silence(sys_obs, now, interval_s),
+        boots[-1] if boots else None,
     )
 
 
