@@ -3,7 +3,9 @@
 Consequences fold into their cause, so a manager reads causes, not symptoms:
 - an impaired vantage point is one row; the nodes only it probes (UNKNOWN) are not listed;
 - an isolated commune is one row; its lines and the gear behind them are not listed;
-- a DOWN line or device is one row; the gear behind it (UNREACHABLE) is counted in its row.
+- a DOWN line or device is one row; the gear behind it (UNREACHABLE) is counted in its row;
+- gear behind a flagged line or device whose only trouble is its path's (loss, outages, latency) is
+  counted in that row too ("N devices behind it affected"), not listed on its own.
 Lines and devices that are fine now but were not during `--since` come last, as "recovered".
 """
 
@@ -19,6 +21,9 @@ from netprobe.health.replay import History, evaluate_history, read_history
 from netprobe.health.topology import Topology
 from netprobe.health.verdict import Evaluation, State, Verdict
 from netprobe.storage.point import Point, PointSource
+
+# What gear behind a faulty line or device suffers from its path, not itself (see problems_of)
+PATH_CODES = frozenset({Code.LOSS, Code.FLAPS, Code.WENT_DOWN, Code.RTT, Code.RTT_BASELINE, Code.JITTER, Code.HOLDING})
 
 # Rank: a broken vantage point first (it hides everything behind it), then by state.
 _RANK = {
@@ -123,11 +128,35 @@ def problems_of(
         problem = Problem("commune", commune, commune, names.get(commune, commune), "", "", State.UNKNOWN,
                           first.since, first.score, evidence)  # fmt: skip
         rows.append(((1, _RANK[State.UNKNOWN], first.score, commune), problem))
+    # gear whose only trouble is its path's (loss, outages, latency) behind a flagged line or device: a
+    # consequence of that cause, told in the cause's row, not a problem of its own (its SNMP evidence —
+    # reboots, a hung agent, a port down — is its own and keeps its row)
+    causes = {
+        v.subject
+        for v in now.nodes.values()
+        if v.state in (State.DOWN, State.UNSTABLE, State.DEGRADED) and topology.nodes[v.subject].commune not in isolated
+    }
+
+    def shares_cause(v: Verdict) -> str | None:
+        node = topology.nodes[v.subject]
+        # DOWN is not folded: the engine judged that outage its own (a dead switch behind a lossy line)
+        if node.kind != "device" or v.state not in (State.UNSTABLE, State.DEGRADED):
+            return None
+        if not v.reasons or any(r.code not in PATH_CODES for r in v.reasons):
+            return None
+        return next((a for a in reversed(_ancestors(topology, v.subject)) if a in causes), None)  # the topmost
+
+    folded: dict[str, int] = {}
+    for v in now.nodes.values():
+        if (cause := shares_cause(v)) is not None:
+            folded[cause] = folded.get(cause, 0) + 1
     listed: set[str] = set()
     for v in now.nodes.values():
         node = topology.nodes[v.subject]
         if v.state is State.OK or node.commune in isolated:
             continue
+        if shares_cause(v) is not None:
+            continue  # told in its cause's row
         if v.state is State.UNKNOWN and any(r.code is Code.AGENT_IMPAIRED for r in v.reasons):
             continue  # told once, in the agent's row
         if v.state is State.UNKNOWN and node.commune in silent:
@@ -140,7 +169,7 @@ def problems_of(
             if n.state is State.UNREACHABLE and v.subject in _ancestors(topology, n.subject)
         )
         problem = _row(v, node.commune, names.get(node.commune, node.commune), node.line or "", node.provider or "",
-                       catalogue, behind)  # fmt: skip
+                       catalogue, behind, folded.get(v.subject, 0))  # fmt: skip
         rows.append(((1, _RANK[v.state], v.score, node.commune, v.subject), problem))
         listed.add(v.subject)
     # UNREACHABLE with nothing listed above it (its cause is UNKNOWN, say): show it rather than hide it
@@ -182,13 +211,22 @@ def _commune(topology: Topology, v: Verdict) -> str:
 
 
 def _row(
-    v: Verdict, commune: str, name: str, line: str, provider: str, catalogue: Catalogue, behind: int = 0
+    v: Verdict,
+    commune: str,
+    name: str,
+    line: str,
+    provider: str,
+    catalogue: Catalogue,
+    behind: int = 0,
+    sharing: int = 0,
 ) -> Problem:
     evidence = v.text(catalogue)
     if v.kind == "agent" and v.members:
         evidence += f" (communes: {', '.join(v.members[:8])}{', …' if len(v.members) > 8 else ''})"
     if behind:
         evidence += f"; {behind} device{'s' if behind > 1 else ''} behind it unreachable"
+    if sharing:
+        evidence += f"; {sharing} device{'s' if sharing > 1 else ''} behind it affected"
     return Problem(v.kind, v.subject, commune, name, line, provider, v.state, v.since, v.score, evidence,
                    behind=behind)  # fmt: skip
 
