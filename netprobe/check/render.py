@@ -18,8 +18,8 @@ from netprobe.check.model import CheckResult, Exit, Finding, Item, Msg, State
 from netprobe.health.reasons import clock
 from netprobe.i18n import Translator
 
-SCHEMA_ID = "https://netprobe.example/schemas/check/v1"
-SCHEMA_VERSION = 1
+SCHEMA_ID = "https://netprobe.example/schemas/check/v2"
+SCHEMA_VERSION = 2
 UP_SINCE_SHOWN_S = 86_400.0  # "up since HH:MM" for a device booted within a day (HH:MM is unambiguous)
 STYLE = {
     State.OK: "green",
