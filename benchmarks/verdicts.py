@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netprobe.health.observation import from_points
+from netprobe.health.observation import Source, from_points
 from netprobe.health.topology import Node, Topology
 from netprobe.storage.point import Point
 
@@ -252,10 +252,13 @@ def samples_from_points(points: Iterable[Point]) -> list[Sample]:
 
 
 def probe_times(ping_points: Iterable[Point]) -> dict[tuple[str, str], list[float]]:
-    """(agent, line or device) → when that agent probed it (CE for a line), sorted."""
+    """(agent, line or device) → when that agent probed it (CE for a line), sorted; SNMP polls of a
+    device (snmp_sys points) under (agent, "snmp:" + device)."""
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     for o in from_points(ping_points):
-        if o.role in ("ce", "device"):
+        if o.source is Source.SNMP_SYS:
+            times[(o.agent, f"snmp:{o.subject}")].append(o.time)
+        elif o.role in ("ce", "device"):
             times[(o.agent, o.subject)].append(o.time)
     return {k: sorted(v) for k, v in times.items()}
 
@@ -320,6 +323,8 @@ def score(
         else:
             views = [(a, first_probe[(a, w.subject)]) for a in agents if (a, w.subject) in first_probe]
             interval = (node.snmp_interval_s if w.reboot or w.snmp else node.ping_interval_s) or 30.0
+            if w.snmp:  # seen by SNMP polls only: from that agent's first poll of it, in SNMP intervals
+                views = [(a, first_probe.get((a, f"snmp:{w.subject}"), t)) for a, t in views]
         for agent, first in views:
             if w.agent not in (ANY, agent):
                 continue
@@ -344,7 +349,8 @@ def score(
                 result.missed.append(label)
                 continue
             result.detected += 1
-            bursts = sum(1 for t in (probes_of or {}).get((agent, w.subject), []) if ref <= t <= hits[0].time)
+            probed = f"snmp:{w.subject}" if w.snmp else w.subject
+            bursts = sum(1 for t in (probes_of or {}).get((agent, probed), []) if ref <= t <= hits[0].time)
             result.delays.append((max(0.0, hits[0].time - ref) / interval, f"{label} ({bursts} bursts)"))
     return result
 
@@ -411,7 +417,7 @@ def read_store(state: Path) -> tuple[list[Point], list[Point]]:
     store = LocalStore(state / "store.db")
     try:
         verdicts = list(store.read("link_health", 0, 2**62))
-        pings = list(store.read("ping", 0, 2**62))
+        pings = [*store.read("ping", 0, 2**62), *store.read("snmp_sys", 0, 2**62)]
     finally:
         store.close()
     return verdicts, pings
@@ -498,7 +504,7 @@ def _print(topology: Topology, truth: dict[str, Any], verdicts: list[Point], pin
     times = probe_times(pings)
     first = {k: v[0] for k, v in times.items() if v}
     result = score(topology, truth, samples_from_points(verdicts), first, run_end, times)
-    print(f"scenario {truth.get('scenario')}: {len(verdicts)} link_health points, {len(pings)} ping points, "
+    print(f"scenario {truth.get('scenario')}: {len(verdicts)} link_health points, {len(pings)} probe points, "
           f"{len(truth.get('faults', []))} faults")  # fmt: skip
     report(result)
     print(result.last_line())

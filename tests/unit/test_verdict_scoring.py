@@ -156,3 +156,14 @@ def test_a_flap_with_long_down_phases_may_be_down_once_an_outage_has_lasted() ->
     result = run(t, rows, end=UP + 1200)
     # DOWN from +780 (3 min into the outage) to +990 (its end + 2 intervals + 30 s), not at +700
     assert (result.tp_samples, result.fp_samples) == (3, 1) and "at +700 s" in result.wrong_state[0]
+
+
+def test_a_hung_snmp_agent_is_timed_from_that_agents_first_poll_of_it() -> None:
+    """Hung from the start: it can only be seen from the first SNMP poll (+65 s here, after the first ping
+    at +5 s), and the delay counts in SNMP intervals from there."""
+    t = truth({"target": "kb-rt", "target_kind": "device", "fault": "snmp_dead", "start": UP,
+               "end": UP + 900, "devices": ["kb-rt"]})  # fmt: skip
+    samples = [Sample("dc-a", "kb-rt", "device", UP + 170, "DEGRADED")]
+    first = {("dc-a", n): UP + 5 for n in TOPO.nodes} | {("dc-a", "snmp:kb-rt"): UP + 65}
+    result = score(TOPO, t, samples, first, UP + 900)
+    assert result.recall == 1.0 and result.max_detect_intervals == (170 - 65) / 60
