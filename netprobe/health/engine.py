@@ -238,6 +238,9 @@ class HealthEngine:
         self.agent_machines: dict[str, Machine] = {}
         # agent → [start, end] spans when it was impaired: its failed probes then are about it, not the lines
         self.impaired_spans: dict[str, list[list[float]]] = {}
+        # node → [start, end] spans when it was flagged and dropping whole bursts (a flapping line): the
+        # gear behind it lost nothing of its own then, whatever its verdict says later (see _judge_node)
+        self.dropping_spans: dict[str, list[list[float]]] = {}
         self.commune_machines: dict[str, Machine] = {}
         self.last_time: float | None = None
         self._pending: list[Observation] = []
@@ -545,6 +548,9 @@ class HealthEngine:
             for a in self._ancestors(node)
         )
         parent_newest = self._newest(node.parent) if node.parent else None
+        # when anything above was flagged and dropping out: the child's losses then were its, even once it
+        # is judged OK again (the child's burst that straddled the flap's last transition, say)
+        above_spans = [sp for a in self._ancestors(node) for sp in self.dropping_spans.get(a, ())]
 
         rebooted = [(a, b) for a, b, _ in self.reboot_outages(node.id, now)] if node.kind == "line" else []
 
@@ -579,8 +585,22 @@ class HealthEngine:
                     )
                     s = replace(s, flaps=len(s.outages))
                     episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
-            own = without_parent_losses(s, parent_lossy, slack, dropping)
-            went_down = sum(1 for a, b in episodes if not explained(a, b, parent_losing, slack))
+            # the parent answered at its newest burst and its next is due: the child's losses since are
+            # undecided until it comes (it tells whether the line was losing then)
+            undecided_after = None
+            if parent_newest is not None and not parent_newest[1] and parent_newest[0] >= now - parent_newest[2] - 5.0:
+                undecided_after = parent_newest[0]
+            own = without_parent_losses(s, parent_lossy, slack, dropping, undecided_after, above_spans)
+            # its newest dark run (while shorter than down_probes) and any run since the parent's newest
+            # burst are undecided too: not yet a time it went down of its own
+            pending_from = s.down_since if s.last_lost and not s.down else None
+            decided = [
+                (a, b)
+                for a, b in episodes
+                if not (pending_from is not None and a >= pending_from)
+                and not (undecided_after is not None and a > undecided_after)
+            ]
+            went_down = sum(1 for a, b in decided if not explained(a, b, parent_losing, slack))
             return self._view(node, own, snmp, machine, own_flaps(s, parent_losing, slack), went_down)
 
         views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
@@ -611,6 +631,10 @@ class HealthEngine:
             # back from a proven reboot: its outage was the reboot (DEGRADED "rebooted"), not its parent's
             machine.health, machine.health_since, machine.pending = best.severity, now, None
             machine.blame_parent = False
+        if dropping and machine.health in (1, 2) and best.severity < machine.health:
+            # something above is flagged and dropping out: the losses that raised this flag are now its, so
+            # the flag is withdrawn, not held (what the gear shows of its own is in best.severity)
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
         if machine.health == 3 and not best.down:
             # it answers again: not DOWN any more, whatever the hold (a flapping line's first outage is one
             # flap; no "DOWN" shown for a line that answers). An outage of its own leaves it UNSTABLE — back,
@@ -644,6 +668,11 @@ class HealthEngine:
             flaps,
             best.agent,
         )
+        if state in (State.DEGRADED, State.UNSTABLE, State.DOWN) and any(
+            t >= now - th.window_s for t in self._lost_times(node.id)
+        ):
+            # flagged and dropping whole bursts: the losses of the gear behind over the short window are its
+            _add_span(self.dropping_spans.setdefault(node.id, []), now - th.window_s, now, now)
         return verdict
 
     def _answers_behind(self, node_id: str, impaired: set[str]) -> bool:
@@ -995,6 +1024,7 @@ class HealthEngine:
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
             "impaired_spans": {k: v for k, v in sorted(self.impaired_spans.items()) if v},
+            "dropping_spans": {k: v for k, v in sorted(self.dropping_spans.items()) if v},
             "communes": {k: m.to_json() for k, m in sorted(self.commune_machines.items())},
         }
 
@@ -1021,8 +1051,22 @@ class HealthEngine:
         engine.impaired_spans = {
             str(k): [[float(a), float(b)] for a, b in v] for k, v in (data.get("impaired_spans") or {}).items()
         }
+        engine.dropping_spans = {
+            str(k): [[float(a), float(b)] for a, b in v]
+            for k, v in (data.get("dropping_spans") or {}).items()
+            if k in topology.nodes
+        }
         engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
         return engine
+
+
+def _add_span(spans: list[list[float]], start: float, end: float, now: float) -> None:
+    """Extend the last span or open a new one; spans older than any window are forgotten."""
+    if spans and spans[-1][1] >= start:
+        spans[-1][1] = max(spans[-1][1], end)
+    else:
+        spans.append([start, end])
+    spans[:] = [sp for sp in spans if sp[1] >= now - LONG_SPAN_KEEP_S]
 
 
 class Streamed:

@@ -393,7 +393,12 @@ def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> Pin
 
 
 def without_parent_losses(
-    stats: PingStats, parent_losing: Sequence[float], slack_s: float, parent_dropping: bool = False
+    stats: PingStats,
+    parent_losing: Sequence[float],
+    slack_s: float,
+    parent_dropping: bool = False,
+    undecided_after: float | None = None,
+    dropping_spans: Sequence[Sequence[float]] = (),
 ) -> PingStats:
     """The stats of gear behind a line with the lossy bursts (partial or whole) that are not its own left
     out of the loss figure:
@@ -402,19 +407,29 @@ def without_parent_losses(
       transitions loses part of its packets, the line's burst nearby loses all or part of its own;
       `parent_losing`: sorted times of the ancestors' bursts that lost any packet;
     - all of them when `parent_dropping`: the line above is flagged and dropping whole bursts right now (a
-      flapping line) — its bursts and the gear's need not coincide (probe phases differ);
-    - the newest all-lost ones while they are still a run shorter than `down_probes`: undecided until the
-      next burst (or the line's) tells an outage, the line's fault, or a lone loss apart."""
+      flapping line) — its bursts and the gear's need not coincide (probe phases differ); and those inside
+      `dropping_spans`, when it was (its last flap's edge is its, after the line is judged OK again);
+    - the newest all-lost ones while they are still a run shorter than `down_probes`, and any sent after
+      `undecided_after` (the parent's newest burst, its next one due): undecided until the next burst (or
+      the line's) tells an outage, the line's fault, or a loss of its own apart;
+    - a single all-lost burst left on its own: one blip of a second or so, its path's or its own — one
+      burst cannot tell (two make it loss; two runs make it "went down", its own outages stay outages)."""
     pending_from = stats.down_since if stats.last_lost and not stats.down else None
 
     def not_its_own(t: float) -> bool:
         return (
             parent_dropping
             or (pending_from is not None and t >= pending_from)
+            or (undecided_after is not None and t > undecided_after)
+            or any(a <= t <= b for a, b in dropping_spans)
             or explained(t, t, parent_losing, slack_s)
         )
 
-    return _without_bursts(stats, [x for x in stats.lossy if not_its_own(x[0])])
+    gone = [x for x in stats.lossy if not_its_own(x[0])]
+    kept = [x for x in stats.lossy if x not in gone]
+    if len(kept) == 1 and kept[0][1] == kept[0][2]:
+        gone.append(kept[0])
+    return _without_bursts(stats, gone)
 
 
 FLAP_WINDOW_S = 600.0  # "went down N times in M min" counts outages this recent
