@@ -6,12 +6,13 @@ observations, baselines, held states) is what `snapshot` returns: the agent save
 directory, so a restart or a reload continues the hysteresis instead of starting every line at UNKNOWN.
 Runs on the agent's I/O thread (never on the probing event loop): evaluating 10k nodes takes a while.
 
-Between those full evaluations, a batch carrying evidence of trouble (a ping that lost packets, an SNMP
-poll that timed out) is judged at once — a burst that lands just after an evaluation would otherwise
-wait a whole interval, and a line caught only by its second or third burst would be named 2.2–3
-intervals after the fault instead of 2. Those early evaluations write only the verdicts that changed,
-and are spaced so they take at most EARLY_CPU_SHARE of a core (a province-wide evaluation of ~0.3 s:
-one every 3 s at most; the lab's few ms: one a second).
+Between those full evaluations, a batch carrying evidence of trouble (a ping that lost packets or was
+slow past its node's degraded level, an SNMP poll that timed out) is judged at once: a burst that
+lands just after an evaluation would otherwise wait a whole interval, and a line caught only by its
+second or third burst would be named 2.2-3 intervals after the fault instead of 2. Those early
+evaluations write only the verdicts that changed, and are spaced so they take at most
+EARLY_CPU_SHARE of a core (a province-wide evaluation of ~0.3 s: one every 3 s at most; the lab's
+few ms: one a second).
 """
 
 from __future__ import annotations
@@ -34,10 +35,19 @@ EARLY_CPU_SHARE = 0.1  # early evaluations (on trouble, between full ones) take 
 EARLY_MIN_GAP_S = 1.0
 
 
-def _trouble(o: Observation) -> bool:
-    """Evidence that may worsen a verdict: a burst that lost packets, an SNMP poll that timed out."""
+def _trouble(o: Observation, topology: Topology) -> bool:
+    """Evidence that may worsen a verdict: a burst that lost packets or was slow or jittery past its
+    node's degraded level, an SNMP poll that timed out."""
     if o.source is Source.PING:
-        return bool(o.sent) and (o.received or 0) < (o.sent or 0)
+        if o.sent and (o.received or 0) < o.sent:
+            return True
+        node = topology.nodes.get(o.subject)
+        if node is None:
+            return False
+        th = node.thresholds
+        slow = o.rtt_ms is not None and th.rtt_ms.degraded is not None and o.rtt_ms >= th.rtt_ms.degraded
+        jumpy = o.jitter_ms is not None and th.jitter_ms.degraded is not None and o.jitter_ms >= th.jitter_ms.degraded
+        return slow or jumpy
     return o.source is Source.SNMP_SYS and not o.ok
 
 
@@ -76,7 +86,7 @@ class VerdictObserver:
             not full
             and self._written  # not before the first full evaluation
             and now - self._last_any >= max(EARLY_MIN_GAP_S, self._cost_s / EARLY_CPU_SHARE)
-            and any(_trouble(o) for o in observations)
+            and any(_trouble(o, self.topology) for o in observations)
         )
         if not (full or early):
             return services

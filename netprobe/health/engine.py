@@ -48,6 +48,7 @@ from netprobe.health.signals import (
     ping_stats,
     reboot_times,
     snmp_stats,
+    without_bursts,
     without_parent_losses,
     without_times,
 )
@@ -552,7 +553,12 @@ class HealthEngine:
         # is judged OK again (the child's burst that straddled the flap's last transition, say)
         above_spans = [sp for a in self._ancestors(node) for sp in self.dropping_spans.get(a, ())]
 
+        # a line's outage while a router on it rebooted is the router's; a device's own reboot is "rebooted
+        # at", not loss or a flap of its own (one all-lost burst would be "loss 20% over 5 min")
         rebooted = [(a, b) for a, b, _ in self.reboot_outages(node.id, now)] if node.kind == "line" else []
+        if node.kind == "device" and snmp is not None:
+            after = 2 * max(node.ping_interval_s, 30.0)
+            rebooted = [(boot - REBOOT_OUTAGE_MAX_S, boot + after) for boot in self._boots(node, now)]
 
         def view(s: PingStats) -> View:
             if rebooted:  # the router's reboot, not the line: out of its loss, flaps and went-down count
@@ -607,7 +613,8 @@ class HealthEngine:
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
-        if best.down and node.kind == "device" and self._answers_behind(node.id, impaired):
+        failover = node.kind == "device" and best.stats.last_lost and self._answers_behind(node.id, impaired)
+        if best.down and failover:
             # its probed address (the CE of a dead line) is silent, but the gear behind it answers: it is
             # alive and routing over another line (failover), not UNREACHABLE
             best = replace(best, down=False, score=100.0 - max(best.levels.values(), default=0) * 80.0 / 3)
@@ -649,8 +656,12 @@ class HealthEngine:
             machine.blame_parent = False
         health = State.of_severity(machine.health or 0)
         state = State.UNREACHABLE if health is State.DOWN and machine.blame_parent else health
-        machine.publish(state, now)
         parent_dead = parent is not None and parent.state in (State.DOWN, State.UNREACHABLE)
+        if parent_dead and best.stats.last_lost and not failover:
+            # its newest burst got nothing behind a parent proven down by its own bursts: the parent's
+            # consequence at once (an attribution: its own health is not touched), not after 2 bursts
+            state = State.UNREACHABLE
+        machine.publish(state, now)
         reasons = self._reasons(node, now, best, machine, state, stats, parent_dead or not dropping)
         ps = best.stats
         lo, hi = SCORE_BAND[state]
@@ -750,13 +761,20 @@ class HealthEngine:
             return []
         out: list[tuple[float, float, str]] = []
         for node in self.topology.nodes.values():
-            if node.kind != "device" or node.parent != line_id or node.id not in self.sys:
+            # the router behind it, or one it lands on as a backup line (router_port): both went dark with it
+            lands = node.parent == line_id or line_id in node.line_ports.values()
+            if node.kind != "device" or not lands or node.id not in self.sys:
                 continue
-            sys_obs = sorted((o for s in self.sys[node.id].values() for o in s.between(0.0, now)), key=lambda o: o.time)
-            for boot in reboot_times(sys_obs, node.snmp_interval_s or 60.0):
-                if boot <= now:
-                    out.append((boot - REBOOT_OUTAGE_MAX_S, boot + 2 * max(line.ping_interval_s, 30.0), node.id))
+            for boot in self._boots(node, now):
+                out.append((boot - REBOOT_OUTAGE_MAX_S, boot + 2 * max(line.ping_interval_s, 30.0), node.id))
         return sorted(out)
+
+    def _boots(self, device: Node, now: float) -> list[float]:
+        """When the reboots netprobe saw of this device booted (its whole kept SNMP history)."""
+        sys_obs = sorted(
+            (o for s in self.sys.get(device.id, {}).values() for o in s.between(0.0, now)), key=lambda o: o.time
+        )
+        return [b for b in reboot_times(sys_obs, device.snmp_interval_s or 60.0) if b <= now]
 
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
@@ -791,6 +809,10 @@ class HealthEngine:
         # not DOWN, until it has lasted FLAP_DOWN_MAX_S
         flapping = went_down >= FLAP_EPISODES
         down = s.down and not (flapping and s.last_time - (s.down_since or s.last_time) < FLAP_DOWN_MAX_S)
+        if flapping:
+            # its whole lost bursts are the times it went down, said as such, not also "loss 33%" (a clerk
+            # reading a loss figure calls about a lossy line)
+            s = without_bursts(s, [x for x in s.lossy if x[1] == x[2]])
         if flapping:
             metrics.append(
                 Metric(

@@ -258,6 +258,9 @@ class Baseline:
         )
 
 
+RECENT_BURSTS = 3  # latency and jitter also enter on the median of the newest bursts (2 of 3 slow)
+
+
 @dataclass(frozen=True)
 class PingStats:
     """What one reachability series (a line end or a device, from one vantage point) says at `now`."""
@@ -352,6 +355,11 @@ def ping_stats(
         losing_times = tuple(times[x] for x in range(n) if sent_col[x] - received_col[x] >= floor or all_lost[x])
     rtts = [v for v in pick(window.rtt) if v == v]  # NaN: no reply
     jitters = [v for v in pick(window.jitter) if v == v]
+    # the window's median, or that of its newest RECENT_BURSTS when higher: a latency step is seen as soon as
+    # most of the newest bursts are slow (the window's median needs half the window: ~5 intervals), and it
+    # still leaves only as the window's median does (hysteresis)
+    rtt_ms = max(statistics.median(rtts), statistics.median(rtts[-RECENT_BURSTS:])) if rtts else None
+    jitter_ms = max(statistics.median(jitters), statistics.median(jitters[-RECENT_BURSTS:])) if jitters else None
     last_time = times[n - 1]
     return PingStats(
         agent=window.agent,
@@ -364,8 +372,8 @@ def ping_stats(
         loss_pct=100.0 * lost / sent if sent else None,
         lost=lost,
         sent=sent,
-        rtt_ms=statistics.median(rtts) if rtts else None,
-        jitter_ms=statistics.median(jitters) if jitters else None,
+        rtt_ms=rtt_ms,
+        jitter_ms=jitter_ms,
         baseline_ms=baseline.value(now, th.baseline_s) if baseline is not None else None,
         flaps=len(outages),
         outages=tuple(outages),
@@ -376,7 +384,7 @@ def ping_stats(
     )
 
 
-def _without_bursts(stats: PingStats, gone: Sequence[tuple[float, int, int]]) -> PingStats:
+def without_bursts(stats: PingStats, gone: Sequence[tuple[float, int, int]]) -> PingStats:
     """The stats with these lossy bursts (sent and lost) left out of the loss figure."""
     if not gone:
         return stats
@@ -389,7 +397,7 @@ def _without_bursts(stats: PingStats, gone: Sequence[tuple[float, int, int]]) ->
 def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> PingStats:
     """The stats with the lossy bursts inside `spans` left out of the loss figure: outages that are
     someone else's (a commune router that rebooted), not the line's."""
-    return _without_bursts(stats, [x for x in stats.lossy if any(a <= x[0] <= b for a, b in spans)])
+    return without_bursts(stats, [x for x in stats.lossy if any(a <= x[0] <= b for a, b in spans)])
 
 
 def without_parent_losses(
@@ -429,7 +437,7 @@ def without_parent_losses(
     kept = [x for x in stats.lossy if x not in gone]
     if len(kept) == 1 and kept[0][1] == kept[0][2]:
         gone.append(kept[0])
-    return _without_bursts(stats, gone)
+    return without_bursts(stats, gone)
 
 
 FLAP_WINDOW_S = 600.0  # "went down N times in M min" counts outages this recent

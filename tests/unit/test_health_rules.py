@@ -493,3 +493,32 @@ def test_the_partial_bursts_either_side_of_an_outage_are_its_edges_not_loss() ->
     after = [e for e in evals if e.time >= T0 + 720]
     assert all(Code.LOSS not in codes(e, "kb-1") for e in after), [e.nodes["kb-1"].text() for e in after]
     assert all(e.nodes["kb-1"].flaps == 1 for e in after)
+
+
+def test_a_latency_step_mid_window_is_named_after_two_slow_bursts_and_leaves_as_the_window_does() -> None:
+    """Steady at 5 ms for 10 min, then 150 ms: the window's median needs 6 slow bursts; two of the newest
+    three slow is enough to name it. After the step ends it clears as the window's median does."""
+    slow = lambda t: 150.0 if T0 + 600 <= t < T0 + 900 else 5.0  # noqa: E731
+    evals = run(pings("kb-1", "ce", "dc-a", T0, T0 + 1500, rtt=slow), T0 + 1500)
+    first = next(e.time - T0 for e in evals if e.nodes["kb-1"].state is not State.OK)
+    assert 630 <= first <= 660 and Code.RTT in codes(next(e for e in evals if e.time - T0 == first), "kb-1")
+    assert all(e.nodes["kb-1"].state is not State.OK for e in evals if T0 + 660 <= e.time <= T0 + 900)
+
+
+def test_a_router_reboot_explains_its_backup_lines_outage_and_is_not_its_own_loss() -> None:
+    """The router lands on its primary (its parent) and, through router_port, on the backup: a proven
+    reboot is both lines' outage span, and the router's own dark bursts are 'rebooted at', not loss."""
+    base = topology({"nhan-thang": ["nt-1", "nt-2"]}, {"nt-rt": ("nhan-thang", "nt-1")}, agents=("dc-a",))
+    nodes = dict(base.nodes)
+    nodes["nt-rt"] = replace(nodes["nt-rt"], line_ports={"wan1": "nt-1", "wan2": "nt-2"})
+    topo = replace(base, nodes=nodes)
+    off = lambda t: 10 if T0 + 600 <= t < T0 + 660 else 0  # noqa: E731
+    obs = pings("nt-1", "ce", "dc-a", T0, T0 + 1200, lost=off) + pings("nt-2", "ce", "dc-a", T0, T0 + 1200, lost=off)
+    obs += pings("nt-rt", "device", "dc-a", T0, T0 + 1200, lost=off)
+    obs += snmp_polls("nt-rt", "dc-a", T0, T0 + 1200, boot_time=lambda t: T0 + 655 if t >= T0 + 660 else T0 - 86400)
+    engine = HealthEngine(topo)
+    engine.ingest(obs)
+    last = engine.evaluate(T0 + 900)
+    assert engine.reboot_outages("nt-2", T0 + 900) == engine.reboot_outages("nt-1", T0 + 900) != []
+    assert last.nodes["nt-rt"].text() == f"rebooted at {clock(T0 + 655)}"
+    assert last.nodes["nt-2"].state is State.OK
