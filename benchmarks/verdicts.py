@@ -294,7 +294,12 @@ def score(
                 in_false = False
                 continue
             covering = [w for w in by_subject[subject] if w.start <= s.time <= w.end and w.agent in (ANY, agent)]
-            if any(w.ignored for w in covering):
+            # an ignored window (gear behind a lossy line, in its grace) does not hide a fault that is
+            # active now and says what the sample must be (the same line cut after its loss ended)
+            active = [w for w in covering if not w.ignored and w.start <= s.time <= w.fault_end]
+            if active:
+                covering = [w for w in covering if not w.ignored]
+            elif any(w.ignored for w in covering):
                 in_false = False
                 continue
             if any(w.accepts(s.state, s.time) for w in covering):

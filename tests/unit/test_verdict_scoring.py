@@ -167,3 +167,15 @@ def test_a_hung_snmp_agent_is_timed_from_that_agents_first_poll_of_it() -> None:
     first = {("dc-a", n): UP + 5 for n in TOPO.nodes} | {("dc-a", "snmp:kb-rt"): UP + 65}
     result = score(TOPO, t, samples, first, UP + 900)
     assert result.recall == 1.0 and result.max_detect_intervals == (170 - 65) / 60
+
+
+def test_a_fault_active_now_is_judged_even_inside_an_earlier_faults_ignored_grace() -> None:
+    """hl-1 lossy until +300 (gear behind it ignored for ~10 min after), then cut from +360: the gear
+    must be UNREACHABLE during the cut; the earlier loss's grace does not hide a DOWN there."""
+    t = truth(
+        {"target": "hl-1", "fault": "loss", "start": UP, "end": UP + 300, "lines": ["hl-1"]},
+        {"target": "hap-linh", "target_kind": "commune", "fault": "down", "start": UP + 360, "end": UP + 600,
+         "lines": ["hl-1"]},
+    )  # fmt: skip
+    result = run(t, [("hl-rt", "device", 200, "UNSTABLE"), ("hl-rt", "device", 420, "DOWN")])
+    assert result.fp_samples == 1 and "hl-rt DOWN from dc-a at +420 s" in result.wrong_state[0]
