@@ -621,7 +621,9 @@ class HealthEngine:
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
         blind = [(a, b) for a, b in self.impaired_spans.get(best.agent, [])]
-        withdrawn = any(a <= machine.health_since <= b for a, b in [*rebooted, *blind])
+        # a device's port to gear that rebooted lost carrier then: the neighbour's reboot, not its own fault
+        neighbours = self._neighbour_boots(node, now) if snmp is not None else []
+        withdrawn = any(a <= machine.health_since <= b for a, b in [*rebooted, *blind, *neighbours])
         if withdrawn and machine.health and best.severity < machine.health:
             # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
             # impaired: that evidence is withdrawn
@@ -797,7 +799,17 @@ class HealthEngine:
             obs.sort(key=lambda o: (o.time, o.agent))
         if not sys_obs and not by_if:
             return None
-        return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
+        return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0, self._neighbour_boots(node, now))
+
+    def _neighbour_boots(self, node: Node, now: float) -> list[tuple[float, float]]:
+        """Spans when gear cabled to it (its parent device, the devices behind it) rebooted: from
+        REBOOT_OUTAGE_MAX_S before the boot (it may have been off that long) to 2 polls after (carrier back)."""
+        nodes = self.topology.nodes
+        parent = nodes.get(node.parent or "")
+        around = [parent] if parent is not None and parent.kind == "device" else []
+        around += [n for n in nodes.values() if n.parent == node.id and n.kind == "device"]
+        after = 2 * max(node.snmp_interval_s, 60.0)
+        return [(b - REBOOT_OUTAGE_MAX_S, b + after) for n in around for b in self._boots(n, now)]
 
     def _view(
         self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int, went_down: int = 0

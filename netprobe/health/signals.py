@@ -550,7 +550,14 @@ def snmp_stats(
     now: float,
     th: Thresholds,
     interval_s: float,
+    neighbour_boots: Sequence[tuple[float, float]] = (),
 ) -> SnmpStats:
+    """`neighbour_boots`: spans when gear cabled to this device rebooted — its ports to them lost carrier
+    then: the neighbour's reboot (named on it), not this device's interface flapping or down."""
+
+    def rebooting(t: float) -> bool:
+        return any(a <= t <= b for a, b in neighbour_boots)
+
     flaps: list[tuple[int, str]] = []
     down: list[str] = []
     errors: list[tuple[float, str]] = []
@@ -570,13 +577,17 @@ def snmp_stats(
                 and b.last_change_s is not None
                 and (b.time - b.last_change_s) - (a.time - a.last_change_s) > LAST_CHANGE_SLACK_S
             )
+            if went_down and rebooting(b.time):
+                went_down = False
+            if moved and rebooting(b.time - (b.last_change_s or 0.0)):
+                moved = False
             changes += 1 if went_down or moved else 0
         if changes:
             flaps.append((changes, ifname))
         if series:
             last = series[-1]
             fresh = last.time >= now - stale_after(interval_s)
-            if fresh and last.oper_status in (2, 7) and last.admin_status != 2:  # down / lowerLayerDown, not admin
+            if fresh and last.oper_status in (2, 7) and last.admin_status != 2 and not rebooting(last.time):
                 down.append(ifname)
         rates = [o.errors_per_s for o in series if o.time > now - th.window_s and o.errors_per_s is not None]
         if rates:

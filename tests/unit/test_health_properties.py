@@ -59,7 +59,7 @@ def test_a_verdict_never_improves_sooner_than_its_minimum_duration(
         if v.state is State.UNKNOWN:
             continue
         if not changes or changes[-1][1] is not v.state:
-            newest = lost[int((e.time - T0) // INTERVAL)]  # the burst sent at or before this evaluation
+            newest = lost[min(len(lost) - 1, int((e.time - T0) // INTERVAL))]  # the burst at or before it
             changes.append((e.time, v.state, newest < 10))
             assert v.since == e.time
     for (t_prev, s_prev, _), (t, s, answers) in itertools.pairwise(changes):

@@ -522,3 +522,28 @@ def test_a_router_reboot_explains_its_backup_lines_outage_and_is_not_its_own_los
     assert engine.reboot_outages("nt-2", T0 + 900) == engine.reboot_outages("nt-1", T0 + 900) != []
     assert last.nodes["nt-rt"].text() == f"rebooted at {clock(T0 + 655)}"
     assert last.nodes["nt-2"].state is State.OK
+
+
+def test_a_routers_port_to_a_switch_that_rebooted_is_the_switchs_reboot_not_a_flap() -> None:
+    """The switch behind the router is off from +600 to +630: the router's lan0 goes down and up then. Once
+    the switch's poll proves the reboot it is 'rebooted at'; the router is not 'interface lan0 changed
+    state' for an hour (the flag its down port raised is withdrawn)."""
+    topo = topology({"tam-son": ["ts-1"]}, {"ts-rt": ("tam-son", "ts-1"), "ts-sw": ("tam-son", "ts-rt")}, ("dc-a",))
+
+    def lan0(t: float) -> tuple[int, float, float]:
+        rel = t - T0
+        oper = 2 if 600 <= rel < 630 else 1
+        changed = max([-100.0, *(edge for edge in (600, 630) if rel >= edge)])
+        return oper, rel - changed, 0.0
+
+    obs = pings("ts-1", "ce", "dc-a", T0, T0 + 1200) + pings("ts-rt", "device", "dc-a", T0, T0 + 1200)
+    obs += pings("ts-sw", "device", "dc-a", T0, T0 + 1200, lost=lambda t: 10 if T0 + 600 <= t < T0 + 630 else 0)
+    obs += snmp_polls("ts-rt", "dc-a", T0 + 5, T0 + 1200, interfaces={"lan0": lan0})
+    obs += snmp_polls(
+        "ts-sw", "dc-a", T0 + 10, T0 + 1200, boot_time=lambda t: T0 + 628 if t >= T0 + 630 else T0 - 86400
+    )
+    evals = run(obs, T0 + 1200, topo)
+    # before the switch's next poll proves its reboot, the router's lan0 is down (true); after, not its fault
+    later = [e for e in evals if e.time >= T0 + 700]
+    assert all(e.nodes["ts-rt"].state is State.OK for e in later), {e.nodes["ts-rt"].text() for e in later}
+    assert evals[-1].nodes["ts-sw"].text() == f"rebooted at {clock(T0 + 628)}"

@@ -41,4 +41,4 @@ def test_a_reboot_says_when_in_both_languages_and_check_shows_up_since() -> None
     msg = reason_msg(two)
     assert vi(msg.key, **msg.params) == f"khởi động lại lúc {clock(boot)} (2 lần trong 10 phút)"
     assert en(msg.key, **msg.params) == f"rebooted at {clock(boot)} (2 reboots in 10 min)"
-    assert vi("check.snmp.up_since", at="08:12") == "hoạt động từ 08:12"
+    assert vi("check.snmp.up_since", at="08:12") == "· chạy từ 08:12"
