@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netprobe.errors import NetprobeError
 from netprobe.health.observation import Source, from_points
 from netprobe.health.topology import Node, Topology
 from netprobe.storage.point import Point
@@ -501,7 +502,11 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="np-verdicts-") as tmp:
         state = args.keep or Path(tmp)
         state.mkdir(parents=True, exist_ok=True)
-        topology, truth, verdicts, pings, run_end = run_lab(args.scenario, args.minutes, state, args.lab_id)
+        try:
+            topology, truth, verdicts, pings, run_end = run_lab(args.scenario, args.minutes, state, args.lab_id)
+        except NetprobeError as exc:  # a bad scenario, a lab id in use: one line, no traceback
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return _print(topology, truth, verdicts, pings, run_end)
 
 
