@@ -242,6 +242,8 @@ class HealthEngine:
         # node → [start, end] spans when it was flagged and dropping whole bursts (a flapping line): the
         # gear behind it lost nothing of its own then, whatever its verdict says later (see _judge_node)
         self.dropping_spans: dict[str, list[list[float]]] = {}
+        # node → [start, end] spans of flags later withdrawn (a neighbour's or router's reboot, a blind agent)
+        self.withdrawn: dict[str, list[list[float]]] = {}
         self.commune_machines: dict[str, Machine] = {}
         self.last_time: float | None = None
         self._pending: list[Observation] = []
@@ -627,6 +629,7 @@ class HealthEngine:
         if withdrawn and machine.health and best.severity < machine.health:
             # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
             # impaired: that evidence is withdrawn
+            self._withdraw(node.id, machine, now)
             machine.health, machine.health_since, machine.pending = best.severity, now, None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
@@ -643,6 +646,7 @@ class HealthEngine:
         if dropping and machine.health in (1, 2) and best.severity < machine.health:
             # something above is flagged and dropping out: the losses that raised this flag are now its, so
             # the flag is withdrawn, not held (what the gear shows of its own is in best.severity)
+            self._withdraw(node.id, machine, now)
             machine.health, machine.health_since, machine.pending = best.severity, now, None
         if machine.health == 3 and not best.down:
             # it answers again: not DOWN any more, whatever the hold (a flapping line's first outage is one
@@ -687,6 +691,11 @@ class HealthEngine:
             # flagged and dropping whole bursts: the losses of the gear behind over the short window are its
             _add_span(self.dropping_spans.setdefault(node.id, []), now - th.window_s, now, now)
         return verdict
+
+    def _withdraw(self, node_id: str, machine: Machine, now: float) -> None:
+        """Remember that the flag held since machine.health_since was withdrawn: `status` does not list it
+        as "recovered" (it was never the node's own fault)."""
+        _add_span(self.withdrawn.setdefault(node_id, []), machine.published_since, now, now)
 
     def _answers_behind(self, node_id: str, impaired: set[str]) -> bool:
         """Failover: the device sits on a line, another line of its commune answers, and some gear directly

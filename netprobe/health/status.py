@@ -12,7 +12,7 @@ Lines and devices that are fine now but were not during `--since` come last, as 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from netprobe.health.engine import EngineSettings
@@ -96,8 +96,14 @@ def _ancestors(topology: Topology, node_id: str) -> list[str]:
 
 
 def problems_of(
-    topology: Topology, now: Evaluation, window: Iterable[Evaluation] = (), catalogue: Catalogue = render_en
+    topology: Topology,
+    now: Evaluation,
+    window: Iterable[Evaluation] = (),
+    catalogue: Catalogue = render_en,
+    withdrawn: Mapping[str, Sequence[Sequence[float]]] | None = None,
 ) -> list[Problem]:
+    """`withdrawn`: per node, spans of flags the engine later withdrew (HealthEngine.withdrawn): not
+    "recovered" problems — they were never the node's (a neighbour's reboot, say)."""
     names = topology.commune_names
     rows: list[tuple[tuple[object, ...], Problem]] = []
     for agent, v in now.agents.items():
@@ -186,6 +192,8 @@ def problems_of(
         for v in evaluation.nodes.values():
             if v.state in (State.OK, State.UNKNOWN, State.UNREACHABLE):
                 continue
+            if any(a <= evaluation.time <= b for a, b in (withdrawn or {}).get(v.subject, ())):
+                continue
             seen = worst.get(v.subject)
             if seen is None or (v.state.severity, -v.score) > (seen.state.severity, -seen.score):
                 worst[v.subject] = v
@@ -254,7 +262,7 @@ def status_from_points(
     return StatusReport(
         now,
         since_s,
-        problems_of(topology, history.now, history.window, catalogue),
+        problems_of(topology, history.now, history.window, catalogue, history.withdrawn),
         line_counts(history.now),
         history.window[0].time,
     )
