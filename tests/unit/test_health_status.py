@@ -207,3 +207,16 @@ def test_gear_sharing_its_lines_loss_is_told_in_the_lines_row_not_its_own() -> N
     rows = {p.subject: p for p in problems_of(topo, Evaluation(NOW, nodes))}
     assert set(rows) == {"vc-1", "vc-rt", "vc-cam"}
     assert rows["vc-1"].evidence.endswith("; 1 device behind it affected")
+
+
+def test_a_flag_the_engine_withdrew_is_not_listed_as_recovered() -> None:
+    topo = topology({"tam-son": ["ts-1"]}, {"ts-rt": ("tam-son", "ts-1")})
+    port = Reason.of(Code.IF_DOWN, ifname="lan0")
+    ok = {
+        "ts-1": Verdict("ts-1", "line", State.OK, 100.0, NOW - 900),
+        "ts-rt": Verdict("ts-rt", "device", State.OK, 100.0, NOW - 900),
+    }
+    flagged = dict(ok, **{"ts-rt": Verdict("ts-rt", "device", State.DEGRADED, 70.0, NOW - 300, (port,))})
+    window = [Evaluation(NOW - 300, flagged), Evaluation(NOW, ok)]
+    assert [p.subject for p in problems_of(topo, window[-1], window)] == ["ts-rt"]  # recovered
+    assert problems_of(topo, window[-1], window, withdrawn={"ts-rt": [[NOW - 300, NOW - 200]]}) == []
