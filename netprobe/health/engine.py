@@ -89,6 +89,7 @@ class Machine:
     published: State | None = None
     published_since: float = 0.0
     blame_parent: bool = False
+    onset: float | None = None  # when its health last left OK (a flag's first raise, whatever steps since)
 
     def step(self, candidate: int, now: float, th: Thresholds) -> None:
         if self.health is None:
@@ -127,6 +128,7 @@ class Machine:
             "published": self.published.value if self.published else None,
             "published_since": self.published_since,
             "blame_parent": self.blame_parent,
+            "onset": self.onset,
         }
 
     @classmethod
@@ -140,6 +142,7 @@ class Machine:
             State(d["published"]) if d["published"] else None,
             float(d["published_since"]),
             bool(d["blame_parent"]),
+            float(d["onset"]) if d.get("onset") is not None else None,
         )
 
 
@@ -625,7 +628,10 @@ class HealthEngine:
         blind = [(a, b) for a, b in self.impaired_spans.get(best.agent, [])]
         # a device's port to gear that rebooted lost carrier then: the neighbour's reboot, not its own fault
         neighbours = self._neighbour_boots(node, now) if snmp is not None else []
-        withdrawn = any(a <= machine.health_since <= b for a, b in [*rebooted, *blind, *neighbours])
+        # the flagged episode's onset, not its latest step: a hold that stepped DOWN → UNSTABLE → DEGRADED
+        # after the reboot's span is still the reboot's flag once the proof arrives
+        raised = machine.onset if machine.onset is not None else machine.health_since
+        withdrawn = any(a <= raised <= b for a, b in [*rebooted, *blind, *neighbours])
         if withdrawn and machine.health and best.severity < machine.health:
             # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
             # impaired: that evidence is withdrawn
@@ -660,6 +666,10 @@ class HealthEngine:
             machine.blame_parent = True
         elif machine.health != 3 or (best.down and not parent_failing):
             machine.blame_parent = False
+        if not machine.health:
+            machine.onset = None
+        elif machine.onset is None:
+            machine.onset = now
         health = State.of_severity(machine.health or 0)
         state = State.UNREACHABLE if health is State.DOWN and machine.blame_parent else health
         parent_dead = parent is not None and parent.state in (State.DOWN, State.UNREACHABLE)
@@ -696,6 +706,7 @@ class HealthEngine:
         """Remember that the flag held since machine.health_since was withdrawn: `status` does not list it
         as "recovered" (it was never the node's own fault)."""
         _add_span(self.withdrawn.setdefault(node_id, []), machine.published_since, now, now)
+        machine.onset = None  # what it is left with is a flag of its own, raised now
 
     def _answers_behind(self, node_id: str, impaired: set[str]) -> bool:
         """Failover: the device sits on a line, another line of its commune answers, and some gear directly

@@ -547,3 +547,17 @@ def test_a_routers_port_to_a_switch_that_rebooted_is_the_switchs_reboot_not_a_fl
     later = [e for e in evals if e.time >= T0 + 700]
     assert all(e.nodes["ts-rt"].state is State.OK for e in later), {e.nodes["ts-rt"].text() for e in later}
     assert evals[-1].nodes["ts-sw"].text() == f"rebooted at {clock(T0 + 628)}"
+
+
+def test_a_reboot_proven_late_withdraws_the_lines_flag_whatever_its_hold_stepped_to() -> None:
+    """The router is off +300..+330 (its line dark), but its first poll after the boot comes only at +600:
+    by then the line's flag has stepped down its hold; the proof still withdraws it (the flag's onset was
+    inside the reboot's span)."""
+    topo = topology({"yen-the": ["yt-1"]}, {"yt-rt": ("yen-the", "yt-1")}, agents=("dc-a",))
+    off = lambda t: 10 if T0 + 300 <= t < T0 + 360 else 0  # noqa: E731
+    obs = pings("yt-1", "ce", "dc-a", T0, T0 + 900, lost=off) + pings("yt-rt", "device", "dc-a", T0, T0 + 900, lost=off)
+    obs += snmp_polls("yt-rt", "dc-a", T0, T0 + 280, boot_time=lambda t: T0 - 86400)
+    obs += snmp_polls("yt-rt", "dc-a", T0 + 600, T0 + 900, boot_time=lambda t: T0 + 350)
+    evals = run(obs, T0 + 900, topo)
+    at = {e.time - T0: e.nodes["yt-1"].state for e in evals}
+    assert at[570] is not State.OK and at[630] is State.OK, at
