@@ -341,8 +341,18 @@ def score(
             if min(w.end if w.reboot else w.fault_end, run_end) - ref < 2 * interval + 30.0:
                 result.skipped.append(f"{label} (seen for less than 2 intervals + an evaluation)")
                 continue
-            # another agent's impaired uplink hides the subject from that agent: not a miss of the verdicts
-            if any(o.agent == agent and o.ignored and o.start <= ref <= o.end for o in by_subject[w.subject]):
+            # that agent's own broken uplink hides the subject from it: required only if it could see the
+            # fault for 2 intervals + an evaluation before or after the outage (its blind span + grace)
+            blind = sorted((o.start, o.end) for o in by_subject[w.subject] if o.agent == agent and o.ignored)
+            seen_until = min(w.end if w.reboot else w.fault_end, run_end)
+            pieces, t = [], ref
+            for a, b in blind:
+                if b < t or a > seen_until:
+                    continue
+                pieces.append(min(a, seen_until) - t)
+                t = max(t, b)
+            pieces.append(seen_until - t)
+            if blind and max(pieces) < 2 * interval + 30.0:
                 result.skipped.append(f"{label} (that agent's own uplink was broken)")
                 continue
             result.required += 1

@@ -69,6 +69,7 @@ class EngineSettings:
     agent_thresholds: Thresholds = field(default_factory=Thresholds)  # hysteresis of agent verdicts
 
 
+AGENT_PE_FRACTION = 0.3  # this share of an agent's provider edges (and targets) failing recently: its uplink
 IMPAIRED_MARGIN_S = 30.0  # an impaired span starts/ends this long before/after its first/last impaired evaluation
 LONG_SPAN_KEEP_S = 3 * 3600.0  # spans older than any window are forgotten
 
@@ -396,7 +397,12 @@ class HealthEngine:
         return out
 
     def _record_impaired(self, agent: str, failed: list[tuple[SeriesKey, PingStats]], now: float) -> None:
-        start = min((s.down_since or s.last_time for _, s in failed), default=now) - IMPAIRED_MARGIN_S
+        # from its first failing burst: the dark run's start, or the first of its recent lossy bursts
+        recent = now - 3 * max((self.topology.nodes[k[0]].ping_interval_s or 30.0 for k, _ in failed), default=30.0)
+        firsts = [
+            s.down_since or min((t for t in s.lossy_times if t >= recent), default=s.last_time) for _, s in failed
+        ]
+        start = min(firsts, default=now) - IMPAIRED_MARGIN_S
         end = now + IMPAIRED_MARGIN_S  # bursts still in flight when it recovers are the same outage
         spans = self.impaired_spans.setdefault(agent, [])
         if spans and spans[-1][1] >= start:
@@ -447,11 +453,29 @@ class HealthEngine:
                     agent, "agent", State.UNKNOWN, 50.0, machine.published_since, (reason,), agent=agent
                 )
                 continue
-            failed = [k for k, s in mine if s.last_lost]
+
+            # failing: its newest burst got nothing, or lost packets (a lossy uplink: partial loss on every
+            # target, the provider edges included) — the same evidence about the agent, not the communes;
+            # the newest burst only, so the agent is back as soon as its targets answer in full again
+            def losing(k: SeriesKey, s: PingStats) -> bool:
+                return s.last_lost or bool(s.lossy_times and s.lossy_times[-1] >= s.last_time)
+
+            failed = [k for k, s in mine if losing(k, s)]
             seen_fine = {k for k in failed if fine.get((k[0], k[1]), set()) - {agent}}
             fraction = len(failed) / len(mine)
             suspect = fraction >= self.settings.agent_down_fraction and (
                 len(mine) >= self.settings.agent_min_targets or bool(seen_fine)
+            )
+            # the provider edges are a hop from the data centre: a cut or a lossy line at a commune leaves its
+            # PE answering, so PEs failing from this agent are its side. An uplink flapping at about the
+            # probe interval darkens the same half of them every cycle (phase-locked): no 80 % ever, but a
+            # third of its PEs (and targets) dark at their newest burst is its uplink, not every line's
+            pes = [s for k, s in mine if k[1] == "pe"]
+            dark = [s for _, s in mine if s.last_lost]
+            suspect = suspect or (
+                len(pes) >= self.settings.agent_min_targets
+                and sum(1 for s in pes if s.last_lost) >= AGENT_PE_FRACTION * len(pes)
+                and len(dark) >= AGENT_PE_FRACTION * len(mine)
             )
             # communes where every line end (CE) it probes fails, while another agent reaches one of them
             by_commune: dict[str, list[SeriesKey]] = {}
@@ -495,7 +519,7 @@ class HealthEngine:
             machine.publish(state, now)
             if state is State.DOWN:
                 impaired.add(agent)
-                self._record_impaired(agent, [(k, s) for k, s in mine if s.last_lost], now)
+                self._record_impaired(agent, [(k, s) for k, s in mine if losing(k, s)], now)
             communes = sorted({nodes[k[0]].commune for k in failed}) if state is State.DOWN else cut_off
             others = sorted({a for k in failed for a in fine.get((k[0], k[1]), set())} - {agent})
             reasons: tuple[Reason, ...] = ()

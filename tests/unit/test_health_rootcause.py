@@ -299,3 +299,22 @@ def test_gears_outage_is_undecided_until_its_line_is_probed_after_it() -> None:
     dead = lambda rel: rel >= 14  # noqa: E731
     assert judged(0, dead, 50) is State.OK
     assert judged(0, dead, 62) is State.DOWN  # the line answered fully after it went dark: its own
+
+
+def test_a_lossy_uplink_is_the_agents_not_every_lines() -> None:
+    """dc-a loses 3 of 10 packets to every target (provider edges too) from +30 min, dc-a alone: it is its
+    uplink (impaired), not 'loss 30%' on every line of the province; back when its bursts are clean."""
+    topo = topology(COMMUNES, DEVICES, ("dc-a",))
+    obs: list[Observation] = []
+    lossy = lambda t: 3 if FAIL_AT <= t < FAIL_AT + 600 else 0  # noqa: E731
+    for n_i, node in enumerate(sorted(topo.nodes.values(), key=lambda n: n.id)):
+        for role in ("ce", "pe") if node.kind == "line" else ("device",):
+            obs += pings(node.id, role, "dc-a", T0, END, lost=lossy, phase_s=n_i % 25)
+    evals = list(replay(HealthEngine(topo), obs, T0, END, 30.0))
+    during = [e for e in evals if FAIL_AT + 60 <= e.time < FAIL_AT + 600]
+    assert all(e.agents["dc-a"].state is State.DOWN for e in during)
+    assert all(v.state in (State.OK, State.UNKNOWN) for e in during for v in e.nodes.values())
+    after = [e for e in evals if e.time >= FAIL_AT + 700]
+    assert all(v.state is State.OK for e in after for v in e.nodes.values()), {
+        (v.subject, v.text()) for e in after for v in e.nodes.values() if v.state is not State.OK
+    }
