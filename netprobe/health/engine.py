@@ -963,8 +963,9 @@ class HealthEngine:
                     )
                 )
             silent = snmp.silent_s
-            # a hang only if ping answered all along the silence (not a device that was off, or cut off)
-            if silent is not None and s.fresh and not any(t >= s.last_time - silent for t in s.lost_times):
+            # a hang only if ping answered in full all along the silence (not a device that was off, cut off,
+            # or behind a flapping line: polls lost on the way, its bursts lost part of their packets too)
+            if silent is not None and s.fresh and not any(t >= s.last_time - silent for t in s.lossy_times):
                 metrics.append(
                     Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(silent)))
                 )

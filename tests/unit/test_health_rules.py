@@ -561,3 +561,15 @@ def test_a_reboot_proven_late_withdraws_the_lines_flag_whatever_its_hold_stepped
     evals = run(obs, T0 + 900, topo)
     at = {e.time - T0: e.nodes["yt-1"].state for e in evals}
     assert at[570] is not State.OK and at[630] is State.OK, at
+
+
+def test_snmp_timeouts_of_gear_whose_bursts_lose_packets_are_not_a_hang() -> None:
+    """Behind a line flapping at 30 s its polls time out and every burst loses part of its packets: the
+    path, not a hung agent (never 'SNMP agent not answering; the device answers ping')."""
+    topo = topology({"kinh-bac": ["kb-1"]}, {"kb-rt1": ("kinh-bac", "kb-1")}, agents=("dc-a",))
+    bad = (T0 + 600, T0 + 1200)
+    half = lambda t: 4 if bad[0] <= t < bad[1] else 0  # noqa: E731
+    obs = pings("kb-1", "ce", "dc-a", T0, T0 + 1500) + pings("kb-rt1", "device", "dc-a", T0, T0 + 1500, lost=half)
+    obs += snmp_polls("kb-rt1", "dc-a", T0, T0 + 1500, answered=lambda t: not bad[0] <= t < bad[1])
+    evals = run(obs, T0 + 1500, topo)
+    assert not any(Code.SNMP_SILENT in codes(e, "kb-rt1") for e in evals)
