@@ -342,7 +342,8 @@ def score(
                 result.skipped.append(f"{label} (seen for less than 2 intervals + an evaluation)")
                 continue
             # that agent's own broken uplink hides the subject from it: required only if it could see the
-            # fault for 2 intervals + an evaluation before or after the outage (its blind span + grace)
+            # fault for 2 intervals + an evaluation in all, before and after the outage (its blind span +
+            # grace; the engine's windows span the blind minutes, so the pieces add up)
             blind = sorted((o.start, o.end) for o in by_subject[w.subject] if o.agent == agent and o.ignored)
             seen_until = min(w.end if w.reboot else w.fault_end, run_end)
             pieces, t = [], ref
@@ -352,7 +353,7 @@ def score(
                 pieces.append(min(a, seen_until) - t)
                 t = max(t, b)
             pieces.append(seen_until - t)
-            if blind and max(pieces) < 2 * interval + 30.0:
+            if blind and sum(max(0.0, p) for p in pieces) < 2 * interval + 30.0:
                 result.skipped.append(f"{label} (that agent's own uplink was broken)")
                 continue
             result.required += 1

@@ -179,3 +179,14 @@ def test_a_fault_active_now_is_judged_even_inside_an_earlier_faults_ignored_grac
     )  # fmt: skip
     result = run(t, [("hl-rt", "device", 200, "UNSTABLE"), ("hl-rt", "device", 420, "DOWN")])
     assert result.fp_samples == 1 and "hl-rt DOWN from dc-a at +420 s" in result.wrong_state[0]
+
+
+def test_a_fault_its_agent_saw_only_around_its_own_uplink_outage_is_required_when_the_pieces_add_up() -> None:
+    """kb-1 lossy +0..+300; dc-a's uplink down +100..+200 (blind until +260): seen 95 s before and 40 s
+    after — 135 s in all, more than 2 intervals + an evaluation: required of dc-a."""
+    t = truth(
+        {"target": "kb-1", "fault": "loss", "start": UP, "end": UP + 300, "lines": ["kb-1"]},
+        {"target": "dc-a", "target_kind": "dc", "fault": "down", "start": UP + 100, "end": UP + 200},
+    )  # fmt: skip
+    result = run(t, [("kb-1", "line", 280, "DEGRADED")])
+    assert "#1 loss on kb-1: kb-1 from dc-a" not in " ".join(result.skipped) and result.recall == 1.0
