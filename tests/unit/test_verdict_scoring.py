@@ -188,5 +188,5 @@ def test_a_fault_its_agent_saw_only_around_its_own_uplink_outage_is_required_whe
         {"target": "kb-1", "fault": "loss", "start": UP, "end": UP + 300, "lines": ["kb-1"]},
         {"target": "dc-a", "target_kind": "dc", "fault": "down", "start": UP + 100, "end": UP + 200},
     )  # fmt: skip
-    result = run(t, [("kb-1", "line", 280, "DEGRADED")])
+    result = run(t, [("kb-1", "line", 280, "DEGRADED"), ("dc-a", "agent", 150, "DOWN")])
     assert "#1 loss on kb-1: kb-1 from dc-a" not in " ".join(result.skipped) and result.recall == 1.0
