@@ -182,11 +182,11 @@ def test_a_fault_active_now_is_judged_even_inside_an_earlier_faults_ignored_grac
 
 
 def test_a_fault_its_agent_saw_only_around_its_own_uplink_outage_is_required_when_the_pieces_add_up() -> None:
-    """kb-1 lossy +0..+300; dc-a's uplink down +60..+200 (blind until +260): seen 55 s before and 40 s
-    after (from its first probe at +5) — 95 s in all, more than 2 intervals + an evaluation: required."""
+    """kb-1 lossy +0..+340; dc-a's uplink down +60..+200 (blind until +290, the DC grace): seen 55 s before
+    (from its first probe at +5) and 50 s after — 105 s in all, more than 2 intervals + an evaluation."""
     t = truth(
-        {"target": "kb-1", "fault": "loss", "start": UP, "end": UP + 300, "lines": ["kb-1"]},
+        {"target": "kb-1", "fault": "loss", "start": UP, "end": UP + 340, "lines": ["kb-1"]},
         {"target": "dc-a", "target_kind": "dc", "fault": "down", "start": UP + 60, "end": UP + 200},
     )  # fmt: skip
-    result = run(t, [("kb-1", "line", 280, "DEGRADED"), ("dc-a", "agent", 120, "DOWN")])
+    result = run(t, [("kb-1", "line", 320, "DEGRADED"), ("dc-a", "agent", 120, "DOWN")])
     assert "#1 loss on kb-1: kb-1 from dc-a" not in " ".join(result.skipped) and result.recall == 1.0
