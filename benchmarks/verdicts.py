@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netprobe.health.observation import from_points
+from netprobe.errors import NetprobeError
+from netprobe.health.observation import Source, from_points
 from netprobe.health.topology import Node, Topology
 from netprobe.storage.point import Point
 
@@ -58,6 +59,15 @@ class Window:
     what: str = ""
     reboot: bool = False  # visible once the device is back (sysUpTime reset): delay counts from `fault_end`
     snmp: bool = False  # seen by SNMP polls: the delay is counted in SNMP intervals
+    # (from, to, states): inside these spans only the states of the spans covering the time are right
+    phases: tuple[tuple[float, float, frozenset[str]], ...] = ()
+
+    def accepted_at(self, t: float) -> frozenset[str]:
+        covering = [states for a, b, states in self.phases if a <= t <= b]
+        return frozenset().union(*covering) if covering else self.accepted
+
+    def accepts(self, state: str, t: float) -> bool:
+        return state in self.accepted_at(t)
 
 
 @dataclass
@@ -102,6 +112,31 @@ def _grace_after(node: Node, fault: str) -> float:
     return t.window_s + t.min_state_s + t.clear_s + 2 * interval
 
 
+FLAP_LONG_DOWN_S = 180.0  # an outage this long is DOWN even inside a flap (it is an outage, not a blip)
+
+
+def _flap_phases(
+    node: Node, f: dict[str, Any], start: float, end: float, grace: float
+) -> tuple[tuple[float, float, frozenset[str]], ...]:
+    """A flapping line, once it has gone down a second time (and its probes had 2 intervals and an
+    evaluation to see it), is UNSTABLE — flapping, not DOWN — until the flap ends; DOWN only inside a down
+    phase that has lasted FLAP_LONG_DOWN_S; after the end it decays (UNSTABLE or DEGRADED: flaps in 1 h)."""
+    interval = node.ping_interval_s or 30.0
+    allowance = 2 * interval + 30.0
+    downs = [(float(d), float(u) if u is not None else end) for d, u in f.get("transitions") or [] if d is not None]
+    if not downs and f.get("params", {}).get("period_s"):
+        period = float(f["params"]["period_s"])
+        downs = [(start + k * 2 * period, min(end, start + (2 * k + 1) * period)) for k in range(2)]
+    if len(downs) < 2 or downs[1][0] + allowance >= end:
+        return ()  # one outage (or too short to tell): DOWN is right all along
+    phases = [(downs[1][0] + allowance, end, frozenset({"UNSTABLE"}))]
+    phases += [
+        (d + FLAP_LONG_DOWN_S, u + allowance, frozenset({"DOWN"})) for d, u in downs if u - d >= FLAP_LONG_DOWN_S
+    ]
+    phases.append((end, end + grace, frozenset({"UNSTABLE", "DEGRADED"})))
+    return tuple(phases)
+
+
 def _devices_behind(topology: Topology, line: str) -> list[Node]:
     return [n for n in topology.nodes.values() if n.kind == "device" and n.line == line]
 
@@ -139,7 +174,9 @@ def expectations(topology: Topology, truth: dict[str, Any], run_end: float) -> l
                 if node is None:
                     continue
                 grace = _grace_after(node, kind)
-                out.append(Window(line, ANY, start, end + grace, end, HEALTH_FLAGS, True, False, fid, what))
+                phases = _flap_phases(node, f, start, end, grace) if kind == "flap" else ()
+                out.append(Window(line, ANY, start, end + grace, end, HEALTH_FLAGS, True, False, fid, what,
+                                  phases=phases))  # fmt: skip
                 for dev in _devices_behind(topology, line):
                     dev_grace = _grace_after(dev, kind)
                     if kind in OUTAGE_FAULTS and all_lines_out(node.commune, start, end):
@@ -216,10 +253,13 @@ def samples_from_points(points: Iterable[Point]) -> list[Sample]:
 
 
 def probe_times(ping_points: Iterable[Point]) -> dict[tuple[str, str], list[float]]:
-    """(agent, line or device) → when that agent probed it (CE for a line), sorted."""
+    """(agent, line or device) → when that agent probed it (CE for a line), sorted; SNMP polls of a
+    device (snmp_sys points) under (agent, "snmp:" + device)."""
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     for o in from_points(ping_points):
-        if o.role in ("ce", "device"):
+        if o.source is Source.SNMP_SYS:
+            times[(o.agent, f"snmp:{o.subject}")].append(o.time)
+        elif o.role in ("ce", "device"):
             times[(o.agent, o.subject)].append(o.time)
     return {k: sorted(v) for k, v in times.items()}
 
@@ -255,17 +295,23 @@ def score(
                 in_false = False
                 continue
             covering = [w for w in by_subject[subject] if w.start <= s.time <= w.end and w.agent in (ANY, agent)]
-            if any(w.ignored for w in covering):
+            # an ignored window (gear behind a lossy line, in its grace) does not hide a fault that is
+            # active now and says what the sample must be (the same line cut after its loss ended)
+            active = [w for w in covering if not w.ignored and w.start <= s.time <= w.fault_end]
+            if active:
+                covering = [w for w in covering if not w.ignored]
+            elif any(w.ignored for w in covering):
                 in_false = False
                 continue
-            if any(s.state in w.accepted for w in covering):
+            if any(w.accepts(s.state, s.time) for w in covering):
                 result.tp_samples += 1
                 in_false = False
                 continue
             result.fp_samples += 1
             label = f"{subject} {s.state} from {agent} at +{s.time - truth['up_at']:.0f} s"
             if covering:
-                result.wrong_state.append(f"{label} (expected {'/'.join(sorted(covering[0].accepted))})")
+                expected = frozenset().union(*(w.accepted_at(s.time) for w in covering))
+                result.wrong_state.append(f"{label} (expected {'/'.join(sorted(expected))})")
             if not in_false:
                 result.false_episodes.append(label)
             in_false = True
@@ -283,6 +329,8 @@ def score(
         else:
             views = [(a, first_probe[(a, w.subject)]) for a in agents if (a, w.subject) in first_probe]
             interval = (node.snmp_interval_s if w.reboot or w.snmp else node.ping_interval_s) or 30.0
+            if w.snmp:  # seen by SNMP polls only: from that agent's first poll of it, in SNMP intervals
+                views = [(a, first_probe.get((a, f"snmp:{w.subject}"), t)) for a, t in views]
         for agent, first in views:
             if w.agent not in (ANY, agent):
                 continue
@@ -293,19 +341,33 @@ def score(
             if min(w.end if w.reboot else w.fault_end, run_end) - ref < 2 * interval + 30.0:
                 result.skipped.append(f"{label} (seen for less than 2 intervals + an evaluation)")
                 continue
-            # another agent's impaired uplink hides the subject from that agent: not a miss of the verdicts
-            if any(o.agent == agent and o.ignored and o.start <= ref <= o.end for o in by_subject[w.subject]):
+            # that agent's own broken uplink hides the subject from it: required only if it could see the
+            # fault for 2 intervals + an evaluation in all, before and after the outage (its blind span +
+            # grace; the engine's windows span the blind minutes, so the pieces add up)
+            blind = sorted((o.start, o.end) for o in by_subject[w.subject] if o.agent == agent and o.ignored)
+            seen_until = min(w.end if w.reboot else w.fault_end, run_end)
+            pieces, t = [], ref
+            for a, b in blind:
+                if b < t or a > seen_until:
+                    continue
+                pieces.append(min(a, seen_until) - t)
+                t = max(t, b)
+            pieces.append(seen_until - t)
+            if blind and sum(max(0.0, p) for p in pieces) < 2 * interval + 30.0:
                 result.skipped.append(f"{label} (that agent's own uplink was broken)")
                 continue
             result.required += 1
             hits = [
-                s for s in series.get((agent, w.subject), []) if w.start <= s.time <= w.end and s.state in w.accepted
+                s
+                for s in series.get((agent, w.subject), [])
+                if w.start <= s.time <= w.end and w.accepts(s.state, s.time)
             ]
             if not hits:
                 result.missed.append(label)
                 continue
             result.detected += 1
-            bursts = sum(1 for t in (probes_of or {}).get((agent, w.subject), []) if ref <= t <= hits[0].time)
+            probed = f"snmp:{w.subject}" if w.snmp else w.subject
+            bursts = sum(1 for t in (probes_of or {}).get((agent, probed), []) if ref <= t <= hits[0].time)
             result.delays.append((max(0.0, hits[0].time - ref) / interval, f"{label} ({bursts} bursts)"))
     return result
 
@@ -318,13 +380,13 @@ def _agent_cmd(lab_id: str, dc: int, inventory: str, agent: str) -> list[str]:
 
 
 def run_lab(
-    scenario: str, minutes: float, state: Path
+    scenario: str, minutes: float, state: Path, lab_id: str | None = None
 ) -> tuple[Topology, dict[str, Any], list[Point], list[Point], float]:
     from netprobe.inventory.loader import load_inventory
     from netprobe.lab.build import running
 
     lifetime = minutes * 60 + 900  # faults "for the lab's lifetime" must outlast the run
-    with running(scenario, lifetime_s=lifetime) as lab:
+    with running(scenario, lab_id, lifetime_s=lifetime) as lab:
         inv = load_inventory(lab["inventory"])
         topology = Topology.from_inventory(inv)
         env = dict(os.environ, NETPROBE_STATE_DIR=str(state), PYTHONPATH=str(REPO))
@@ -372,7 +434,7 @@ def read_store(state: Path) -> tuple[list[Point], list[Point]]:
     store = LocalStore(state / "store.db")
     try:
         verdicts = list(store.read("link_health", 0, 2**62))
-        pings = list(store.read("ping", 0, 2**62))
+        pings = [*store.read("ping", 0, 2**62), *store.read("snmp_sys", 0, 2**62)]
     finally:
         store.close()
     return verdicts, pings
@@ -424,12 +486,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks verdicts", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", default="demo", help="demo, province, or a scenario YAML file")
     parser.add_argument("--minutes", type=float, default=15.0, help="how long the agents run (0.5–240)")
+    parser.add_argument("--id", dest="lab_id", help="lab id (default: one unique to this process)")
     parser.add_argument("--keep", type=Path, help="keep the agents' state dir (store, logs, truth) here")
     parser.add_argument("--rescore", type=Path, metavar="DIR", help="score a run kept with --keep again (no lab)")
     parser.add_argument("--replay", action="store_true",
                         help="with --rescore: judge the kept probe results again with the current rules")  # fmt: skip
     args = parser.parse_args(argv)
     if args.rescore:
+        missing = [n for n in ("truth.json", "topology.pickle", "store.db") if not (args.rescore / n).is_file()]
+        if missing:
+            print(f"error: {args.rescore} is not a finished kept run (no {missing[0]})", file=sys.stderr)
+            return 2
         truth = json.loads((args.rescore / "truth.json").read_text(encoding="utf-8"))
         topology = pickle.loads((args.rescore / "topology.pickle").read_bytes())  # our own file, from --keep
         verdicts, pings = read_store(args.rescore)
@@ -446,7 +513,11 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="np-verdicts-") as tmp:
         state = args.keep or Path(tmp)
         state.mkdir(parents=True, exist_ok=True)
-        topology, truth, verdicts, pings, run_end = run_lab(args.scenario, args.minutes, state)
+        try:
+            topology, truth, verdicts, pings, run_end = run_lab(args.scenario, args.minutes, state, args.lab_id)
+        except NetprobeError as exc:  # a bad scenario, a lab id in use: one line, no traceback
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return _print(topology, truth, verdicts, pings, run_end)
 
 
@@ -454,7 +525,7 @@ def _print(topology: Topology, truth: dict[str, Any], verdicts: list[Point], pin
     times = probe_times(pings)
     first = {k: v[0] for k, v in times.items() if v}
     result = score(topology, truth, samples_from_points(verdicts), first, run_end, times)
-    print(f"scenario {truth.get('scenario')}: {len(verdicts)} link_health points, {len(pings)} ping points, "
+    print(f"scenario {truth.get('scenario')}: {len(verdicts)} link_health points, {len(pings)} probe points, "
           f"{len(truth.get('faults', []))} faults")  # fmt: skip
     report(result)
     print(result.last_line())

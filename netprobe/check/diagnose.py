@@ -37,7 +37,7 @@ from netprobe.check.model import (
 )
 from netprobe.health.fresh import CHECK_WINDOW_S, Judged, judge_commune
 from netprobe.health.observation import Observation, Source, from_measurement
-from netprobe.health.reasons import Code, Reason, display_params
+from netprobe.health.reasons import Code, Reason, display_params, plural_suffix
 from netprobe.health.service import CERT_WARN_DAYS, WEB_SLOW_MS, Fetch, judge_service
 from netprobe.health.signals import snmp_stats as snmp_if_stats
 from netprobe.health.topology import Topology
@@ -95,7 +95,9 @@ def snmp_stats(agent: str, m: Measurement) -> SnmpStats:
                 ),
             )
         )
-    return SnmpStats(agent, m.status.value, _f(m.fields, "uptime_s"), interfaces, m.error)
+    uptime = _f(m.fields, "uptime_s")
+    boot = m.time - uptime if uptime is not None else None
+    return SnmpStats(agent, m.status.value, uptime, interfaces, m.error, boot)
 
 
 def tcp_stats(agent: str, m: Measurement) -> TcpStats:
@@ -180,7 +182,7 @@ def reason_msg(r: Reason) -> Msg:
         params["window_min"] = f"{float(r.p['window_s']) / 60:g}"
     if "seconds" in r.p:
         params["seconds"] = f"{max(0.0, float(r.p['seconds'])):g}"
-    return Msg(f"verdict.{r.code.value}", **params)
+    return Msg(f"verdict.{r.code.value}{plural_suffix(r)}", **params)
 
 
 def judge(

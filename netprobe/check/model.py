@@ -105,6 +105,7 @@ class SnmpStats:
     uptime_s: float | None = None
     interfaces: list[IfStats] = field(default_factory=list)
     error: str | None = None
+    boot_time: float | None = None  # unix s: poll time − sysUpTime (shown "up since HH:MM"; not a flag)
 
 
 @dataclass

@@ -15,10 +15,12 @@ from rich.table import Table
 from rich.text import Text
 
 from netprobe.check.model import CheckResult, Exit, Finding, Item, Msg, State
+from netprobe.health.reasons import clock
 from netprobe.i18n import Translator
 
-SCHEMA_ID = "https://netprobe.example/schemas/check/v1"
-SCHEMA_VERSION = 1
+SCHEMA_ID = "https://netprobe.example/schemas/check/v2"
+SCHEMA_VERSION = 2
+UP_SINCE_SHOWN_S = 86_400.0  # "up since HH:MM" for a device booted within a day (HH:MM is unambiguous)
 STYLE = {
     State.OK: "green",
     State.DEGRADED: "yellow",
@@ -58,6 +60,9 @@ def _snmp_cell(item: Item, _: Translator) -> str:
         cell += " " + _("check.snmp.down", names=",".join(down))
     if errors > 0:
         cell += " " + _("check.snmp.errors", rate=f"{errors:.1f}")
+    if s.boot_time is not None and s.uptime_s is not None and s.uptime_s < UP_SINCE_SHOWN_S:
+        # when it booted, as evidence (a power cut at the office?); a first poll proves no reboot: not a flag
+        cell += " " + _("check.snmp.up_since", at=clock(s.boot_time))
     return cell
 
 

@@ -48,6 +48,7 @@ from netprobe.health.signals import (
     ping_stats,
     reboot_times,
     snmp_stats,
+    without_bursts,
     without_parent_losses,
     without_times,
 )
@@ -68,6 +69,7 @@ class EngineSettings:
     agent_thresholds: Thresholds = field(default_factory=Thresholds)  # hysteresis of agent verdicts
 
 
+AGENT_PE_FRACTION = 0.3  # this share of an agent's provider edges (and targets) failing recently: its uplink
 IMPAIRED_MARGIN_S = 30.0  # an impaired span starts/ends this long before/after its first/last impaired evaluation
 LONG_SPAN_KEEP_S = 3 * 3600.0  # spans older than any window are forgotten
 
@@ -88,6 +90,7 @@ class Machine:
     published: State | None = None
     published_since: float = 0.0
     blame_parent: bool = False
+    onset: float | None = None  # when its health last left OK (a flag's first raise, whatever steps since)
 
     def step(self, candidate: int, now: float, th: Thresholds) -> None:
         if self.health is None:
@@ -126,6 +129,7 @@ class Machine:
             "published": self.published.value if self.published else None,
             "published_since": self.published_since,
             "blame_parent": self.blame_parent,
+            "onset": self.onset,
         }
 
     @classmethod
@@ -139,6 +143,7 @@ class Machine:
             State(d["published"]) if d["published"] else None,
             float(d["published_since"]),
             bool(d["blame_parent"]),
+            float(d["onset"]) if d.get("onset") is not None else None,
         )
 
 
@@ -238,6 +243,11 @@ class HealthEngine:
         self.agent_machines: dict[str, Machine] = {}
         # agent → [start, end] spans when it was impaired: its failed probes then are about it, not the lines
         self.impaired_spans: dict[str, list[list[float]]] = {}
+        # node → [start, end] spans when it was flagged and dropping whole bursts (a flapping line): the
+        # gear behind it lost nothing of its own then, whatever its verdict says later (see _judge_node)
+        self.dropping_spans: dict[str, list[list[float]]] = {}
+        # node → [start, end] spans of flags later withdrawn (a neighbour's or router's reboot, a blind agent)
+        self.withdrawn: dict[str, list[list[float]]] = {}
         self.commune_machines: dict[str, Machine] = {}
         self.last_time: float | None = None
         self._pending: list[Observation] = []
@@ -387,7 +397,12 @@ class HealthEngine:
         return out
 
     def _record_impaired(self, agent: str, failed: list[tuple[SeriesKey, PingStats]], now: float) -> None:
-        start = min((s.down_since or s.last_time for _, s in failed), default=now) - IMPAIRED_MARGIN_S
+        # from its first failing burst: the dark run's start, or the first of its recent lossy bursts
+        recent = now - 3 * max((self.topology.nodes[k[0]].ping_interval_s or 30.0 for k, _ in failed), default=30.0)
+        firsts = [
+            s.down_since or min((t for t in s.lossy_times if t >= recent), default=s.last_time) for _, s in failed
+        ]
+        start = min(firsts, default=now) - IMPAIRED_MARGIN_S
         end = now + IMPAIRED_MARGIN_S  # bursts still in flight when it recovers are the same outage
         spans = self.impaired_spans.setdefault(agent, [])
         if spans and spans[-1][1] >= start:
@@ -438,11 +453,29 @@ class HealthEngine:
                     agent, "agent", State.UNKNOWN, 50.0, machine.published_since, (reason,), agent=agent
                 )
                 continue
-            failed = [k for k, s in mine if s.last_lost]
+
+            # failing: its newest burst got nothing, or lost packets (a lossy uplink: partial loss on every
+            # target, the provider edges included) — the same evidence about the agent, not the communes;
+            # the newest burst only, so the agent is back as soon as its targets answer in full again
+            def losing(k: SeriesKey, s: PingStats) -> bool:
+                return s.last_lost or bool(s.lossy_times and s.lossy_times[-1] >= s.last_time)
+
+            failed = [k for k, s in mine if losing(k, s)]
             seen_fine = {k for k in failed if fine.get((k[0], k[1]), set()) - {agent}}
             fraction = len(failed) / len(mine)
             suspect = fraction >= self.settings.agent_down_fraction and (
                 len(mine) >= self.settings.agent_min_targets or bool(seen_fine)
+            )
+            # the provider edges are a hop from the data centre: a cut or a lossy line at a commune leaves its
+            # PE answering, so PEs failing from this agent are its side. An uplink flapping at about the
+            # probe interval darkens the same half of them every cycle (phase-locked): no 80 % ever, but a
+            # third of its PEs (and targets) dark at their newest burst is its uplink, not every line's
+            pes = [s for k, s in mine if k[1] == "pe"]
+            dark = [s for _, s in mine if s.last_lost]
+            suspect = suspect or (
+                len(pes) >= self.settings.agent_min_targets
+                and sum(1 for s in pes if s.last_lost) >= AGENT_PE_FRACTION * len(pes)
+                and len(dark) >= AGENT_PE_FRACTION * len(mine)
             )
             # communes where every line end (CE) it probes fails, while another agent reaches one of them
             by_commune: dict[str, list[SeriesKey]] = {}
@@ -461,11 +494,18 @@ class HealthEngine:
                         return True
                 return False
 
+            spans = self.impaired_spans.get(agent, [])
+
+            def since_impaired(s: PingStats, spans: list[list[float]] = spans) -> bool:
+                """A burst sent after its last impaired span: back from an outage of its uplink, a target it
+                has not probed again yet says nothing about its route to that commune."""
+                return not any(a <= s.last_time <= b for a, b in spans)
+
             cut = sorted(
                 c
                 for c, keys in by_commune.items()
                 if all(k in failed for k in keys)
-                and any(s.down and clean_elsewhere(k, s) for k, s in mine if k in keys)
+                and any(s.down and since_impaired(s) and clean_elsewhere(k, s) for k, s in mine if k in keys)
             )
             # a lasting failure (down, not one lost burst) that the other agent did not see over the same
             # span: a flapping line fails for both within it, so it never makes an agent UNSTABLE
@@ -479,7 +519,7 @@ class HealthEngine:
             machine.publish(state, now)
             if state is State.DOWN:
                 impaired.add(agent)
-                self._record_impaired(agent, [(k, s) for k, s in mine if s.last_lost], now)
+                self._record_impaired(agent, [(k, s) for k, s in mine if losing(k, s)], now)
             communes = sorted({nodes[k[0]].commune for k in failed}) if state is State.DOWN else cut_off
             others = sorted({a for k in failed for a in fine.get((k[0], k[1]), set())} - {agent})
             reasons: tuple[Reason, ...] = ()
@@ -523,17 +563,31 @@ class HealthEngine:
         mine = self._views_of(node.id)
         snmp = self._snmp(node, now) if node.kind == "device" else None
         parent = done.get(node.parent) if node.parent else None
-        parent_lost = self._ancestors_lost(node)
+        # the child's losses while anything above was losing packets are the parent's: its partial bursts
+        # near any loss above (a line at 6 % loses 1 of 20 in most bursts); its outages and went-down runs
+        # near real losing above (min_lost_packets or a whole burst: a stray lost packet explains no outage)
+        parent_lossy = self._ancestors_lost(node, "lossy") if node.parent else []
+        parent_losing = self._ancestors_lost(node, "losing") if node.parent else []
         slack = max(node.ping_interval_s, 30.0)  # probes of parent and child are up to one interval apart
-        # the line above is flagged and dropped whole bursts in the short window: the child's are its
-        dropping = (
-            parent is not None
-            and parent.state not in (State.OK, State.UNKNOWN)
-            and bool(parent_lost)
-            and parent_lost[-1] >= now - th.window_s
+        # a line (or anything) above is flagged and dropped whole bursts in the short window: the child's
+        # losses are its (a switch behind a router behind a flapping line: the router may be judged OK)
+        dropping = any(
+            (above := done.get(a)) is not None
+            and above.state not in (State.OK, State.UNKNOWN)
+            and any(t >= now - th.window_s for t in self._lost_times(a))
+            for a in self._ancestors(node)
         )
+        parent_newest = self._newest(node.parent) if node.parent else None
+        # when anything above was flagged and dropping out: the child's losses then were its, even once it
+        # is judged OK again (the child's burst that straddled the flap's last transition, say)
+        above_spans = [sp for a in self._ancestors(node) for sp in self.dropping_spans.get(a, ())]
 
+        # a line's outage while a router on it rebooted is the router's; a device's own reboot is "rebooted
+        # at", not loss or a flap of its own (one all-lost burst would be "loss 20% over 5 min")
         rebooted = [(a, b) for a, b, _ in self.reboot_outages(node.id, now)] if node.kind == "line" else []
+        if node.kind == "device" and snmp is not None:
+            after = 2 * max(node.ping_interval_s, 30.0)
+            rebooted = [(boot - REBOOT_OUTAGE_MAX_S, boot + after) for boot in self._boots(node, now)]
 
         def view(s: PingStats) -> View:
             if rebooted:  # the router's reboot, not the line: out of its loss, flaps and went-down count
@@ -549,54 +603,105 @@ class HealthEngine:
             episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             if node.parent is None:
                 return self._view(node, s, snmp, machine, s.flaps, len(episodes))
-            own = without_parent_losses(s, parent_lost, slack, dropping)
-            went_down = sum(1 for a, b in episodes if not explained(a, b, parent_lost, slack))
-            return self._view(node, own, snmp, machine, own_flaps(s, parent_lost, slack), went_down)
+            if s.down and not dropping and parent_newest is not None and s.down_since is not None:
+                p_time, p_lost, p_every = parent_newest
+                if not p_lost and s.last_time - p_every - 5.0 <= p_time < s.last_time:
+                    # the parent answered before the child's newest dark burst and has not been probed since
+                    # (and is not already known to be dropping out):
+                    # whether it was losing then is told by its next burst (due within an interval). Until
+                    # then the child's outage is undecided — neither DOWN nor a flap of its own (behind a
+                    # line flapping at about the probe interval, the child's dark bursts fall in the line's
+                    # down halves and the line's between them in its up halves)
+                    s = replace(
+                        s,
+                        down=False,
+                        outages=tuple(o for o in s.outages if o[1] < s.down_since),
+                        lost_times=tuple(t for t in s.lost_times if t < s.down_since),
+                    )
+                    s = replace(s, flaps=len(s.outages))
+                    episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
+            # the parent answered at its newest burst and its next is due: the child's losses since are
+            # undecided until it comes (it tells whether the line was losing then)
+            undecided_after = None
+            if parent_newest is not None and not parent_newest[1] and parent_newest[0] >= now - parent_newest[2] - 5.0:
+                undecided_after = parent_newest[0]
+            own = without_parent_losses(s, parent_lossy, slack, dropping, undecided_after, above_spans)
+            # its newest dark run (while shorter than down_probes) and any run since the parent's newest
+            # burst are undecided too: not yet a time it went down of its own
+            pending_from = s.down_since if s.last_lost and not s.down else None
+            decided = [
+                (a, b)
+                for a, b in episodes
+                if not (pending_from is not None and a >= pending_from)
+                and not (undecided_after is not None and a > undecided_after)
+            ]
+            went_down = sum(1 for a, b in decided if not explained(a, b, parent_losing, slack))
+            return self._view(node, own, snmp, machine, own_flaps(s, parent_losing, slack), went_down)
 
         views = [view(s) for agent, s in sorted(mine.items()) if s.fresh and agent not in impaired]
         if not views:
             return self._unknown(node, now, machine, mine, impaired)
         best = min(views, key=lambda v: (v.down, v.severity, -v.score, v.agent))
-        if best.down and node.kind == "device" and self._answers_behind(node.id, impaired):
+        failover = node.kind == "device" and best.stats.last_lost and self._answers_behind(node.id, impaired)
+        if best.down and failover:
             # its probed address (the CE of a dead line) is silent, but the gear behind it answers: it is
             # alive and routing over another line (failover), not UNREACHABLE
             best = replace(best, down=False, score=100.0 - max(best.levels.values(), default=0) * 80.0 / 3)
         machine.levels = dict(best.levels)
         machine.step(best.severity, now, th)
         blind = [(a, b) for a, b in self.impaired_spans.get(best.agent, [])]
-        withdrawn = any(a <= machine.health_since <= b for a, b in [*rebooted, *blind])
+        # a device's port to gear that rebooted lost carrier then: the neighbour's reboot, not its own fault
+        neighbours = self._neighbour_boots(node, now) if snmp is not None else []
+        # the flagged episode's onset, not its latest step: a hold that stepped DOWN → UNSTABLE → DEGRADED
+        # after the reboot's span is still the reboot's flag once the proof arrives
+        raised = machine.onset if machine.onset is not None else machine.health_since
+        withdrawn = any(a <= raised <= b for a, b in [*rebooted, *blind, *neighbours])
         if withdrawn and machine.health and best.severity < machine.health:
             # the flag was raised by what is now proven a router reboot, or by probes its agent sent while
             # impaired: that evidence is withdrawn
+            self._withdraw(node.id, machine, now)
             machine.health, machine.health_since, machine.pending = best.severity, now, None
-        if (
-            machine.health == 3
-            and not best.down
-            and best.levels.get("went_down", 0) >= 2
-        ):
-            # it came back and went down again: the outage judged DOWN was one flap of several. That is a
-            # reclassification of the same fault (UNSTABLE, flapping), not an all-clear: no hold applies
-            machine.health, machine.health_since, machine.pending = 2, now, None
         # The parent is to blame when it is dead, failing right now, or failed at some point during the
         # child's current outage (probe phases differ: the child may have been hit twice, the parent once).
         parent_failing = parent is not None and (
             parent.state in (State.DOWN, State.UNREACHABLE)
             or self._suspect(node.parent or "", stats, impaired)
-            or (best.down and explained(best.stats.down_since or now, now, parent_lost, slack))
+            or (best.down and explained(best.stats.down_since or now, now, parent_losing, slack))
             or (best.down and dropping)  # behind a flapping line, probes of the two rarely coincide
         )
         if snmp is not None and snmp.reboots and not best.down and machine.health == 3:
             # back from a proven reboot: its outage was the reboot (DEGRADED "rebooted"), not its parent's
             machine.health, machine.health_since, machine.pending = best.severity, now, None
             machine.blame_parent = False
+        if dropping and machine.health in (1, 2) and best.severity < machine.health:
+            # something above is flagged and dropping out: the losses that raised this flag are now its, so
+            # the flag is withdrawn, not held (what the gear shows of its own is in best.severity)
+            self._withdraw(node.id, machine, now)
+            machine.health, machine.health_since, machine.pending = best.severity, now, None
+        if machine.health == 3 and not best.down:
+            # it answers again: not DOWN any more, whatever the hold (a flapping line's first outage is one
+            # flap; no "DOWN" shown for a line that answers). An outage of its own leaves it UNSTABLE — back,
+            # not yet proven stable — and the usual hysteresis from there; an outage that was its parent's
+            # (attributed, not judged) leaves it with its own health at once
+            machine.health = best.severity if machine.blame_parent else max(best.severity, 2)
+            machine.health_since, machine.pending = now, None
+            machine.blame_parent = False
         if machine.health == 3 and best.down and parent_failing:
             machine.blame_parent = True
         elif machine.health != 3 or (best.down and not parent_failing):
             machine.blame_parent = False
+        if not machine.health:
+            machine.onset = None
+        elif machine.onset is None:
+            machine.onset = now
         health = State.of_severity(machine.health or 0)
         state = State.UNREACHABLE if health is State.DOWN and machine.blame_parent else health
-        machine.publish(state, now)
         parent_dead = parent is not None and parent.state in (State.DOWN, State.UNREACHABLE)
+        if parent_dead and best.stats.last_lost and not failover:
+            # its newest burst got nothing behind a parent proven down by its own bursts: the parent's
+            # consequence at once (an attribution: its own health is not touched), not after 2 bursts
+            state = State.UNREACHABLE
+        machine.publish(state, now)
         reasons = self._reasons(node, now, best, machine, state, stats, parent_dead or not dropping)
         ps = best.stats
         lo, hi = SCORE_BAND[state]
@@ -614,7 +719,18 @@ class HealthEngine:
             flaps,
             best.agent,
         )
+        if state in (State.DEGRADED, State.UNSTABLE, State.DOWN) and any(
+            t >= now - th.window_s for t in self._lost_times(node.id)
+        ):
+            # flagged and dropping whole bursts: the losses of the gear behind over the short window are its
+            _add_span(self.dropping_spans.setdefault(node.id, []), now - th.window_s, now, now)
         return verdict
+
+    def _withdraw(self, node_id: str, machine: Machine, now: float) -> None:
+        """Remember that the flag held since machine.health_since was withdrawn: `status` does not list it
+        as "recovered" (it was never the node's own fault)."""
+        _add_span(self.withdrawn.setdefault(node_id, []), machine.published_since, now, now)
+        machine.onset = None  # what it is left with is a flag of its own, raised now
 
     def _answers_behind(self, node_id: str, impaired: set[str]) -> bool:
         """Failover: the device sits on a line, another line of its commune answers, and some gear directly
@@ -636,26 +752,45 @@ class HealthEngine:
                         return True
         return False
 
-    def _ancestors_lost(self, node: Node) -> list[float]:
-        """When any vantage point saw the parent, or anything above it, lose a whole burst, sorted: a
-        switch's burst lost while its line was dark is the line's, whichever hop in between was probed."""
-        times: list[float] = []
-        seen: set[str] = set()
+    def _ancestors(self, node: Node) -> list[str]:
+        out: list[str] = []
         above = node.parent
-        while above and above not in seen and above in self.topology.nodes:
-            seen.add(above)
-            times += self._lost_times(above)
+        while above and above not in out and above in self.topology.nodes:
+            out.append(above)
             above = self.topology.nodes[above].parent
-        return sorted(times)
+        return out
 
-    def _lost_times(self, node_id: str) -> list[float]:
-        """When any vantage point saw the node lose a whole burst, sorted (impaired spans included: they
-        still explain the gear behind it losing the same bursts)."""
+    def _newest(self, node_id: str) -> tuple[float, bool, float] | None:
+        """(time, all lost, probe interval) of the node's newest burst from any vantage point."""
+        node = self.topology.nodes.get(node_id)
+        if node is None:
+            return None
+        raw = self._raw_tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
+        newest = max(raw.values(), key=lambda s: s.last_time, default=None)
+        if newest is None:
+            return None
+        every = (
+            node.ping_interval_s
+            if (node_id, "ce" if node.kind == "line" else "device", newest.agent) in self.ping
+            else node.snmp_interval_s
+        )
+        return newest.last_time, newest.last_lost, every or 30.0
+
+    def _ancestors_lost(self, node: Node, which: str = "lost") -> list[float]:
+        """When any vantage point saw the parent, or anything above it, lose a burst (see _lost_times),
+        sorted: a switch's burst lost while its line was dark is the line's, whichever hop in between was
+        probed."""
+        return sorted(t for above in self._ancestors(node) for t in self._lost_times(above, which))
+
+    def _lost_times(self, node_id: str, which: str = "lost") -> list[float]:
+        """When any vantage point saw the node lose a whole burst ("lost"), min_lost_packets or a whole
+        burst ("losing"), or any packet ("lossy"), sorted (impaired spans included: they still explain the
+        gear behind it losing the same bursts)."""
         node = self.topology.nodes.get(node_id)
         if node is None:
             return []
         raw = self._raw_tick.get((node_id, "ce" if node.kind == "line" else "device"), {})
-        return sorted(t for s in raw.values() for t in s.lost_times)
+        return sorted(t for s in raw.values() for t in getattr(s, f"{which}_times"))
 
     def _suspect(self, node_id: str, stats: dict[SeriesKey, PingStats], impaired: set[str]) -> bool:
         """Every fresh view of the node has just lost a whole burst: it is failing, maybe not yet down."""
@@ -672,13 +807,20 @@ class HealthEngine:
             return []
         out: list[tuple[float, float, str]] = []
         for node in self.topology.nodes.values():
-            if node.kind != "device" or node.parent != line_id or node.id not in self.sys:
+            # the router behind it, or one it lands on as a backup line (router_port): both went dark with it
+            lands = node.parent == line_id or line_id in node.line_ports.values()
+            if node.kind != "device" or not lands or node.id not in self.sys:
                 continue
-            sys_obs = sorted((o for s in self.sys[node.id].values() for o in s.between(0.0, now)), key=lambda o: o.time)
-            for boot in reboot_times(sys_obs, node.snmp_interval_s or 60.0):
-                if boot <= now:
-                    out.append((boot - REBOOT_OUTAGE_MAX_S, boot + 2 * max(line.ping_interval_s, 30.0), node.id))
+            for boot in self._boots(node, now):
+                out.append((boot - REBOOT_OUTAGE_MAX_S, boot + 2 * max(line.ping_interval_s, 30.0), node.id))
         return sorted(out)
+
+    def _boots(self, device: Node, now: float) -> list[float]:
+        """When the reboots netprobe saw of this device booted (its whole kept SNMP history)."""
+        sys_obs = sorted(
+            (o for s in self.sys.get(device.id, {}).values() for o in s.between(0.0, now)), key=lambda o: o.time
+        )
+        return [b for b in reboot_times(sys_obs, device.snmp_interval_s or 60.0) if b <= now]
 
     def _snmp(self, node: Node, now: float) -> SnmpStats | None:
         th = node.thresholds
@@ -701,7 +843,17 @@ class HealthEngine:
             obs.sort(key=lambda o: (o.time, o.agent))
         if not sys_obs and not by_if:
             return None
-        return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0)
+        return snmp_stats(sys_obs, by_if, now, th, node.snmp_interval_s or 60.0, self._neighbour_boots(node, now))
+
+    def _neighbour_boots(self, node: Node, now: float) -> list[tuple[float, float]]:
+        """Spans when gear cabled to it (its parent device, the devices behind it) rebooted: from
+        REBOOT_OUTAGE_MAX_S before the boot (it may have been off that long) to 2 polls after (carrier back)."""
+        nodes = self.topology.nodes
+        parent = nodes.get(node.parent or "")
+        around = [parent] if parent is not None and parent.kind == "device" else []
+        around += [n for n in nodes.values() if n.parent == node.id and n.kind == "device"]
+        after = 2 * max(node.snmp_interval_s, 60.0)
+        return [(b - REBOOT_OUTAGE_MAX_S, b + after) for n in around for b in self._boots(n, now)]
 
     def _view(
         self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int, went_down: int = 0
@@ -713,6 +865,10 @@ class HealthEngine:
         # not DOWN, until it has lasted FLAP_DOWN_MAX_S
         flapping = went_down >= FLAP_EPISODES
         down = s.down and not (flapping and s.last_time - (s.down_since or s.last_time) < FLAP_DOWN_MAX_S)
+        if flapping:
+            # its whole lost bursts are the times it went down, said as such, not also "loss 33%" (a clerk
+            # reading a loss figure calls about a lossy line)
+            s = without_bursts(s, [x for x in s.lossy if x[1] == x[2]])
         if flapping:
             metrics.append(
                 Metric(
@@ -792,7 +948,7 @@ class HealthEngine:
                         float(snmp.reboots),
                         th.reboots,
                         Code.REBOOTS,
-                        dict(reboots=snmp.reboots, window_s=REBOOT_HOLD_S),
+                        dict(reboots=snmp.reboots, window_s=REBOOT_HOLD_S, boot_at=round(snmp.last_boot or 0.0)),
                     )
                 )
             if snmp.if_errors:
@@ -807,8 +963,9 @@ class HealthEngine:
                     )
                 )
             silent = snmp.silent_s
-            # a hang only if ping answered all along the silence (not a device that was off, or cut off)
-            if silent is not None and s.fresh and not any(t >= s.last_time - silent for t in s.lost_times):
+            # a hang only if ping answered in full all along the silence (not a device that was off, cut off,
+            # or behind a flapping line: polls lost on the way, its bursts lost part of their packets too)
+            if silent is not None and s.fresh and not any(t >= s.last_time - silent for t in s.lossy_times):
                 metrics.append(
                     Metric("snmp_silent", 1.0, Level(degraded=1), Code.SNMP_SILENT, dict(seconds=round(silent)))
                 )
@@ -852,7 +1009,17 @@ class HealthEngine:
     ) -> Verdict:
         machine.publish(State.UNKNOWN, now)
         raw = self._raw_tick.get((node.id, "ce" if node.kind == "line" else "device"), mine)
-        blocked = sorted(a for a, s in raw.items() if a in impaired and s.fresh)
+        spans = self.impaired_spans
+        # impaired now, or back but with its fresh bursts all inside its impaired span (set aside, not missing)
+        blocked = sorted(
+            a
+            for a, s in raw.items()
+            if s.fresh
+            and (
+                a in impaired
+                or (not (a in mine and mine[a].fresh) and any(x <= s.last_time <= y for x, y in spans.get(a, ())))
+            )
+        )
         if blocked:
             reasons = tuple(Reason.of(Code.AGENT_IMPAIRED, agent=a) for a in blocked)
         else:
@@ -936,6 +1103,7 @@ class HealthEngine:
             "machines": {k: m.to_json() for k, m in sorted(self.machines.items())},
             "agents": {k: m.to_json() for k, m in sorted(self.agent_machines.items())},
             "impaired_spans": {k: v for k, v in sorted(self.impaired_spans.items()) if v},
+            "dropping_spans": {k: v for k, v in sorted(self.dropping_spans.items()) if v},
             "communes": {k: m.to_json() for k, m in sorted(self.commune_machines.items())},
         }
 
@@ -962,8 +1130,22 @@ class HealthEngine:
         engine.impaired_spans = {
             str(k): [[float(a), float(b)] for a, b in v] for k, v in (data.get("impaired_spans") or {}).items()
         }
+        engine.dropping_spans = {
+            str(k): [[float(a), float(b)] for a, b in v]
+            for k, v in (data.get("dropping_spans") or {}).items()
+            if k in topology.nodes
+        }
         engine.commune_machines = {k: Machine.from_json(v) for k, v in data.get("communes", {}).items()}
         return engine
+
+
+def _add_span(spans: list[list[float]], start: float, end: float, now: float) -> None:
+    """Extend the last span or open a new one; spans older than any window are forgotten."""
+    if spans and spans[-1][1] >= start:
+        spans[-1][1] = max(spans[-1][1], end)
+    else:
+        spans.append([start, end])
+    spans[:] = [sp for sp in spans if sp[1] >= now - LONG_SPAN_KEEP_S]
 
 
 class Streamed:

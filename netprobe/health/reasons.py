@@ -6,6 +6,7 @@ render the same reasons; `render_en` is the English catalogue and the format of 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,7 +27,7 @@ class Code(StrEnum):
     IF_DOWN = "if_down"  # ifname
     IF_FLAPS = "if_flaps"  # ifname, changes, window_s
     IF_ERRORS = "if_errors"  # ifname, errors_per_s, window_s
-    REBOOTS = "reboots"  # reboots, window_s
+    REBOOTS = "reboots"  # reboots, window_s, boot_at (unix s of the latest boot; shown as local HH:MM)
     SNMP_SILENT = "snmp_silent"  # seconds: SNMP polls time out while the device answers ping (a hung agent)
     PARENT_DOWN = "parent_down"  # parent: behind a line/device that is down
     PARENT_UNSTABLE = "parent_unstable"  # parent: behind a line/device that keeps dropping out (flapping)
@@ -85,6 +86,19 @@ def ms(value: float) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
+def clock(unix_s: float) -> str:
+    """Local wall-clock time, as a technician reads it off the device: '14:05'."""
+    return time.strftime("%H:%M", time.localtime(unix_s))
+
+
+def _rebooted(p: Mapping[str, ParamValue]) -> str:
+    if "boot_at" not in p:  # a reason saved before the boot time was kept
+        return f"{_times(p['reboots'], 'reboot', 'reboots')} in {duration(_n(p['window_s']))}"
+    at = f"rebooted at {clock(_n(p['boot_at']))}"
+    n = int(_n(p["reboots"]))
+    return at if n <= 1 else f"{at} ({n} reboots in {duration(_n(p['window_s']))})"
+
+
 def _n(value: ParamValue) -> float:
     return float(value) if not isinstance(value, str) else float("nan")
 
@@ -114,7 +128,7 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
         f"in {duration(_n(p['window_s']))}"
     ),
     Code.IF_ERRORS: lambda p: f"interface {p['ifname']}: {_n(p['errors_per_s']):.1f} errors/s",
-    Code.REBOOTS: lambda p: f"{_times(p['reboots'], 'reboot', 'reboots')} in {duration(_n(p['window_s']))}",
+    Code.REBOOTS: _rebooted,
     Code.SNMP_SILENT: lambda p: (
         f"SNMP agent not answering for {duration(max(60.0, _n(p['seconds'])))}; the device answers ping"
     ),
@@ -132,6 +146,11 @@ _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
         + ": its uplink or data-centre network, not the communes"
     ),
 }
+
+
+def plural_suffix(reason: Reason) -> str:
+    """'_many' for the catalogue key of a reason said differently for more than one (a reboot)."""
+    return "_many" if reason.code is Code.REBOOTS and int(_n(reason.p.get("reboots", 1))) > 1 else ""
 
 
 def render_en(reason: Reason) -> str:
@@ -159,6 +178,8 @@ def display_params(reason: Reason, units: Mapping[str, str] = EN_UNITS) -> dict[
             out[name] = f"{float(value):.1f}"
         elif name == "errors_per_s":
             out[name] = f"{float(value):.1f}"
+        elif name.endswith("_at"):
+            out[name] = clock(float(value))
         else:
             out[name] = f"{value:g}" if isinstance(value, float) else str(value)
     if "window_s" in reason.p:
@@ -181,6 +202,7 @@ def translated(translate: Callable[..., str]) -> Catalogue:
         key = f"reason.{reason.code.value}"
         if reason.code is Code.NO_DATA and _n(reason.p["seconds"]) < 0:
             key = "reason.no_data_yet"
+        key += plural_suffix(reason)
         text = translate(key, **display_params(reason, units))
         return render_en(reason) if text == key else text
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netprobe.health.engine import EngineSettings, HealthEngine
 from netprobe.health.observation import Observation, from_points
@@ -59,6 +59,7 @@ class History:
 
     now: Evaluation
     window: list[Evaluation]
+    withdrawn: dict[str, list[list[float]]] = field(default_factory=dict)  # see HealthEngine.withdrawn
 
 
 def evaluate_history(
@@ -78,7 +79,7 @@ def evaluate_history(
     step = max(step_s or default_step(topology), since_s / max_evaluations)
     engine = HealthEngine(topology, settings)
     window = list(replay(engine, from_points(points), now - since_s, now, step))
-    return History(window[-1], window)
+    return History(window[-1], window, engine.withdrawn)
 
 
 def warmup(topology: Topology) -> float:

@@ -258,6 +258,9 @@ class Baseline:
         )
 
 
+RECENT_BURSTS = 3  # latency and jitter also enter on the median of the newest bursts (2 of 3 slow)
+
+
 @dataclass(frozen=True)
 class PingStats:
     """What one reachability series (a line end or a device, from one vantage point) says at `now`."""
@@ -278,7 +281,11 @@ class PingStats:
     flaps: int  # outages (≥ down_probes all-lost bursts) that began within the long window
     outages: tuple[tuple[float, float], ...] = ()  # (first lost burst, last lost burst) of each outage
     lost_times: tuple[float, ...] = ()  # every all-lost burst in the long window (outage or not)
-    lone_lost: tuple[tuple[float, int], ...] = ()  # (time, sent) of all-lost bursts counted in loss_pct
+    # (time, sent, lost) of the bursts counted in loss_pct that lost any packet (partial or whole)
+    lossy: tuple[tuple[float, int, int], ...] = ()
+    lossy_times: tuple[float, ...] = ()  # every burst in the long window that lost any packet (outages too)
+    # those that lost min_lost_packets or more, or all they sent: evidence of an outage, not a stray loss
+    losing_times: tuple[float, ...] = ()
 
 
 def ping_stats(
@@ -310,6 +317,9 @@ def ping_stats(
         lost_times.extend(times[i:j])
         if j - i >= th.down_probes and sum(sent_col[i:j]) >= th.min_lost_packets:
             excluded.update(range(i, j))
+            # the bursts either side that lost part of their packets straddled the cut or the repair: the
+            # outage's edges, not loss (a line back from a cut is not "lossy" for 5 min)
+            excluded.update(x for x in (i - 1, j) if 0 <= x < n and received_col[x] < sent_col[x])
             outages.append((times[i], times[j - 1]))
             down = j == n
         i = j
@@ -325,11 +335,31 @@ def ping_stats(
     def pick(col: Sequence[float]) -> Sequence[float]:
         return [col[x] for x in short] if excluded else col[k:n]  # a slice (in C) in the usual case
 
-    lone_lost = tuple((times[x], int(sent_col[x])) for x in short if all_lost[x]) if lost_times else ()
     sent = int(sum(pick(sent_col)))
     lost = sent - int(sum(pick(received_col)))
+    lossy = (
+        tuple(
+            (times[x], int(sent_col[x]), int(sent_col[x] - received_col[x]))
+            for x in short
+            if received_col[x] < sent_col[x]
+        )
+        if lost > 0
+        else ()
+    )
+    # sums in C first: most series lost nothing in the hour, and this runs for every one at every evaluation
+    floor = th.min_lost_packets
+    lossy_times: tuple[float, ...] = ()
+    losing_times: tuple[float, ...] = ()
+    if sum(received_col) < sum(sent_col):
+        lossy_times = tuple(times[x] for x in range(n) if received_col[x] < sent_col[x])
+        losing_times = tuple(times[x] for x in range(n) if sent_col[x] - received_col[x] >= floor or all_lost[x])
     rtts = [v for v in pick(window.rtt) if v == v]  # NaN: no reply
     jitters = [v for v in pick(window.jitter) if v == v]
+    # the window's median, or that of its newest RECENT_BURSTS when higher: a latency step is seen as soon as
+    # most of the newest bursts are slow (the window's median needs half the window: ~5 intervals), and it
+    # still leaves only as the window's median does (hysteresis)
+    rtt_ms = max(statistics.median(rtts), statistics.median(rtts[-RECENT_BURSTS:])) if rtts else None
+    jitter_ms = max(statistics.median(jitters), statistics.median(jitters[-RECENT_BURSTS:])) if jitters else None
     last_time = times[n - 1]
     return PingStats(
         agent=window.agent,
@@ -342,50 +372,72 @@ def ping_stats(
         loss_pct=100.0 * lost / sent if sent else None,
         lost=lost,
         sent=sent,
-        rtt_ms=statistics.median(rtts) if rtts else None,
-        jitter_ms=statistics.median(jitters) if jitters else None,
+        rtt_ms=rtt_ms,
+        jitter_ms=jitter_ms,
         baseline_ms=baseline.value(now, th.baseline_s) if baseline is not None else None,
         flaps=len(outages),
         outages=tuple(outages),
         lost_times=tuple(lost_times),
-        lone_lost=lone_lost,
+        lossy=lossy,
+        lossy_times=lossy_times,
+        losing_times=losing_times,
     )
 
 
-def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> PingStats:
-    """The stats with the lone all-lost bursts inside `spans` left out of the loss figure: outages that
-    are someone else's (a commune router that rebooted), not the line's."""
-    gone = sum(sent for t, sent in stats.lone_lost if any(a <= t <= b for a, b in spans))
+def without_bursts(stats: PingStats, gone: Sequence[tuple[float, int, int]]) -> PingStats:
+    """The stats with these lossy bursts (sent and lost) left out of the loss figure."""
     if not gone:
         return stats
-    sent, lost = stats.sent - gone, stats.lost - gone
-    kept = tuple(x for x in stats.lone_lost if not any(a <= x[0] <= b for a, b in spans))
-    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=kept)
+    sent = stats.sent - sum(x[1] for x in gone)
+    lost = stats.lost - sum(x[2] for x in gone)
+    kept = tuple(x for x in stats.lossy if x not in gone)
+    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lossy=kept)
+
+
+def without_times(stats: PingStats, spans: Sequence[tuple[float, float]]) -> PingStats:
+    """The stats with the lossy bursts inside `spans` left out of the loss figure: outages that are
+    someone else's (a commune router that rebooted), not the line's."""
+    return without_bursts(stats, [x for x in stats.lossy if any(a <= x[0] <= b for a, b in spans)])
 
 
 def without_parent_losses(
-    stats: PingStats, parent_lost: Sequence[float], slack_s: float, parent_dropping: bool = False
+    stats: PingStats,
+    parent_losing: Sequence[float],
+    slack_s: float,
+    parent_dropping: bool = False,
+    undecided_after: float | None = None,
+    dropping_spans: Sequence[Sequence[float]] = (),
 ) -> PingStats:
-    """The stats of gear behind a line with the all-lost bursts that are not its own left out of the loss
-    figure (the same rule as `own_flaps` for outages):
-    - those the parent explains: gear behind a line that went dark for a burst lost nothing of its own;
-      `parent_lost`: sorted times of the ancestors' all-lost bursts;
+    """The stats of gear behind a line with the lossy bursts (partial or whole) that are not its own left
+    out of the loss figure:
+    - those within slack_s of a burst the parent (or anything above) lost packets in: gear behind a line
+      that was losing lost nothing of its own then — a burst straddling one of a flapping line's
+      transitions loses part of its packets, the line's burst nearby loses all or part of its own;
+      `parent_losing`: sorted times of the ancestors' bursts that lost any packet;
     - all of them when `parent_dropping`: the line above is flagged and dropping whole bursts right now (a
-      flapping line) — its bursts and the gear's need not coincide (probe phases differ);
-    - the newest ones while they are still a run shorter than `down_probes`: undecided until the next
-      burst (or the line's) tells an outage, the line's fault, or a lone loss apart."""
+      flapping line) — its bursts and the gear's need not coincide (probe phases differ); and those inside
+      `dropping_spans`, when it was (its last flap's edge is its, after the line is judged OK again);
+    - the newest all-lost ones while they are still a run shorter than `down_probes`, and any sent after
+      `undecided_after` (the parent's newest burst, its next one due): undecided until the next burst (or
+      the line's) tells an outage, the line's fault, or a loss of its own apart;
+    - a single all-lost burst left on its own: one blip of a second or so, its path's or its own — one
+      burst cannot tell (two make it loss; two runs make it "went down", its own outages stay outages)."""
     pending_from = stats.down_since if stats.last_lost and not stats.down else None
 
     def not_its_own(t: float) -> bool:
         return (
-            parent_dropping or (pending_from is not None and t >= pending_from) or explained(t, t, parent_lost, slack_s)
+            parent_dropping
+            or (pending_from is not None and t >= pending_from)
+            or (undecided_after is not None and t > undecided_after)
+            or any(a <= t <= b for a, b in dropping_spans)
+            or explained(t, t, parent_losing, slack_s)
         )
 
-    explained_sent = sum(sent for t, sent in stats.lone_lost if not_its_own(t))
-    if not explained_sent:
-        return stats
-    sent, lost = stats.sent - explained_sent, stats.lost - explained_sent
-    return replace(stats, sent=sent, lost=lost, loss_pct=100.0 * lost / sent if sent else None, lone_lost=())
+    gone = [x for x in stats.lossy if not_its_own(x[0])]
+    kept = [x for x in stats.lossy if x not in gone]
+    if len(kept) == 1 and kept[0][1] == kept[0][2]:
+        gone.append(kept[0])
+    return without_bursts(stats, gone)
 
 
 FLAP_WINDOW_S = 600.0  # "went down N times in M min" counts outages this recent
@@ -424,6 +476,7 @@ class SnmpStats:
     if_down: tuple[str, ...]
     if_errors: tuple[str, float] | None  # the interface with the most errors/s (short-window mean)
     silent_s: float | None = None  # SNMP has not answered for this long (the last SNMP_SILENT_POLLS timed out)
+    last_boot: float | None = None  # when the latest of the `reboots` booted (unix s)
 
 
 REBOOT_HOLD_S = 600.0  # a seen reboot is flagged this long (Zabbix: uptime < 10 min; see docs/verdicts.md)
@@ -432,7 +485,12 @@ REBOOT_OUTAGE_MAX_S = 300.0  # a line outage up to this long before a proven rou
 
 def reboots(sys_obs: Sequence[Observation], now: float, th: Thresholds, interval_s: float) -> int:
     """How many reboots netprobe saw happen within REBOOT_HOLD_S (see reboot_times)."""
-    return sum(1 for b in reboot_times(sys_obs, interval_s) if now - REBOOT_HOLD_S <= b <= now)
+    return len(recent_boots(sys_obs, now, interval_s))
+
+
+def recent_boots(sys_obs: Sequence[Observation], now: float, interval_s: float) -> list[float]:
+    """When the reboots netprobe saw within REBOOT_HOLD_S booted, sorted."""
+    return [b for b in reboot_times(sys_obs, interval_s) if now - REBOOT_HOLD_S <= b <= now]
 
 
 def reboot_times(sys_obs: Sequence[Observation], interval_s: float) -> list[float]:
@@ -492,7 +550,14 @@ def snmp_stats(
     now: float,
     th: Thresholds,
     interval_s: float,
+    neighbour_boots: Sequence[tuple[float, float]] = (),
 ) -> SnmpStats:
+    """`neighbour_boots`: spans when gear cabled to this device rebooted — its ports to them lost carrier
+    then: the neighbour's reboot (named on it), not this device's interface flapping or down."""
+
+    def rebooting(t: float) -> bool:
+        return any(a <= t <= b for a, b in neighbour_boots)
+
     flaps: list[tuple[int, str]] = []
     down: list[str] = []
     errors: list[tuple[float, str]] = []
@@ -512,25 +577,31 @@ def snmp_stats(
                 and b.last_change_s is not None
                 and (b.time - b.last_change_s) - (a.time - a.last_change_s) > LAST_CHANGE_SLACK_S
             )
+            if went_down and rebooting(b.time):
+                went_down = False
+            if moved and rebooting(b.time - (b.last_change_s or 0.0)):
+                moved = False
             changes += 1 if went_down or moved else 0
         if changes:
             flaps.append((changes, ifname))
         if series:
             last = series[-1]
             fresh = last.time >= now - stale_after(interval_s)
-            if fresh and last.oper_status in (2, 7) and last.admin_status != 2:  # down / lowerLayerDown, not admin
+            if fresh and last.oper_status in (2, 7) and last.admin_status != 2 and not rebooting(last.time):
                 down.append(ifname)
         rates = [o.errors_per_s for o in series if o.time > now - th.window_s and o.errors_per_s is not None]
         if rates:
             errors.append((sum(rates) / len(rates), ifname))
     worst_flap = max(flaps, key=lambda x: (x[0], _neg(x[1]))) if flaps else None
     worst_err = max(errors, key=lambda x: (x[0], _neg(x[1]))) if errors else None
+    boots = recent_boots(sys_obs, now, interval_s)
     return SnmpStats(
-        reboots(sys_obs, now, th, interval_s),
+        len(boots),
         (worst_flap[1], worst_flap[0]) if worst_flap else None,
         tuple(down),
         (worst_err[1], worst_err[0]) if worst_err else None,
         snmp_silence(sys_obs, now, interval_s),
+        boots[-1] if boots else None,
     )
 
 

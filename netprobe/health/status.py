@@ -3,14 +3,16 @@
 Consequences fold into their cause, so a manager reads causes, not symptoms:
 - an impaired vantage point is one row; the nodes only it probes (UNKNOWN) are not listed;
 - an isolated commune is one row; its lines and the gear behind them are not listed;
-- a DOWN line or device is one row; the gear behind it (UNREACHABLE) is counted in its row.
+- a DOWN line or device is one row; the gear behind it (UNREACHABLE) is counted in its row;
+- gear behind a flagged line or device whose only trouble is its path's (loss, outages, latency) is
+  counted in that row too ("N devices behind it affected"), not listed on its own.
 Lines and devices that are fine now but were not during `--since` come last, as "recovered".
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from netprobe.health.engine import EngineSettings
@@ -20,6 +22,9 @@ from netprobe.health.service import ServiceVerdict, service_verdicts
 from netprobe.health.topology import Topology
 from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
 from netprobe.storage.point import Point, PointSource
+
+# What gear behind a faulty line or device suffers from its path, not itself (see problems_of)
+PATH_CODES = frozenset({Code.LOSS, Code.FLAPS, Code.WENT_DOWN, Code.RTT, Code.RTT_BASELINE, Code.JITTER, Code.HOLDING})
 
 # Rank: a broken vantage point first (it hides everything behind it), then by state.
 _RANK = {
@@ -92,8 +97,14 @@ def _ancestors(topology: Topology, node_id: str) -> list[str]:
 
 
 def problems_of(
-    topology: Topology, now: Evaluation, window: Iterable[Evaluation] = (), catalogue: Catalogue = render_en
+    topology: Topology,
+    now: Evaluation,
+    window: Iterable[Evaluation] = (),
+    catalogue: Catalogue = render_en,
+    withdrawn: Mapping[str, Sequence[Sequence[float]]] | None = None,
 ) -> list[Problem]:
+    """`withdrawn`: per node, spans of flags the engine later withdrew (HealthEngine.withdrawn): not
+    "recovered" problems — they were never the node's (a neighbour's reboot, say)."""
     names = topology.commune_names
     rows: list[tuple[tuple[object, ...], Problem]] = []
     for agent, v in now.agents.items():
@@ -124,11 +135,35 @@ def problems_of(
         problem = Problem("commune", commune, commune, names.get(commune, commune), "", "", State.UNKNOWN,
                           first.since, first.score, evidence)  # fmt: skip
         rows.append(((1, _RANK[State.UNKNOWN], first.score, commune), problem))
+    # gear whose only trouble is its path's (loss, outages, latency) behind a flagged line or device: a
+    # consequence of that cause, told in the cause's row, not a problem of its own (its SNMP evidence —
+    # reboots, a hung agent, a port down — is its own and keeps its row)
+    causes = {
+        v.subject
+        for v in now.nodes.values()
+        if v.state in (State.DOWN, State.UNSTABLE, State.DEGRADED) and topology.nodes[v.subject].commune not in isolated
+    }
+
+    def shares_cause(v: Verdict) -> str | None:
+        node = topology.nodes[v.subject]
+        # DOWN is not folded: the engine judged that outage its own (a dead switch behind a lossy line)
+        if node.kind != "device" or v.state not in (State.UNSTABLE, State.DEGRADED):
+            return None
+        if not v.reasons or any(r.code not in PATH_CODES for r in v.reasons):
+            return None
+        return next((a for a in reversed(_ancestors(topology, v.subject)) if a in causes), None)  # the topmost
+
+    folded: dict[str, int] = {}
+    for v in now.nodes.values():
+        if (cause := shares_cause(v)) is not None:
+            folded[cause] = folded.get(cause, 0) + 1
     listed: set[str] = set()
     for v in now.nodes.values():
         node = topology.nodes[v.subject]
         if v.state is State.OK or node.commune in isolated:
             continue
+        if shares_cause(v) is not None:
+            continue  # told in its cause's row
         if v.state is State.UNKNOWN and any(r.code is Code.AGENT_IMPAIRED for r in v.reasons):
             continue  # told once, in the agent's row
         if v.state is State.UNKNOWN and node.commune in silent:
@@ -141,7 +176,7 @@ def problems_of(
             if n.state is State.UNREACHABLE and v.subject in _ancestors(topology, n.subject)
         )
         problem = _row(v, node.commune, names.get(node.commune, node.commune), node.line or "", node.provider or "",
-                       catalogue, behind)  # fmt: skip
+                       catalogue, behind, folded.get(v.subject, 0))  # fmt: skip
         rows.append(((1, _RANK[v.state], v.score, node.commune, v.subject), problem))
         listed.add(v.subject)
     # UNREACHABLE with nothing listed above it (its cause is UNKNOWN, say): show it rather than hide it
@@ -157,6 +192,8 @@ def problems_of(
     for evaluation in window:
         for v in evaluation.nodes.values():
             if v.state in (State.OK, State.UNKNOWN, State.UNREACHABLE):
+                continue
+            if any(a <= evaluation.time <= b for a, b in (withdrawn or {}).get(v.subject, ())):
                 continue
             seen = worst.get(v.subject)
             if seen is None or (v.state.severity, -v.score) > (seen.state.severity, -seen.score):
@@ -203,13 +240,22 @@ def _commune(topology: Topology, v: Verdict) -> str:
 
 
 def _row(
-    v: Verdict, commune: str, name: str, line: str, provider: str, catalogue: Catalogue, behind: int = 0
+    v: Verdict,
+    commune: str,
+    name: str,
+    line: str,
+    provider: str,
+    catalogue: Catalogue,
+    behind: int = 0,
+    sharing: int = 0,
 ) -> Problem:
     evidence = v.text(catalogue)
     if v.kind == "agent" and v.members:
         evidence += f" (communes: {', '.join(v.members[:8])}{', …' if len(v.members) > 8 else ''})"
     if behind:
         evidence += f"; {behind} device{'s' if behind > 1 else ''} behind it unreachable"
+    if sharing:
+        evidence += f"; {sharing} device{'s' if sharing > 1 else ''} behind it affected"
     return Problem(v.kind, v.subject, commune, name, line, provider, v.state, v.since, v.score, evidence,
                    behind=behind)  # fmt: skip
 
@@ -235,11 +281,13 @@ def status_from_points(
     """The report from raw history points (ping, snmp_sys, snmp_if): verdicts recomputed, reproducibly."""
     points = list(points)
     history: History = evaluate_history(topology, points, now, since_s, settings=settings, step_s=step_s)
-    problems = problems_of(topology, history.now, history.window, catalogue)
     return StatusReport(
         now,
         since_s,
-        with_services(problems, service_verdicts(topology.services, points, now, since_s)),
+        with_services(
+            problems_of(topology, history.now, history.window, catalogue, history.withdrawn),
+            service_verdicts(topology.services, points, now, since_s),
+        ),
         line_counts(history.now),
         history.window[0].time,
     )

@@ -31,7 +31,7 @@ from netprobe.errors import NetprobeError
 from netprobe.inventory.generate import COMMUNE_NAMES
 from netprobe.inventory.lookup import fold
 
-SHIPPED = ("demo", "province", "faults-in-run", "peers")
+SHIPPED = ("demo", "province", "faults-in-run", "peers", "mixed-timings")
 
 
 class ScenarioError(NetprobeError):

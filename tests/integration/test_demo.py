@@ -25,7 +25,7 @@ pytestmark = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-LAB_ID = f"dm{os.getpid() % 100000}"
+LAB_ID = os.environ.get("NETPROBE_TEST_LAB_ID", f"dm{os.getpid() % 100000}")  # side-by-side helpers: their own
 
 
 def namespaces_of(lab_id: str) -> list[str]:

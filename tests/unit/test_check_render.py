@@ -110,7 +110,7 @@ def test_schema_rejects_what_it_should() -> None:
     assert not validator.is_valid({"status": "OK"})
     bad_error = {
         "$schema": render.SCHEMA_ID,
-        "schema_version": 1,
+        "schema_version": 2,
         "lang": "vi",
         "status": "UNKNOWN",
         "exit_code": 2,

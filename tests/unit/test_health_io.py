@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -255,6 +256,8 @@ def test_reasons_render_through_a_translated_catalogue() -> None:
     assert render([loss, flaps], catalogue) == "mất 18% gói tin trong 5 phút; chập chờn 4 lần trong 1 giờ"
     assert catalogue(Reason.of(Code.NO_DATA, seconds=-1)) == "chưa có số liệu đo"
     assert catalogue(Reason.of(Code.REBOOTS, reboots=2, window_s=3600.0)) == "2 reboots in 1 h"  # English fallback
+    boot = Reason.of(Code.REBOOTS, reboots=1, window_s=600.0, boot_at=1_700_000_000)
+    assert display_params(boot)["boot_at"] == time.strftime("%H:%M", time.localtime(1_700_000_000))
     assert display_params(Reason.of(Code.RTT_BASELINE, rtt_ms=35.0, baseline_ms=5.0, ratio=7.0)) == {
         "rtt_ms": "35 ms", "baseline_ms": "5.0 ms", "ratio": "7.0",
     }  # fmt: skip

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from netprobe.health.engine import HealthEngine
 from netprobe.health.observation import Observation, Source
-from netprobe.health.reasons import Code
 from netprobe.health.replay import replay
 from netprobe.health.synthetic import pings, topology
 from netprobe.health.verdict import Evaluation, State
@@ -60,11 +59,14 @@ def test_a_verdict_never_improves_sooner_than_its_minimum_duration(
         if v.state is State.UNKNOWN:
             continue
         if not changes or changes[-1][1] is not v.state:
-            changes.append((e.time, v.state, any(r.code is Code.WENT_DOWN for r in v.reasons)))
+            newest = lost[min(len(lost) - 1, int((e.time - T0) // INTERVAL))]  # the burst at or before it
+            changes.append((e.time, v.state, newest < 10))
             assert v.since == e.time
-    for (t_prev, s_prev, _), (t, s, flapping) in itertools.pairwise(changes):
-        if s_prev is State.DOWN and s is State.UNSTABLE and flapping:
-            continue  # not an all-clear: the outage judged DOWN proved one flap of several (same fault, renamed)
+    for (t_prev, s_prev, _), (t, s, answers) in itertools.pairwise(changes):
+        if s_prev is State.DOWN and s is State.UNSTABLE:
+            # not an all-clear: it answers again, so it is not DOWN any more (back, not proven stable)
+            assert answers, changes
+            continue
         if s.severity < s_prev.severity:  # an improvement: only after min_state_s (and clear_s) held
             assert t - t_prev >= min_state_s, changes
             assert t - t_prev >= clear_s, changes

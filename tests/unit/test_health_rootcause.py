@@ -218,10 +218,11 @@ def test_a_router_caught_dark_twice_behind_a_flapping_line_is_unreachable_not_do
 
 def test_gears_newest_dark_burst_is_undecided_until_the_next_one() -> None:
     """One dark burst of a router is not yet "loss 100%": the next burst (or the line's) tells an outage,
-    the line's fault or a lone loss apart. Once it answers again, the lone loss counts as its own."""
+    the line's fault or a lone loss apart. Once it answers again, one dark burst alone is a blip nobody can
+    place (its path's or its own); a second one while the line answers is loss of its own."""
     topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
     obs = pings("vn-1", "ce", "dc-a", T0, T0 + 200, phase_s=22) + pings("vn-1", "pe", "dc-a", T0, T0 + 200, phase_s=29)
-    obs += pings("vn-rt", "device", "dc-a", T0, T0 + 200, phase_s=13, lost=lambda t: 10 if t - T0 == 13 else 0)
+    obs += pings("vn-rt", "device", "dc-a", T0, T0 + 200, phase_s=13, lost=lambda t: 10 if t - T0 in (13, 73) else 0)
 
     def judged_at(rel: float) -> State:
         engine = HealthEngine(topo)
@@ -229,4 +230,91 @@ def test_gears_newest_dark_burst_is_undecided_until_the_next_one() -> None:
         return engine.evaluate(T0 + rel).nodes["vn-rt"].state
 
     assert judged_at(33) is State.OK  # only its first burst, dark; the line answered at +22
-    assert judged_at(63) is State.UNSTABLE  # +43 answered: the burst at +13 was a lone loss of its own
+    assert judged_at(63) is State.OK  # +43 answered: the burst at +13 was one blip
+    assert judged_at(93) is State.OK  # +73 dark again: undecided until the line's burst at +82... and +103
+    assert judged_at(123) is State.UNSTABLE  # the line answered at +82 and +112: two blips of its own: loss
+
+
+def _flapping(down_s: float, up_s: float, start: float) -> Callable[[float], int]:
+    """Packets lost by a 10-packet burst (1 s apart) sent at t across a line down `down_s`, up `up_s`."""
+
+    def lost(t: float) -> int:
+        return sum(1 for k in range(10) if t + k >= start and (t + k - start) % (down_s + up_s) < down_s)
+
+    return lost
+
+
+def test_gear_behind_a_flapping_line_has_no_loss_of_its_own_from_bursts_straddling_its_transitions() -> None:
+    """A line down 20 s / up 20 s, probed every 30 s: many bursts of the line and of the router behind it
+    straddle a transition and lose part of their packets. The router's partial losses happen while the
+    line was losing: they are the line's, so the router is never 'loss 18% over 5 min' of its own."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1"), "vn-sw": ("vu-ninh", "vn-rt")})
+    flap = _flapping(20, 20, T0 + 300)
+    obs: list[Observation] = []
+    for a_i, agent in enumerate(("dc-a", "dc-b")):
+        obs += pings("vn-1", "ce", agent, T0, END, phase_s=3 + 11 * a_i, lost=flap)
+        obs += pings("vn-1", "pe", agent, T0, END, phase_s=5 + 11 * a_i)
+        obs += pings("vn-rt", "device", agent, T0, END, phase_s=17 + 7 * a_i, lost=flap)
+        obs += pings("vn-sw", "device", agent, T0, END, phase_s=26 + 3 * a_i, lost=flap)
+    evals = list(replay(HealthEngine(topo), obs, T0, END, 30.0))
+    late = [e for e in evals if e.time >= T0 + 300 + 240]
+    assert all(e.nodes["vn-1"].state is State.UNSTABLE for e in late), {e.nodes["vn-1"].state for e in late}
+    for e in late:
+        for device in ("vn-rt", "vn-sw"):
+            v = e.nodes[device]
+            assert v.state in (State.OK, State.UNREACHABLE), (e.time - T0, device, v.state, v.text())
+
+
+def test_gears_own_partial_loss_behind_a_line_that_loses_nothing_is_its_own() -> None:
+    """The parent explains only the losses it shares: a router losing 3 of 10 packets in every burst
+    behind a clean line is lossy itself."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
+    obs = pings("vn-1", "ce", "dc-a", T0, T0 + 900, phase_s=3) + pings("vn-1", "pe", "dc-a", T0, T0 + 900, phase_s=5)
+    obs += pings("vn-rt", "device", "dc-a", T0, T0 + 900, phase_s=17, lost=lambda t: 3 if t >= T0 + 300 else 0)
+    last = list(replay(HealthEngine(topo), obs, T0, T0 + 900, 30.0))[-1]
+    assert last.nodes["vn-1"].state is State.OK
+    router = last.nodes["vn-rt"]
+    assert router.state is State.UNSTABLE and router.reasons[0].code is Code.LOSS, router
+
+
+def test_gears_outage_is_undecided_until_its_line_is_probed_after_it() -> None:
+    """A router dark at +14 and +44 while its line answered at +30 (a flap at about the probe interval):
+    not DOWN before the line's next burst tells; the line losing packets at +60 makes it the line's.
+    A router that stays dark while the line's next burst answers fully is DOWN of its own."""
+    topo = topology({"vu-ninh": ["vn-1"]}, {"vn-rt": ("vu-ninh", "vn-1")}, ("dc-a",))
+
+    def judged(line_lost_at_60: int, rt_dark: Callable[[float], bool], now: float) -> State:
+        obs = pings(
+            "vn-1", "ce", "dc-a", T0, T0 + 200, phase_s=30, lost=lambda t: line_lost_at_60 if t == T0 + 60 else 0
+        )
+        obs += pings("vn-1", "pe", "dc-a", T0, T0 + 200, phase_s=31)
+        obs += pings("vn-rt", "device", "dc-a", T0, T0 + 200, phase_s=14, lost=lambda t: 10 if rt_dark(t - T0) else 0)
+        engine = HealthEngine(topo)
+        engine.ingest(o for o in obs if o.time <= T0 + now)
+        return engine.evaluate(T0 + now).nodes["vn-rt"].state
+
+    flapped = lambda rel: rel in (14, 44)  # noqa: E731
+    assert judged(4, flapped, 50) is State.OK  # undecided: the line has not been probed since +44
+    assert judged(4, flapped, 62) in (State.OK, State.UNREACHABLE)  # the line was losing: its outage
+    dead = lambda rel: rel >= 14  # noqa: E731
+    assert judged(0, dead, 50) is State.OK
+    assert judged(0, dead, 62) is State.DOWN  # the line answered fully after it went dark: its own
+
+
+def test_a_lossy_uplink_is_the_agents_not_every_lines() -> None:
+    """dc-a loses 3 of 10 packets to every target (provider edges too) from +30 min, dc-a alone: it is its
+    uplink (impaired), not 'loss 30%' on every line of the province; back when its bursts are clean."""
+    topo = topology(COMMUNES, DEVICES, ("dc-a",))
+    obs: list[Observation] = []
+    lossy = lambda t: 3 if FAIL_AT <= t < FAIL_AT + 600 else 0  # noqa: E731
+    for n_i, node in enumerate(sorted(topo.nodes.values(), key=lambda n: n.id)):
+        for role in ("ce", "pe") if node.kind == "line" else ("device",):
+            obs += pings(node.id, role, "dc-a", T0, END, lost=lossy, phase_s=n_i % 25)
+    evals = list(replay(HealthEngine(topo), obs, T0, END, 30.0))
+    during = [e for e in evals if FAIL_AT + 60 <= e.time < FAIL_AT + 600]
+    assert all(e.agents["dc-a"].state is State.DOWN for e in during)
+    assert all(v.state in (State.OK, State.UNKNOWN) for e in during for v in e.nodes.values())
+    after = [e for e in evals if e.time >= FAIL_AT + 700]
+    assert all(v.state is State.OK for e in after for v in e.nodes.values()), {
+        (v.subject, v.text()) for e in after for v in e.nodes.values() if v.state is not State.OK
+    }

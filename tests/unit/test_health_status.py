@@ -11,9 +11,11 @@ import pytest
 from netprobe.cli.status_cmd import parse_duration, render_plain
 from netprobe.engine.targets import build_targets
 from netprobe.errors import NetprobeError
-from netprobe.health.status import StatusReport, status_from_points, status_from_source
+from netprobe.health.reasons import Code, Reason
+from netprobe.health.status import StatusReport, problems_of, status_from_points, status_from_source
+from netprobe.health.synthetic import topology
 from netprobe.health.topology import Topology
-from netprobe.health.verdict import State
+from netprobe.health.verdict import Evaluation, State, Verdict
 from netprobe.inventory.loader import Inventory, load_inventory
 from netprobe.probes.base import ProbeKind
 from netprobe.storage.point import Point
@@ -229,3 +231,35 @@ def test_a_service_that_came_back_is_recovered(inv: Inventory, points: list[Poin
     dvc = [p for p in report.problems if p.subject == "dvc"]
     assert len(dvc) == 1 and dvc[0].recovered and dvc[0].evidence.startswith("Cổng dịch vụ công")
     assert "was DOWN from" in dvc[0].evidence
+def test_gear_sharing_its_lines_loss_is_told_in_the_lines_row_not_its_own() -> None:
+    """A lossy line and the switch behind it showing the same loss: one row (the line's, "1 device behind
+    it affected"); the router's own reboot keeps its row; a dead camera behind the line keeps its row."""
+    topo = topology(
+        {"vo-cuong": ["vc-1"]},
+        {"vc-rt": ("vo-cuong", "vc-1"), "vc-sw": ("vo-cuong", "vc-rt"), "vc-cam": ("vo-cuong", "vc-sw")},
+    )
+    loss = Reason.of(Code.LOSS, loss_pct=18.0, lost=18, sent=100, window_s=300.0)
+    reboot = Reason.of(Code.REBOOTS, reboots=1, window_s=600.0, boot_at=int(NOW - 100))
+    down = Reason.of(Code.DOWN, probes=3, seconds=90)
+    nodes = {
+        "vc-1": Verdict("vc-1", "line", State.UNSTABLE, 30.0, NOW - 600, (loss,)),
+        "vc-rt": Verdict("vc-rt", "device", State.DEGRADED, 70.0, NOW - 100, (reboot, loss)),
+        "vc-sw": Verdict("vc-sw", "device", State.UNSTABLE, 30.0, NOW - 600, (loss,)),
+        "vc-cam": Verdict("vc-cam", "device", State.DOWN, 0.0, NOW - 90, (down,)),
+    }
+    rows = {p.subject: p for p in problems_of(topo, Evaluation(NOW, nodes))}
+    assert set(rows) == {"vc-1", "vc-rt", "vc-cam"}
+    assert rows["vc-1"].evidence.endswith("; 1 device behind it affected")
+
+
+def test_a_flag_the_engine_withdrew_is_not_listed_as_recovered() -> None:
+    topo = topology({"tam-son": ["ts-1"]}, {"ts-rt": ("tam-son", "ts-1")})
+    port = Reason.of(Code.IF_DOWN, ifname="lan0")
+    ok = {
+        "ts-1": Verdict("ts-1", "line", State.OK, 100.0, NOW - 900),
+        "ts-rt": Verdict("ts-rt", "device", State.OK, 100.0, NOW - 900),
+    }
+    flagged = dict(ok, **{"ts-rt": Verdict("ts-rt", "device", State.DEGRADED, 70.0, NOW - 300, (port,))})
+    window = [Evaluation(NOW - 300, flagged), Evaluation(NOW, ok)]
+    assert [p.subject for p in problems_of(topo, window[-1], window)] == ["ts-rt"]  # recovered
+    assert problems_of(topo, window[-1], window, withdrawn={"ts-rt": [[NOW - 300, NOW - 200]]}) == []

@@ -129,3 +129,64 @@ def test_gear_behind_a_cut_primary_with_a_working_backup_must_not_be_flagged() -
 def test_an_agent_flagged_without_a_dc_fault_is_a_false_flag() -> None:
     result = run(truth(), [("dc-a", "agent", 120, "UNSTABLE")])
     assert result.fp_samples == 1
+
+
+def test_a_flapping_line_must_be_unstable_not_down_once_it_has_gone_down_twice() -> None:
+    """down 20 s / up 20 s from +0: the second down is at +40; 2 intervals and an evaluation later (+130)
+    only UNSTABLE is right until the end (+600), then UNSTABLE or DEGRADED for the grace."""
+    downs = [[UP + k * 40, UP + k * 40 + 20] for k in range(15)]
+    t = truth({"target": "kb-1", "fault": "flap", "start": UP, "end": UP + 600, "lines": ["kb-1"],
+               "transitions": downs})  # fmt: skip
+    early = run(t, [("kb-1", "line", 60, "DOWN"), ("kb-1", "line", 90, "DOWN"), ("kb-1", "line", 120, "UNSTABLE")])
+    assert (early.precision, early.recall) == (1.0, 1.0)
+    late = run(t, [("kb-1", "line", 60, "UNSTABLE"), ("kb-1", "line", 200, "DOWN"), ("kb-1", "line", 230, "UNSTABLE")])
+    assert late.fp_samples == 1 and "kb-1 DOWN from dc-a at +200 s (expected UNSTABLE)" in late.wrong_state
+    degraded = run(t, [("kb-1", "line", 300, "DEGRADED"), ("kb-1", "line", 700, "DEGRADED")])
+    assert (degraded.tp_samples, degraded.fp_samples) == (1, 1)  # decaying after the end is right, not during it
+    assert run(t, [("kb-1", "line", 700, "DOWN")]).fp_samples == 1  # it is up after the end
+
+
+def test_a_flap_with_long_down_phases_may_be_down_once_an_outage_has_lasted() -> None:
+    downs = [[UP, UP + 300], [UP + 600, UP + 900]]
+    t = truth({"target": "kb-1", "fault": "flap", "start": UP, "end": UP + 1000, "lines": ["kb-1"],
+               "transitions": downs})  # fmt: skip
+    rows = [
+        ("kb-1", "line", at, state) for at, state in ((700, "DOWN"), (800, "DOWN"), (950, "DOWN"), (999, "UNSTABLE"))
+    ]
+    result = run(t, rows, end=UP + 1200)
+    # DOWN from +780 (3 min into the outage) to +990 (its end + 2 intervals + 30 s), not at +700
+    assert (result.tp_samples, result.fp_samples) == (3, 1) and "at +700 s" in result.wrong_state[0]
+
+
+def test_a_hung_snmp_agent_is_timed_from_that_agents_first_poll_of_it() -> None:
+    """Hung from the start: it can only be seen from the first SNMP poll (+65 s here, after the first ping
+    at +5 s), and the delay counts in SNMP intervals from there."""
+    t = truth({"target": "kb-rt", "target_kind": "device", "fault": "snmp_dead", "start": UP,
+               "end": UP + 900, "devices": ["kb-rt"]})  # fmt: skip
+    samples = [Sample("dc-a", "kb-rt", "device", UP + 170, "DEGRADED")]
+    first = {("dc-a", n): UP + 5 for n in TOPO.nodes} | {("dc-a", "snmp:kb-rt"): UP + 65}
+    result = score(TOPO, t, samples, first, UP + 900)
+    assert result.recall == 1.0 and result.max_detect_intervals == (170 - 65) / 60
+
+
+def test_a_fault_active_now_is_judged_even_inside_an_earlier_faults_ignored_grace() -> None:
+    """hl-1 lossy until +300 (gear behind it ignored for ~10 min after), then cut from +360: the gear
+    must be UNREACHABLE during the cut; the earlier loss's grace does not hide a DOWN there."""
+    t = truth(
+        {"target": "hl-1", "fault": "loss", "start": UP, "end": UP + 300, "lines": ["hl-1"]},
+        {"target": "hap-linh", "target_kind": "commune", "fault": "down", "start": UP + 360, "end": UP + 600,
+         "lines": ["hl-1"]},
+    )  # fmt: skip
+    result = run(t, [("hl-rt", "device", 200, "UNSTABLE"), ("hl-rt", "device", 420, "DOWN")])
+    assert result.fp_samples == 1 and "hl-rt DOWN from dc-a at +420 s" in result.wrong_state[0]
+
+
+def test_a_fault_its_agent_saw_only_around_its_own_uplink_outage_is_required_when_the_pieces_add_up() -> None:
+    """kb-1 lossy +0..+340; dc-a's uplink down +60..+200 (blind until +290, the DC grace): seen 55 s before
+    (from its first probe at +5) and 50 s after — 105 s in all, more than 2 intervals + an evaluation."""
+    t = truth(
+        {"target": "kb-1", "fault": "loss", "start": UP, "end": UP + 340, "lines": ["kb-1"]},
+        {"target": "dc-a", "target_kind": "dc", "fault": "down", "start": UP + 60, "end": UP + 200},
+    )  # fmt: skip
+    result = run(t, [("kb-1", "line", 320, "DEGRADED"), ("dc-a", "agent", 120, "DOWN")])
+    assert "#1 loss on kb-1: kb-1 from dc-a" not in " ".join(result.skipped) and result.recall == 1.0
