@@ -192,11 +192,14 @@ def judge(
     now: float | None = None,
     history: Sequence[Observation] = (),
     window_s: float = CHECK_WINDOW_S,
+    impaired: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> Judged:
-    """The one judge (netprobe.health): check's fresh measurements and the commune's stored history."""
+    """The one judge (netprobe.health): check's fresh measurements and the commune's stored history
+    (`impaired`: the agents' stored impaired spans, health.fresh.impaired_spans_of)."""
     if now is None:
         now = max((m.time for ms in observed.measurements.values() for m in ms), default=0.0) + 1.0
-    return judge_commune(Topology.from_inventory(inv), slug, observed.measurements, now, history, window_s)
+    topology = Topology.from_inventory(inv)
+    return judge_commune(topology, slug, observed.measurements, now, history, window_s, impaired)
 
 
 def diagnose(

@@ -10,7 +10,7 @@ from netprobe.check.model import CheckResult, History, Msg, State
 from netprobe.check.runner import CheckSettings, Progress, Vantage, VantageResult, run_check
 from netprobe.engine.allowlist import AllowList
 from netprobe.errors import NetprobeError
-from netprobe.health.fresh import judge_commune
+from netprobe.health.fresh import impaired_spans_of, judge_commune
 from netprobe.health.observation import Observation, from_points
 from netprobe.health.topology import Topology
 from netprobe.inventory.loader import Inventory
@@ -56,8 +56,10 @@ def check_commune(
         {r.vantage.name: r.measurements for r in results if r.error is None},
         [t for r in results for t in r.traces],
     )
-    stored = commune_history(inv, slug, history, time.time()) if history is not None else []
-    items, findings = diagnose(inv, slug, observed, judge(inv, slug, observed, time.time(), stored))
+    now = time.time()
+    stored = commune_history(inv, slug, history, now) if history is not None else []
+    impaired = agents_impaired(inv, slug, history, now) if history is not None else {}
+    items, findings = diagnose(inv, slug, observed, judge(inv, slug, observed, now, stored, impaired=impaired))
     notes = [
         Msg("check.note.agent_error", agent=r.vantage.name, error=str(r.error)) for r in results if r.error is not None
     ]
@@ -99,6 +101,15 @@ def commune_history(inv: Inventory, slug: str, source: PointSource, now: float) 
         for measurement in ("ping", "snmp_sys", "snmp_if"):
             points += source.read(measurement, start_ns, end_ns, {"device": d.id})
     return from_points(points)
+
+
+def agents_impaired(inv: Inventory, slug: str, source: PointSource, now: float) -> dict[str, list[tuple[float, float]]]:
+    """When each vantage point's own stored verdict said its uplink was impaired, over the commune's long
+    window (the agents' link_health rows, kind=agent)."""
+    windows = [r.thresholds.long_window_s for r in inv.lines_of(slug)]
+    long_s = max(windows + [d.thresholds.long_window_s for d in inv.devices_of(slug)], default=3600.0)
+    start_ns, end_ns = int((now - long_s - 120.0) * NS), int(now * NS) + 1
+    return impaired_spans_of(source.read("link_health", start_ns, end_ns, {"kind": "agent"}))
 
 
 def recent_history(

@@ -16,11 +16,12 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from netprobe.health.engine import HealthEngine
+from netprobe.health.engine import IMPAIRED_MARGIN_S, HealthEngine
 from netprobe.health.observation import Observation, from_measurement
 from netprobe.health.topology import Node, Topology
 from netprobe.health.verdict import Evaluation
 from netprobe.probes.base import Measurement
+from netprobe.storage.point import Point
 
 CHECK_WINDOW_S = 60.0
 
@@ -78,9 +79,16 @@ def judge_commune(
     now: float,
     history: Iterable[Observation] = (),
     window_s: float = CHECK_WINDOW_S,
+    impaired: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> Judged:
-    """`fresh`: check's measurements per vantage point; `history`: the commune's stored observations."""
+    """`fresh`: check's measurements per vantage point; `history`: the commune's stored observations;
+    `impaired`: per agent, the spans its own stored verdict said it was impaired (impaired_spans_of)."""
     engine = HealthEngine(check_topology(topology, commune, window_s))
+    # check reads one commune's history: alone it cannot see that a data centre's uplink was down (that
+    # takes every commune's targets). The agents judged that live and stored it; their bursts sent while
+    # impaired are evidence about the agent, not this commune's lines
+    for agent, blind in (impaired or {}).items():
+        engine.impaired_spans[agent] = [[a, b] for a, b in blind]
     stored = tuple(o for o in history if o.time < now)
     engine.ingest(_with_pe_nodes(stored))
     for agent, ms in fresh.items():
@@ -97,3 +105,25 @@ def judge_commune(
         if n.kind == "line" and (spans := tuple(engine.reboot_outages(n.id, now)))
     }
     return Judged(evaluation, outages, stored, reboots)
+
+
+IMPAIRED_GAP_S = 120.0  # agent verdict rows further apart than this are two impairments, not one
+
+
+def impaired_spans_of(points: Iterable[Point]) -> dict[str, list[tuple[float, float]]]:
+    """From stored `link_health` rows of kind=agent: per agent, the spans its verdict was DOWN (impaired),
+    widened by the engine's own margin, as the engine would have recorded them live."""
+    times: dict[str, list[float]] = {}
+    for p in points:
+        if p.tags.get("kind") == "agent" and p.fields.get("state") == "DOWN":
+            times.setdefault(p.tags.get("target", ""), []).append(p.time_ns / 1e9)
+    out: dict[str, list[tuple[float, float]]] = {}
+    for agent, ts in times.items():
+        spans: list[list[float]] = []
+        for t in sorted(ts):
+            if spans and t - spans[-1][1] <= IMPAIRED_GAP_S:
+                spans[-1][1] = t
+            else:
+                spans.append([t, t])
+        out[agent] = [(a - IMPAIRED_MARGIN_S, b + IMPAIRED_MARGIN_S) for a, b in spans]
+    return out

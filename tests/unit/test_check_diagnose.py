@@ -452,3 +452,29 @@ def test_gear_dark_behind_a_flapping_line_does_not_make_the_check_critical() -> 
     assert CheckResult("kinh-bac", "K", 0.0, 1.0, ["dc1"], dead, []).exit is Exit.CRITICAL
     alone = [Item("line", "kb-1", "kb-1", state=State.OK), items[1]]  # no cause in the list: it stands
     assert CheckResult("kinh-bac", "K", 0.0, 1.0, ["dc1"], alone, []).exit is Exit.CRITICAL
+
+
+def test_a_line_dark_only_while_its_data_centre_was_cut_off_is_not_the_providers(inv: Inventory) -> None:
+    """One data centre; its uplink was down from -300 to -200 s, so every target it probed was dark then.
+    check reads only this commune's history, which alone looks like the line went down: the agent's own
+    stored verdict (kind=agent DOWN, link_health) says it was the data centre."""
+    from netprobe.health.fresh import impaired_spans_of
+    from netprobe.storage.point import Point
+
+    obs = observe(inv, {}, agents=("dc1",))
+    history = _history("kb-l1", lambda t: -300.0 <= t <= -200.0, -600.0, agents=("dc1",))
+    blind = [
+        Point("link_health", {"kind": "agent", "target": "dc1", "agent": "dc1"}, {"state": "DOWN"}, int((T0 + t) * 1e9))
+        for t in (-290.0, -260.0, -230.0, -200.0)
+    ]
+    impaired = impaired_spans_of(blind)
+    assert impaired == {"dc1": [(T0 - 320.0, T0 - 170.0)]}  # the rows, widened by the engine's margin
+
+    def findings(spans: dict[str, list[tuple[float, float]]]) -> list[str]:
+        at = Observed({a: [dataclasses.replace(m, time=m.time + T0) for m in ms] for a, ms in obs.measurements.items()})
+        stored = [dataclasses.replace(o, time=o.time + T0) for o in history]
+        _, found = diagnose(inv, "kinh-bac", at, judge(inv, "kinh-bac", at, T0 + 1.0, stored, impaired=spans))
+        return [f"{f.subject}:{f.next_step.key}" for f in found]
+
+    assert any(f.startswith("kb-l1:next.call_provider") for f in findings({}))  # what check said before
+    assert findings(impaired) == []
