@@ -60,7 +60,7 @@ class DemoError(NetprobeError):
 @click.option(
     "--minutes",
     type=Finite(0.25, 30),
-    default=2.0,
+    default=3.0,  # the switch reboots at +120 s: three minutes name it, reboot proven (sysUpTime), too
     show_default=True,
     help="How long the agents probe the lab.",
 )
