@@ -351,14 +351,19 @@ def result_of_judged(inv: Inventory, observed: Observed, history: list[Observati
     return CheckResult("kinh-bac", "Phường Kinh Bắc", T0, 1.0, ["dc1", "dc2"], items, findings, list(observed.traces))
 
 
-def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Path) -> None:
+def with_router_port(tmp_path: Path) -> Inventory:
+    """The test inventory with kb-l1 landing on the router's wan1 (router_port)."""
     mapped = INVENTORY.replace(
         "ce: 198.18.16.2, pe: 198.18.16.1}",
         "ce: 198.18.16.2, pe: 198.18.16.1, router_port: {device: kb-rt, interface: wan1}}",
     )
     path = tmp_path / "inv.yaml"
     path.write_text(mapped, encoding="utf-8")
-    inventory = load_inventory(path)
+    return load_inventory(path)
+
+
+def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Path) -> None:
+    inventory = with_router_port(tmp_path)
     obs = observe(inventory, {})
     history = _history("kb-l1", lambda t: (t // 20) % 2 == 0, -480.0)
     # polled every 60 s, up at each poll, but its last change keeps moving: it went down between polls
@@ -376,13 +381,7 @@ def test_the_routers_line_port_changes_are_evidence_of_the_flapping(tmp_path: Pa
 
 def test_a_stale_port_poll_says_how_old_it_is(tmp_path: Path) -> None:
     """The router stopped answering SNMP 5 min ago (its line is down): its last poll is not shown as now."""
-    mapped = INVENTORY.replace(
-        "ce: 198.18.16.2, pe: 198.18.16.1}",
-        "ce: 198.18.16.2, pe: 198.18.16.1, router_port: {device: kb-rt, interface: wan1}}",
-    )
-    path = tmp_path / "inv.yaml"
-    path.write_text(mapped, encoding="utf-8")
-    inventory = load_inventory(path)
+    inventory = with_router_port(tmp_path)
     obs = observe(inventory, {("*", "ping/line/kb-l1/ce"): 0, ("*", "ping/device/kb-rt"): 0})
     history = _history("kb-l1", lambda t: t >= -300.0, -600.0)
 
