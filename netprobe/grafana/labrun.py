@@ -111,6 +111,13 @@ def lab_inventory(path: Path) -> dict[str, Any]:
     for commune in inv["communes"]:
         lat, lon = COORDINATES[commune["slug"]]
         commune["coordinates"] = {"lat": lat, "lon": lon}
+    # the duty roster told over a webhook nobody listens on (the DC namespace's own loopback, port 9): the
+    # faults' incidents queue up and the channel fails, as the agent-health notification panels must show
+    inv["notify"] = {
+        "webhooks": {"ops-board": {"url": "http://127.0.0.1:9/hooks/netprobe", "timeout_s": 2}},
+        "duty": [{"name": "Trực ban", "webhook": "ops-board"}],
+        "settings": {"senders": ["dc1"], "confirm_s": 10, "backoff_s": 5, "backoff_max_s": 30},
+    }
     return inv
 
 

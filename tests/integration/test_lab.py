@@ -204,8 +204,8 @@ def test_healthy_lossy_and_dead(lab: Lab) -> None:
     assert imposed["start"] is not None and imposed["params"]["loss_pct"] == 20
     for host in healthy:
         assert stats[host]["loss"] == 0, (host, stats[host])
-    for host in lossy:  # 500 packets: σ ≈ 1.8 points; ±6 is beyond 3σ
-        assert abs(stats[host]["loss"] - 20) <= 6, (host, stats[host])
+    for host in lossy:  # 500 packets: σ ≈ 1.8 points; ±8 is 4.5σ (±6, 3.4σ, failed once in CI: 26.2)
+        assert abs(stats[host]["loss"] - 20) <= 8, (host, stats[host])
     for host in dead:
         assert stats[host]["loss"] == 100, (host, stats[host])
     assert lab.fault("hap-linh", "down")["lines"] == ["hap-linh-l1"]
