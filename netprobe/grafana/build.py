@@ -51,6 +51,18 @@ def state_thresholds() -> JSON:
     return {"mode": "absolute", "steps": steps}
 
 
+def stat_options(orientation: str = "auto") -> JSON:
+    """A stat panel showing each series' last value, its background coloured by the thresholds."""
+    return {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "background",
+        "graphMode": "none",
+        "textMode": "value_and_name",
+        "justifyMode": "auto",
+        "orientation": orientation,
+    }
+
+
 def thresholds(*steps: tuple[str, float | None]) -> JSON:
     return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
 
