@@ -372,6 +372,20 @@ def score(
     return result
 
 
+def _current(topology: Topology) -> Topology:
+    """A kept topology with its thresholds rebuilt by today's model: a run kept before a threshold was
+    added judges by that threshold's default."""
+    from dataclasses import replace
+
+    from netprobe.inventory.model import Thresholds
+
+    def fresh(th: Thresholds) -> Thresholds:
+        return Thresholds.model_construct(**{**Thresholds().__dict__, **th.__dict__})
+
+    nodes = {k: replace(n, thresholds=fresh(n.thresholds)) for k, n in topology.nodes.items()}
+    return replace(topology, nodes=nodes)
+
+
 # ---- the run ----------------------------------------------------------------------------------------
 def _agent_cmd(lab_id: str, dc: int, inventory: str, agent: str) -> list[str]:
     netprobe = [sys.executable, "-m", "netprobe"]
@@ -498,7 +512,7 @@ def main(argv: list[str]) -> int:
             print(f"error: {args.rescore} is not a finished kept run (no {missing[0]})", file=sys.stderr)
             return 2
         truth = json.loads((args.rescore / "truth.json").read_text(encoding="utf-8"))
-        topology = pickle.loads((args.rescore / "topology.pickle").read_bytes())  # our own file, from --keep
+        topology = _current(pickle.loads((args.rescore / "topology.pickle").read_bytes()))  # our own, from --keep
         verdicts, pings = read_store(args.rescore)
         if args.replay:
             verdicts = replay_verdicts(topology, args.rescore, float(truth["run_end"]))

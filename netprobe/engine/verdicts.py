@@ -48,7 +48,10 @@ def _trouble(o: Observation, topology: Topology) -> bool:
         if node is None:
             return False
         th = node.thresholds
-        slow = o.rtt_ms is not None and th.rtt_ms.degraded is not None and o.rtt_ms >= th.rtt_ms.degraded
+        # a line's end is also judged against its provider edge (rtt_over_pe_ms): slower than that is news
+        levels = [th.rtt_ms.degraded, th.rtt_over_pe_ms.degraded if o.role == "ce" else None]
+        slow_ms = min((x for x in levels if x is not None), default=None)
+        slow = o.rtt_ms is not None and slow_ms is not None and o.rtt_ms >= slow_ms
         jumpy = o.jitter_ms is not None and th.jitter_ms.degraded is not None and o.jitter_ms >= th.jitter_ms.degraded
         return slow or jumpy
     return o.source is Source.SNMP_SYS and not o.ok

@@ -35,16 +35,20 @@ from netprobe.health.signals import (
     FLAP_DOWN_MAX_S,
     FLAP_EPISODES,
     FLAP_WINDOW_S,
+    PATH_LOSS_ROUNDS,
     REBOOT_HOLD_S,
     REBOOT_OUTAGE_MAX_S,
     Baseline,
+    PathLoss,
     PingStats,
     PingWindow,
     Series,
     SnmpStats,
+    clean_bursts,
     down_episodes,
     explained,
     own_flaps,
+    path_loss,
     ping_stats,
     reboot_times,
     snmp_stats,
@@ -239,6 +243,10 @@ class HealthEngine:
         self.ifs: dict[str, dict[tuple[str, str], Series]] = {}  # device → (ifname, agent) → polls
         self._tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # this evaluation: (subject, role) → agent
         self._raw_tick: dict[tuple[str, str], dict[str, PingStats]] = {}  # the same, impaired spans included
+        # this evaluation: (agent, since) → (sent, lost) of its provider edges since then
+        self._upstream: dict[tuple[str, float], tuple[int, int]] = {}
+        self._behind: dict[str, list[str]] | None = None  # line → the gear whose path to the DCs is that line
+        self._now = 0.0
         self.machines: dict[str, Machine] = {}
         self.agent_machines: dict[str, Machine] = {}
         # agent → [start, end] spans when it was impaired: its failed probes then are about it, not the lines
@@ -330,6 +338,7 @@ class HealthEngine:
         self._apply_pending()
         self._housekeep(now)
         stats = self._all_ping_stats(now)
+        self._upstream, self._now = {}, now
         impaired, agent_verdicts = self._judge_agents(now, stats)
         self._raw_tick = self._tick
         if self.impaired_spans:
@@ -602,7 +611,8 @@ class HealthEngine:
             every = max(node.ping_interval_s, node.snmp_interval_s if snmp is not None else 0.0) or 30.0
             episodes = down_episodes(s.lost_times, every, now - FLAP_WINDOW_S)
             if node.parent is None:
-                return self._view(node, s, snmp, machine, s.flaps, len(episodes))
+                fast = self._path_loss(node, s, now, rebooted) if node.kind == "line" else None
+                return self._view(node, s, snmp, machine, s.flaps, len(episodes), fast)
             if s.down and not dropping and parent_newest is not None and s.down_since is not None:
                 p_time, p_lost, p_every = parent_newest
                 if not p_lost and s.last_time - p_every - 5.0 <= p_time < s.last_time:
@@ -725,6 +735,46 @@ class HealthEngine:
             # flagged and dropping whole bursts: the losses of the gear behind over the short window are its
             _add_span(self.dropping_spans.setdefault(node.id, []), now - th.window_s, now, now)
         return verdict
+
+    def _path_loss(self, line: Node, s: PingStats, now: float, rebooted: list[tuple[float, float]]) -> PathLoss | None:
+        """The pooled loss of the line's end and the gear behind it from one agent (signals.path_loss),
+        or None when none of them lost a packet in the newest rounds (most lines: nothing to read)."""
+        agent, every = s.agent, line.ping_interval_s or 30.0
+        since = now - PATH_LOSS_ROUNDS * every
+        keys = [(line.id, "ce", agent), *((d, "device", agent) for d in self._gear_behind(line.id))]
+        if not any(
+            (st := self._tick.get((k[0], k[1]), {}).get(agent)) is not None
+            and st.lossy_times
+            and st.lossy_times[-1] > since
+            for k in keys
+        ):
+            return None
+        skip = [*rebooted, *((a, b) for a, b in self.impaired_spans.get(agent, ()))]
+        windows = [self.ping[k].window(since, now) for k in keys if k in self.ping]
+        return path_loss(windows, lambda start: self._upstream_loss(agent, start, skip), now, every,
+                         line.thresholds, skip)  # fmt: skip
+
+    def _gear_behind(self, line_id: str) -> list[str]:
+        """The pinged gear whose path from the data centres is this line (its parent chain ends there)."""
+        if self._behind is None:
+            behind: dict[str, list[str]] = {}
+            for n in self.topology.nodes.values():
+                if n.kind == "device" and n.line and n.ping_interval_s:
+                    behind.setdefault(n.line, []).append(n.id)
+            self._behind = {k: sorted(v) for k, v in behind.items()}
+        return self._behind.get(line_id, [])
+
+    def _upstream_loss(self, agent: str, start: float, skip: list[tuple[float, float]]) -> tuple[int, int]:
+        """(sent, lost) of every provider edge this agent probes since `start` (once per evaluation)."""
+        key = (agent, start)
+        if key not in self._upstream:
+            sent = lost = 0
+            for k, series in self.ping.items():
+                if k[1] == "pe" and k[2] == agent:
+                    a, b = clean_bursts(series.window(start, self._now), start, skip)
+                    sent, lost = sent + a, lost + b
+            self._upstream[key] = (sent, lost)
+        return self._upstream[key]
 
     def _withdraw(self, node_id: str, machine: Machine, now: float) -> None:
         """Remember that the flag held since machine.health_since was withdrawn: `status` does not list it
@@ -856,7 +906,14 @@ class HealthEngine:
         return [(b - REBOOT_OUTAGE_MAX_S, b + after) for n in around for b in self._boots(n, now)]
 
     def _view(
-        self, node: Node, s: PingStats, snmp: SnmpStats | None, machine: Machine, flaps: int, went_down: int = 0
+        self,
+        node: Node,
+        s: PingStats,
+        snmp: SnmpStats | None,
+        machine: Machine,
+        flaps: int,
+        went_down: int = 0,
+        fast: PathLoss | None = None,
     ) -> View:
         th = node.thresholds
         per_hour = 3600.0 / th.long_window_s
@@ -880,7 +937,25 @@ class HealthEngine:
                 )
             )
         loss = s.loss_pct if s.loss_pct is not None and s.lost >= th.min_lost_packets else 0.0
-        if s.loss_pct is not None:
+        if fast is not None and not flapping and fast.pct > loss:
+            # the newest bursts of the line and the gear behind it lost beyond chance: DEGRADED now (how bad
+            # it is, UNSTABLE included, is the 5-min figure's to say; it then keeps it, with hysteresis)
+            metrics.append(
+                Metric(
+                    "loss",
+                    fast.pct,
+                    Level(degraded=th.loss_pct.degraded, exit_ratio=th.loss_pct.exit_ratio),  # how bad: 5 min
+                    Code.LOSS_PATH,
+                    dict(
+                        loss_pct=round(fast.pct, 1),
+                        lost=fast.lost,
+                        sent=fast.sent,
+                        devices=fast.pooled - 1,
+                        window_s=fast.span_s,
+                    ),
+                )
+            )
+        elif s.loss_pct is not None:
             metrics.append(
                 Metric(
                     "loss",
@@ -907,6 +982,20 @@ class HealthEngine:
                             baseline_ms=round(s.baseline_ms, 1),
                             ratio=round(ratio, 1),
                         ),
+                    )
+                )
+            pe = self._tick.get((node.id, "pe"), {}).get(s.agent) if node.kind == "line" else None
+            if s.baseline_ms is None and pe is not None and pe.fresh and pe.rtt_ms is not None:
+                # no baseline of its own yet (it takes hours): its provider edge, a hop from the data centre
+                # on the same path, is the floor it should be near (a fibre access line adds a few ms)
+                excess = s.rtt_ms - pe.rtt_ms
+                metrics.append(
+                    Metric(
+                        "rtt_pe",
+                        excess,
+                        th.rtt_over_pe_ms,
+                        Code.RTT_PE,
+                        dict(rtt_ms=round(s.rtt_ms, 1), pe_ms=round(pe.rtt_ms, 1), excess_ms=round(excess, 1)),
                     )
                 )
         if s.jitter_ms is not None:

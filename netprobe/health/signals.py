@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import statistics
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -382,6 +383,109 @@ def ping_stats(
         lossy_times=lossy_times,
         losing_times=losing_times,
     )
+
+
+# Path loss (a line's loss told within a burst or two): the line's end and the gear behind it are probed
+# over the same access line, so their bursts are 3-4x the line's own packets on one path; a loss that
+# chance at a healthy line's background cannot explain is named now, not once the 5-min figure crosses
+# the level (4 lost packets of the line's own: 4-10 intervals at 5 %).
+PATH_LOSS_ROUNDS = 3  # the newest 1, 2 and 3 probe intervals are tested (the 5-min figure covers longer)
+PATH_LOSS_BACKGROUND = 0.125  # x the degraded level: the loss a healthy line may show (0.25 % for 2 %)
+PATH_LOSS_ALPHA = 1e-3  # chance that a line at that background loses as much (per test)
+PATH_LOSS_PE_SHARE = 0.25  # the provider edges losing this share of the path's rate: upstream, not the line
+
+
+@dataclass(frozen=True)
+class PathLoss:
+    """Pooled loss of a line's end and the gear behind it, over the newest `span_s`."""
+
+    lost: int
+    sent: int
+    targets: int  # how many of the pooled targets lost packets
+    pooled: int  # how many targets were pooled (the line's end and its gear with bursts in the span)
+    span_s: float
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * self.lost / self.sent if self.sent else 0.0
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed from k up (terms shrink fast when p is small)."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    log_term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
+    log_term += (n - k) * math.log1p(-p)
+    term, total, ratio = math.exp(log_term), 0.0, p / (1.0 - p)
+    for i in range(k, n + 1):
+        total += term
+        if term < total * 1e-12:
+            break
+        term *= (n - i) / (i + 1) * ratio
+    return min(1.0, total)
+
+
+def clean_bursts(w: PingWindow, start: float, skip: Sequence[tuple[float, float]] = ()) -> tuple[int, int]:
+    """(sent, lost) of the bursts after `start` that tell loss: not all lost (an outage, judged as such),
+    not next to an all-lost burst (an outage's edges: the cut or the repair happened during them), not
+    inside `skip` (a reboot, the agent's own impaired spans)."""
+    times, sent_col, received_col, all_lost = w.times, w.sent, w.received, w.lost
+    n = len(times)
+    sent = lost = 0
+    for x in range(n - 1, -1, -1):
+        t = times[x]
+        if t <= start:
+            break
+        if all_lost[x] or (x > 0 and all_lost[x - 1]) or (x + 1 < n and all_lost[x + 1]):
+            continue
+        if any(a <= t <= b for a, b in skip):
+            continue
+        sent += int(sent_col[x])
+        lost += int(sent_col[x] - received_col[x])
+    return sent, lost
+
+
+def path_loss(
+    paths: Sequence[PingWindow],
+    upstream: Callable[[float], tuple[int, int]],
+    now: float,
+    interval_s: float,
+    th: Thresholds,
+    skip: Sequence[tuple[float, float]] = (),
+) -> PathLoss | None:
+    """The pooled loss of `paths` (the line's end first, then the gear behind it) over the newest 1..
+    PATH_LOSS_ROUNDS intervals, when it is at least the degraded level, lost on two targets or more (one
+    target's own trouble is not the line's: a bare line keeps the 5-min rule), is beyond chance at a
+    healthy line's background, and the provider edges the same agent probes (`upstream(start)` → their
+    (sent, lost) since start) lost far less and not beyond chance over the same span (else the loss is on
+    the data-centre side). None otherwise."""
+    degraded = th.loss_pct.degraded
+    if degraded is None or not paths:
+        return None
+    p0 = degraded / 100.0 * PATH_LOSS_BACKGROUND
+    for k in range(1, PATH_LOSS_ROUNDS + 1):
+        start = now - k * interval_s
+        counts = [clean_bursts(w, start, skip) for w in paths]
+        sent = sum(c[0] for c in counts)
+        lost = sum(c[1] for c in counts)
+        probed = sum(1 for c in counts if c[0])
+        losing = sum(1 for c in counts if c[1])
+        if not sent or losing < 2 or 100.0 * lost / sent < degraded:
+            continue
+        if binomial_tail(lost, sent, p0) > PATH_LOSS_ALPHA:
+            continue
+        pe_sent, pe_lost = upstream(start)
+        if pe_sent and (
+            pe_lost / pe_sent >= PATH_LOSS_PE_SHARE * lost / sent
+            or binomial_tail(pe_lost, pe_sent, p0) <= PATH_LOSS_ALPHA
+        ):
+            return None  # the provider edges lose too, beyond chance: the data-centre side, not this line
+        return PathLoss(lost, sent, losing, probed, k * interval_s)
+    return None
 
 
 def without_bursts(stats: PingStats, gone: Sequence[tuple[float, int, int]]) -> PingStats:

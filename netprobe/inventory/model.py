@@ -144,6 +144,8 @@ class Thresholds(Strict):
     rtt_ms: Level = Level(degraded=80, unstable=200)
     jitter_ms: Level = Level(degraded=15, unstable=40)
     rtt_vs_baseline: Level = Level(degraded=3, unstable=6)  # × the target's own rolling median
+    # ms a line's end is slower than its provider edge, while it has no baseline of its own yet
+    rtt_over_pe_ms: Level = Level(degraded=20)
     flaps_per_hour: Level = Level(degraded=1, unstable=3)
     errors_per_s: Level = Level(degraded=1, unstable=10)  # SNMP in+out interface errors, worst interface
     reboots: Level = Level(degraded=1, unstable=2)  # sysUpTime resets within the long window
