@@ -945,7 +945,7 @@ class HealthEngine:
                     "loss",
                     fast.pct,
                     Level(degraded=th.loss_pct.degraded, exit_ratio=th.loss_pct.exit_ratio),  # how bad: 5 min
-                    Code.LOSS_PATH,
+                    Code.LOSS,  # the same finding for check, status and the notices; the span says how fresh
                     dict(
                         loss_pct=round(fast.pct, 1),
                         lost=fast.lost,

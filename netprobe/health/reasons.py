@@ -16,7 +16,6 @@ ParamValue = float | int | str
 
 class Code(StrEnum):
     LOSS = "loss"  # loss_pct, lost, sent, window_s
-    LOSS_PATH = "loss_path"  # loss_pct, lost, sent, devices, window_s: the line's end and the gear behind it
     RTT_PE = "rtt_pe"  # rtt_ms, pe_ms, excess_ms: the line's end against its provider edge (no baseline yet)
     RTT = "rtt"  # rtt_ms, window_s
     RTT_BASELINE = "rtt_baseline"  # rtt_ms, baseline_ms, ratio
@@ -112,11 +111,6 @@ def _times(n: ParamValue, one: str, many: str) -> str:
 
 _EN: dict[Code, Callable[[Mapping[str, ParamValue]], str]] = {
     Code.LOSS: lambda p: f"loss {pct(_n(p['loss_pct']))} over {duration(_n(p['window_s']))}",
-    Code.LOSS_PATH: lambda p: (
-        f"loss {pct(_n(p['loss_pct']))} over {duration(_n(p['window_s']))} "
-        f"({int(_n(p['lost']))} of {int(_n(p['sent']))} packets to the line's end and "
-        f"{_times(p['devices'], 'device', 'devices')} behind it)"
-    ),
     Code.RTT_PE: lambda p: (
         f"latency {ms(_n(p['rtt_ms']))}, {ms(_n(p['excess_ms']))} above its provider edge ({ms(_n(p['pe_ms']))})"
     ),

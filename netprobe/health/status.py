@@ -24,7 +24,9 @@ from netprobe.health.verdict import SCORE_BAND, Evaluation, State, Verdict
 from netprobe.storage.point import Point, PointSource
 
 # What gear behind a faulty line or device suffers from its path, not itself (see problems_of)
-PATH_CODES = frozenset({Code.LOSS, Code.FLAPS, Code.WENT_DOWN, Code.RTT, Code.RTT_BASELINE, Code.JITTER, Code.HOLDING})
+PATH_CODES = frozenset(
+    {Code.LOSS, Code.FLAPS, Code.WENT_DOWN, Code.RTT, Code.RTT_BASELINE, Code.RTT_PE, Code.JITTER, Code.HOLDING}
+)
 
 # Rank: a broken vantage point first (it hides everything behind it), then by state.
 _RANK = {

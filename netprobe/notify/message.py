@@ -135,7 +135,7 @@ def next_step(inc: Incident, facts: Facts) -> Msg | None:
             return Msg("next.line_down", site=ln.site, **base)
         if Code.LOSS in codes:
             return Msg("next.call_provider_loss", **base, loss=round(_param(reasons, Code.LOSS, "loss_pct")))
-        if codes & {Code.RTT, Code.RTT_BASELINE, Code.JITTER}:
+        if codes & {Code.RTT, Code.RTT_BASELINE, Code.RTT_PE, Code.JITTER}:
             return Msg("next.call_provider_slow", **base)
         return Msg("next.call_provider_slow", **base)
     if inc.kind == "device" and (d := facts.devices.get(inc.subject)):

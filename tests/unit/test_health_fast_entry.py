@@ -75,7 +75,8 @@ def test_six_percent_loss_on_a_line_with_gear_is_named_within_two_bursts() -> No
         assert delay is not None and delay >= 0, seed
         delays.append(delay)
         first = next(e for e in evals if e.nodes["kb-1"].state is State.DEGRADED)
-        assert Code.LOSS_PATH in [r.code for r in first.nodes["kb-1"].reasons]
+        (reason,) = [r for r in first.nodes["kb-1"].reasons if r.code is Code.LOSS]
+        assert reason.p["window_s"] <= 90.0 and "devices" in reason.p  # the pooled rule, not the 5-min one
         assert {e.nodes["dc-1"].state for e in evals} <= {State.OK, State.UNKNOWN}
     assert sum(d <= 60.0 + 5.0 for d in delays) >= 0.85 * len(delays), sorted(delays)
     assert max(delays) <= 95.0, sorted(delays)
@@ -86,7 +87,8 @@ def test_loss_also_seen_at_the_provider_edges_is_not_the_lines() -> None:
     # its own say)
     for seed in range(10):
         for e in _run(_lossy_path(0.06, seed, pe_rate=0.06)):
-            assert Code.LOSS_PATH not in [r.code for r in e.nodes["kb-1"].reasons], (seed, e.time - FAULT)
+            pooled = [r for r in e.nodes["kb-1"].reasons if r.code is Code.LOSS and "devices" in r.p]
+            assert not pooled, (seed, e.time - FAULT)
 
 
 def test_one_device_losing_on_its_own_does_not_flag_the_line() -> None:

@@ -84,7 +84,6 @@ def test_state_codes_match_the_schema() -> None:
 
 SAMPLES = {
     Code.LOSS: {"loss_pct": 18.0, "lost": 18, "sent": 100, "window_s": 300.0},
-    Code.LOSS_PATH: {"loss_pct": 6.7, "lost": 8, "sent": 120, "devices": 2, "window_s": 60.0},
     Code.RTT: {"rtt_ms": 123.4, "window_s": 300.0},
     Code.RTT_PE: {"rtt_ms": 41.2, "pe_ms": 0.8, "excess_ms": 40.4},
     Code.RTT_BASELINE: {"rtt_ms": 35.0, "baseline_ms": 5.0, "ratio": 7.0},
@@ -119,7 +118,6 @@ def test_every_reason_code_renders_in_english() -> None:
     )
     assert texts[Code.IF_FLAPS] == "interface Gi0/1 changed state 1 time in 1 h"
     assert texts[Code.NO_DATA] == "no measurements for 10 min"
-    assert texts[Code.LOSS_PATH] == "loss 6.7% over 1 min (8 of 120 packets to the line's end and 2 devices behind it)"
     assert texts[Code.RTT_PE] == "latency 41 ms, 40 ms above its provider edge (0.8 ms)"
     reason = Reason.of(Code.LOSS, **samples[Code.LOSS])
     assert Reason.from_json(reason.to_json()) == reason
