@@ -14,6 +14,10 @@ The plan, per group of targets with the same probe kind and interval:
   its deadline is the probe's own `budget_s` for the batch (count × spacing + timeout for ping, timeout
   × tries for SNMP, ...), capped at the interval; a probe that overruns it by GRACE_S is cancelled and
   its targets get an ERROR measurement (probe failures are data).
+- an SNMP poll that timed out is confirmed once, CONFIRM_FRACTION of its interval later (at most
+  CONFIRM_MAX_S): a hung agent or a rebooted device is then proven by two polls within ~1¼ intervals
+  instead of two whole intervals (Zabbix's unreachable poller rechecks after 15 s the same way). A
+  confirmation is never itself confirmed, so a dead agent costs two polls per interval, not more.
 A cycle closes when all its slots have fired and all its batches have finished; `on_cycle` then gets
 a CycleReport (the per-cycle log line and the `netprobe_agent` self-metrics are made from it).
 """
@@ -39,6 +43,9 @@ log = logging.getLogger("netprobe.scheduler")
 __all__ = ["GRACE_S", "ONCE", "CycleReport", "Group", "Scheduler", "build_groups", "complete", "error_measurement"]
 
 ONCE = -1  # the cycle number of `run --once`
+CONFIRM_KINDS = frozenset({"snmp"})  # kinds whose timed-out runs get one confirming run (see above)
+CONFIRM_FRACTION = 0.25
+CONFIRM_MAX_S = 15.0
 
 ResultsHandler = Callable[[list[Measurement]], Awaitable[None]]
 CycleHandler = Callable[["CycleReport"], None]
@@ -134,6 +141,7 @@ class Scheduler:
         slot_s: float = 1.0,
         late_after_s: float = 1.0,
         clock: Clock = time.time,
+        confirm_kinds: frozenset[str] = CONFIRM_KINDS,
     ) -> None:
         self.probes = probes
         self.on_results = on_results
@@ -142,6 +150,8 @@ class Scheduler:
         self.slot_s = slot_s
         self.late_after_s = late_after_s
         self.clock = clock
+        self.confirm_kinds = confirm_kinds
+        self.confirmations = 0  # confirming runs started (self-metrics, tests)
         self.groups: list[Group] = []
         self._group_tasks: list[asyncio.Task[None]] = []
         self._batches: set[asyncio.Task[None]] = set()
@@ -345,7 +355,40 @@ class Scheduler:
                 report.last_end = max(report.last_end, self.clock())
                 report.open_batches -= 1
                 self._start_catch_up(kind, targets, interval)
+                if report.cycle != ONCE:
+                    self._start_confirmation(kind, measurements, interval)
                 self._maybe_close(report)
+
+    def _start_confirmation(self, kind: str, measurements: Sequence[Measurement], interval: float) -> None:
+        if self._stopping or kind not in self.confirm_kinds:
+            return
+        timed_out = [m.target for m in measurements if m.status is Status.TIMEOUT]
+        if timed_out:
+            task = asyncio.create_task(self._confirm(kind, timed_out, interval))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    async def _confirm(self, kind: str, targets: list[Target], interval: float) -> None:
+        """One more run of targets that timed out, a short while later (never confirmed again)."""
+        delay = min(interval * CONFIRM_FRACTION, CONFIRM_MAX_S)
+        if delay + self.probes[kind].budget_s(targets) > interval / 2:
+            return  # it would run into the next scheduled run: that one confirms
+        await self._sleep_until(self.clock() + delay)
+        ready = [t for t in targets if t.key not in self._running]
+        if self._stopping or not ready:
+            return
+        self.confirmations += 1
+        self._running.update(t.key for t in ready)
+        try:
+            measurements = await registry.measure(self.probes[kind], ready, cap_s=interval, started=self.clock())
+        finally:
+            self._running.difference_update(t.key for t in ready)
+        try:
+            await self.on_results(measurements)
+        except NetprobeError:
+            pass  # e.g. storage full: already logged by the handler
+        except Exception:
+            log.exception("%s: handing over %d confirming results failed", kind, len(measurements))
 
     async def _probe(
         self, kind: str, targets: list[Target], interval: float, started: float, report: CycleReport

@@ -182,8 +182,9 @@ class LatencyLine(Handler):
             f"route replace {LAB_NET} dev {self.tun_name} table {self.table}",
             f"rule add from {line.ce} lookup {self.table} pref {1000 + line.index}",
         ]
-        if self.primary:
+        if self.primary:  # the LAN's traffic and the router's own (it is managed at its LAN gateway address)
             ce_cmds.append(f"rule add iif lan0 lookup {self.table} pref {1100 + line.index}")
+            ce_cmds.append(f"rule add from {commune.lan_gateway} lookup {self.table} pref {1200 + line.index}")
         ip_batch(ce_cmds, link.ns_b)
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"latency-{link.id}", daemon=True)
@@ -233,6 +234,8 @@ class LatencyLine(Handler):
             [
                 f"rule del from {line.ce} lookup {self.table} pref {1000 + line.index}",
                 f"rule del iif lan0 lookup {self.table} pref {1100 + line.index}",
+                f"rule del from {self.plan.communes[line.commune].lan_gateway} lookup {self.table} "
+                f"pref {1200 + line.index}",
                 f"route flush table {self.table}",
             ],
             self.ce_ns,

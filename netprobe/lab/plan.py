@@ -244,9 +244,9 @@ def _plan_commune(
     primary = line_ids[0]
     router_id = f"{slug}-rt"
     ce_ifaces = [f"wan{i}" for i in range(1, len(line_ids) + 1)] + ["lan0"]
-    plan.devices[router_id] = DevicePlan(
-        router_id, slug, "router", ce_ns, plan.lines[primary].ce, True, ce_ifaces, primary
-    )
+    # managed at its LAN gateway address, as routers are (a loopback or LAN address, not one line's end):
+    # reachable over whichever line carries the LAN, so a cut primary does not hide the router's SNMP
+    plan.devices[router_id] = DevicePlan(router_id, slug, "router", ce_ns, gateway, True, ce_ifaces, primary)
     device_ids = [router_id]
     gear = sorted(spec.device_specs(), key=lambda d: d.kind != "switch")  # the switch first: the rest hang off it
     has_switch = bool(gear) and gear[0].kind == "switch"

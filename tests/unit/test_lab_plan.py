@@ -101,7 +101,9 @@ def test_lab_inventory_loads_and_targets_are_lab_addresses(name: str, tmp_path: 
     assert data["snmp_profiles"]["lab-v3"]["auth_key"] == f"file:{tmp_path / 'snmp-auth.key'}"
     router = data["communes"][0]["sites"][0]["devices"][0]
     line = data["communes"][0]["sites"][0]["lines"][0]
-    assert router["kind"] == "router" and router["address"] == line["ce"] and router["parent"] == line["id"]
+    # managed at its LAN gateway (reachable over any line), parented on its primary line
+    gateway = plan.communes[data["communes"][0]["slug"]].lan_gateway
+    assert router["kind"] == "router" and router["address"] == gateway != line["ce"] and router["parent"] == line["id"]
 
 
 def test_a_scenario_written_by_someone_else(tmp_path: Path) -> None:

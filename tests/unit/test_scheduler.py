@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from netprobe.engine.scheduler import ONCE, CycleReport, Scheduler, build_groups, phase_fraction
-from netprobe.inventory.model import PingSettings
+from netprobe.inventory.model import PingSettings, SnmpSettings
 from netprobe.probes.base import Measurement, ProbeKind, Status, Target
 
 
@@ -181,3 +181,60 @@ def test_an_overrunning_probe_is_cut_at_its_deadline() -> None:
     asyncio.run(scheduler.run_once())
     assert time.monotonic() - started < 1.0 + 3.0  # capped at the interval, plus the grace
     assert results[0].status is Status.ERROR and "deadline" in (results[0].error or "")
+
+
+class DeadAgentProbe:
+    """An SNMP-kind probe whose target `dead` times out and `alive` answers; records every run."""
+
+    kind = ProbeKind.SNMP
+
+    def __init__(self) -> None:
+        self.starts: dict[str, list[float]] = {}
+
+    def budget_s(self, targets: Sequence[Target]) -> float:
+        return 0.1
+
+    async def run(self, targets: Sequence[Target], deadline: float) -> list[Measurement]:
+        now = time.time()
+        for t in targets:
+            self.starts.setdefault(t.key, []).append(now)
+        return [Measurement(t, now, Status.TIMEOUT if "dead" in t.key else Status.OK) for t in targets]
+
+
+def snmp_target(name: str, interval_s: float) -> Target:
+    settings = SnmpSettings(interval_s=interval_s)
+    return Target(f"snmp/device/{name}", ProbeKind.SNMP, "127.0.0.1", {"target": name}, snmp=settings)
+
+
+def test_a_timed_out_poll_is_confirmed_once_a_quarter_interval_later() -> None:
+    probe = DeadAgentProbe()
+    results: list[Measurement] = []
+
+    async def on_results(ms: list[Measurement]) -> None:
+        results.extend(ms)
+
+    scheduler = Scheduler({ProbeKind.SNMP: probe}, on_results, lambda r: None, agent="a1", slot_s=0.1)
+    scheduler.set_targets([snmp_target("dead", 2.0), snmp_target("alive", 2.0)])
+    asyncio.run(run_for(scheduler, 4.2))
+    dead, alive = probe.starts["snmp/device/dead"], probe.starts["snmp/device/alive"]
+    # answered: once per interval, no extra poll (2 or 3 polls in the window, by its phase)
+    assert all(abs(b - a - 2.0) < 0.2 for a, b in itertools.pairwise(alive))
+    # every scheduled poll of `dead` is followed 0.5 s later (a quarter of 2 s) by one confirmation, never by a
+    # confirmation's confirmation: the gaps alternate 0.5, 1.5, 0.5, ... (the window may end after a poll)
+    gaps = [b - a for a, b in itertools.pairwise(dead)]
+    expected = [0.5 if i % 2 == 0 else 1.5 for i in range(len(gaps))]
+    assert len(gaps) >= 3 and all(abs(g - e) < 0.2 for g, e in zip(gaps, expected, strict=True))
+    assert scheduler.confirmations == sum(1 for g in gaps if g < 1.0) >= 2
+    assert sum(1 for m in results if m.status is Status.TIMEOUT) == len(dead)
+
+
+def test_no_confirmation_when_it_would_run_into_the_next_poll() -> None:
+    probe = DeadAgentProbe()
+
+    async def on_results(ms: list[Measurement]) -> None:
+        return None
+
+    scheduler = Scheduler({ProbeKind.SNMP: probe}, on_results, lambda r: None, agent="a1", slot_s=0.1)
+    scheduler.set_targets([snmp_target("dead", 0.3)])  # 0.075 s + a 0.1 s budget > half the interval
+    asyncio.run(run_for(scheduler, 1.0))
+    assert scheduler.confirmations == 0
