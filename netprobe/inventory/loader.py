@@ -235,7 +235,8 @@ def _parse_file(name: str, text: str, problems: list[Problem]) -> tuple[Any, Inv
         )
         return None
     try:
-        model = InventoryFile.model_validate(raw)
+        with yamlsrc.gc_paused():  # the models are built from a big tree too (see yamlsrc.load)
+            model = InventoryFile.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         for err in errors[:MAX_SHOWN]:
