@@ -519,6 +519,11 @@ def main(argv: list[str]) -> int:
         return _print(topology, truth, verdicts, pings, float(truth["run_end"]))
     if not 0.5 <= args.minutes <= 240:
         parser.error("--minutes must be between 0.5 and 240")
+    if args.keep and args.keep.is_dir() and any(args.keep.iterdir()):
+        # the agents would carry on from its store (every device "rebooted" against the old run's
+        # sysUpTime, "no measurements for 54 min"), and the old run would be lost
+        print(f"error: {args.keep} already holds a run; keep this one in an empty or new directory", file=sys.stderr)
+        return 2
     if os.geteuid() != 0:
         print("error: needs root (the lab's namespaces)", file=sys.stderr)
         return 2

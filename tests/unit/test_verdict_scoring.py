@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks.verdicts import Sample, Score, score
+from benchmarks.verdicts import main as verdicts_main
 from netprobe.health.synthetic import topology
 
 UP = 1_800_000_000.0
@@ -190,3 +194,13 @@ def test_a_fault_its_agent_saw_only_around_its_own_uplink_outage_is_required_whe
     )  # fmt: skip
     result = run(t, [("kb-1", "line", 320, "DEGRADED"), ("dc-a", "agent", 120, "DOWN")])
     assert "#1 loss on kb-1: kb-1 from dc-a" not in " ".join(result.skipped) and result.recall == 1.0
+
+
+def test_a_kept_run_is_never_run_over(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--keep into a directory holding an earlier run would carry its store on (every device "rebooted")
+    and lose it: refused, one line, before any lab comes up."""
+    (tmp_path / "store.db").write_bytes(b"x")
+    assert verdicts_main(["--scenario", "demo", "--minutes", "1", "--keep", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds a run" in err
+    assert (tmp_path / "store.db").read_bytes() == b"x"
