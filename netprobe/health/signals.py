@@ -360,13 +360,14 @@ def ping_stats(
     # the window's median, or that of its newest RECENT_BURSTS when higher: a latency step is seen as soon as
     # most of the newest bursts are slow (the window's median needs half the window: ~5 intervals), and it
     # still leaves only as the window's median does (hysteresis)
-    rtt_ms = max(statistics.median(rtts), statistics.median(rtts[-RECENT_BURSTS:])) if rtts else None
-    if len(rtts) > 1 and k < n and received_col[n - 1] > 0 and (n - 1) not in excluded:
+    level = statistics.median(rtts) if rtts else None
+    rtt_ms = max(level, statistics.median(rtts[-RECENT_BURSTS:])) if level is not None else None
+    if level is not None and len(rtts) > 1 and k < n and received_col[n - 1] > 0 and (n - 1) not in excluded:
         # a step: the newest burst is above the window's level by far more than its own spread — every
         # reply of it was slow (a path change, an added delay), not a spike inside it — so it counts alone,
         # an interval sooner than 2 of 3 slow bursts; a congested queue (its spread as large as its rise)
         # still needs the 2 of 3
-        newest, spread, level = window.rtt[n - 1], window.jitter[n - 1], statistics.median(rtts)
+        newest, spread = window.rtt[n - 1], window.jitter[n - 1]
         rise = newest - level
         if newest == newest and spread == spread and rise >= max(th.rtt_excess_min_ms, STEP_SPREAD * spread):
             rtt_ms = max(rtt_ms or 0.0, newest)
